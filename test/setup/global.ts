@@ -7,6 +7,7 @@
  * - S3: TEST_S3_ENDPOINT when set; otherwise a local SeaweedFS S3 gateway is started
  *   when its binary is installed (see test/setup/s3.ts); otherwise the S3 leg is skipped.
  */
+import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { startS3 } from './s3.js';
 

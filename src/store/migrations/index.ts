@@ -1,0 +1,12 @@
+/**
+ * The ordered list of schema migrations. Names sort in apply order; never rename or
+ * edit a migration that has shipped — add a new one.
+ */
+import type { MobiusMigration } from './migration.js';
+import * as spine from './001-spine.js';
+
+export type { MigrationContext, MobiusMigration } from './migration.js';
+
+export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
+  '001-spine': spine,
+};

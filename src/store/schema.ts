@@ -1,0 +1,139 @@
+/**
+ * The metadata spine's tables as TypeScript types (Kysely's `Database` shape).
+ * Columns hold the same JavaScript types on SQLite and PostgreSQL: text ids, numbers
+ * for timestamps (ms since epoch) and counts, 0/1 integers for flags, JSON as text.
+ */
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+export interface ExperimentTable {
+  id: string;
+  name: string;
+  artifact_location: string | null;
+  lifecycle_stage: 'active' | 'deleted';
+  created_at: number;
+  updated_at: number;
+}
+
+export const RUN_STATUSES = ['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export interface RunTable {
+  id: string;
+  experiment_id: string;
+  name: string | null;
+  status: RunStatus;
+  lifecycle_stage: 'active' | 'deleted';
+  user_id: string | null;
+  start_time: number;
+  end_time: number | null;
+  artifact_uri: string | null;
+  parent_run_id: string | null;
+}
+
+export interface ParamTable {
+  run_id: string;
+  key: string;
+  value: string;
+}
+
+export interface MetricTable {
+  seq: Generated<number>;
+  run_id: string;
+  key: string;
+  /** NULL when `is_nan` is 1: SQLite cannot store NaN (it turns it into NULL). */
+  value: number | null;
+  is_nan: 0 | 1;
+  step: number;
+  timestamp: number;
+}
+
+export interface TagTable {
+  run_id: string;
+  key: string;
+  value: string;
+}
+
+export interface ArtifactTable {
+  run_id: string;
+  path: string;
+  sha256: string;
+  size: number;
+  media_type: string | null;
+  created_at: number;
+}
+
+export interface DatasetTable {
+  id: string;
+  name: string;
+  description: string | null;
+  created_at: number;
+}
+
+export interface DatasetVersionTable {
+  id: string;
+  dataset_id: string;
+  version: number;
+  /** sha256 of the canonical manifest: the version's content address. */
+  content_hash: string;
+  manifest: string;
+  schema: string;
+  row_count: number;
+  profile: string | null;
+  source_uri: string | null;
+  run_id: string | null;
+  created_at: number;
+}
+
+export const EDGE_RELATIONS = ['consumed', 'produced', 'derived', 'deployed', 'predicted'] as const;
+export type EdgeRelation = (typeof EDGE_RELATIONS)[number];
+
+export interface EdgeTable {
+  seq: Generated<number>;
+  from_kind: string;
+  from_id: string;
+  to_kind: string;
+  to_id: string;
+  relation: EdgeRelation;
+  created_at: number;
+}
+
+export interface AuditTable {
+  seq: Generated<number>;
+  at: number;
+  actor: string;
+  action: string;
+  object_kind: string;
+  object_id: string | null;
+  details: string | null;
+}
+
+export const TOKEN_ROLES = ['admin', 'editor', 'viewer'] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+
+export interface TokenTable {
+  id: string;
+  name: string;
+  /** sha256 of the secret; the secret itself is never stored. */
+  hash: string;
+  role: TokenRole;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+/** Every table of the spine. */
+export interface Database {
+  experiment: ExperimentTable;
+  run: RunTable;
+  param: ParamTable;
+  metric: MetricTable;
+  tag: TagTable;
+  artifact: ArtifactTable;
+  dataset: DatasetTable;
+  dataset_version: DatasetVersionTable;
+  edge: EdgeTable;
+  audit: AuditTable;
+  token: TokenTable;
+}
+
+export type Row<T extends keyof Database> = Selectable<Database[T]>;
+export type NewRow<T extends keyof Database> = Insertable<Database[T]>;

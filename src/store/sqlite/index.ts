@@ -1,0 +1,2 @@
+/** The SQLite backend. */
+export { MobiusSqliteDialect, openSqliteDatabase } from './sqlite-dialect.js';

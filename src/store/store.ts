@@ -1,0 +1,206 @@
+/**
+ * The metadata store: one interface over SQLite (embedded) and PostgreSQL (scale-out),
+ * with the same schema, migrations and semantics on both.
+ */
+import { Kysely, Migrator, type MigrationResult, type Transaction } from 'kysely';
+import { MobiusError, limits } from '../core/index.js';
+import { MIGRATIONS, type MigrationContext } from './migrations/index.js';
+import { createPostgresDialect, createPostgresPool, parsePostgresLocation, redact } from './postgres/index.js';
+import { withConflictRetry } from './retry.js';
+import type { Database, NewRow } from './schema.js';
+import { MobiusSqliteDialect, openSqliteDatabase } from './sqlite/index.js';
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/** A migration's outcome, as `mobius migrate` reports it. */
+export interface MigrationStep {
+  name: string;
+  status: 'applied' | 'failed' | 'skipped';
+  ms: number | undefined;
+}
+
+/** Everything `migrate` did: applied migrations in order, or the one that failed. */
+export interface MigrationReport {
+  steps: MigrationStep[];
+  /** Migrations already applied before this call. */
+  alreadyApplied: number;
+}
+
+export interface WriteOptions {
+  /** PostgreSQL isolation; SQLite transactions are always serializable. */
+  isolation?: 'read committed' | 'serializable';
+}
+
+/** The metadata store every service receives. */
+export interface Store {
+  readonly dialect: StoreDialect;
+  /** Kysely over the spine, for reads and for statements that need no transaction. */
+  readonly db: Kysely<Database>;
+  /**
+   * Runs `fn` in one write transaction, retried on transient conflicts (SQLITE_BUSY,
+   * serialization failures, deadlocks); `fn` must therefore be safe to run again.
+   *
+   * @example
+   * await store.write((trx) => trx.insertInto('tag').values(row).execute());
+   */
+  write<T>(fn: (trx: Transaction<Database>) => Promise<T>, options?: WriteOptions): Promise<T>;
+  /** Inserts rows in as few statements as the backend's parameter limit allows. */
+  insertMany<T extends keyof Database & string>(
+    trx: Kysely<Database>,
+    table: T,
+    rows: readonly NewRow<T>[],
+  ): Promise<void>;
+  /** Applies pending migrations under a cross-process lock; reports each one. */
+  migrate(): Promise<MigrationReport>;
+  /** `ok`, or the problems SQLite's integrity_check found; PostgreSQL answers `ok`. */
+  integrityCheck(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Bound parameters per statement: SQLite allows 32766, PostgreSQL 65535. */
+const MAX_PARAMETERS: Record<StoreDialect, number> = { sqlite: 32_766, postgres: 65_535 };
+
+const MIGRATION_TABLE = 'mobius_migration';
+const MIGRATION_LOCK_TABLE = 'mobius_migration_lock';
+
+/**
+ * Opens the store at `location`: `sqlite:<path>` or `postgres://…[?schema=name]`.
+ * Does not migrate; call `migrate()` (the server and `mobius migrate` do).
+ *
+ * @example
+ * const store = await openStore('sqlite:.mobius/mobius.db');
+ */
+export async function openStore(location: string): Promise<Store> {
+  if (location.startsWith('sqlite:')) {
+    const dialect = new MobiusSqliteDialect(openSqliteDatabase(location.slice('sqlite:'.length)));
+    return new KyselyStore('sqlite', new Kysely<Database>({ dialect }), async () => {
+      const rows = dialect.database.pragma('integrity_check') as { integrity_check: string }[];
+      return rows.map((r) => r.integrity_check).join('; ');
+    });
+  }
+  if (/^postgres(ql)?:\/\//.test(location)) {
+    const parsed = parsePostgresLocation(location);
+    const pool = createPostgresPool(parsed);
+    try {
+      if (parsed.schema !== undefined) {
+        await pool.query(`create schema if not exists "${parsed.schema}"`);
+      } else {
+        await pool.query('select 1');
+      }
+    } catch (cause) {
+      await pool.end();
+      throw new MobiusError(
+        'UNAVAILABLE',
+        `cannot reach PostgreSQL at ${redact(location)}: ${(cause as Error).message}; is the server running and the URL right?`,
+        { cause },
+      );
+    }
+    const db = new Kysely<Database>({ dialect: createPostgresDialect(pool) });
+    return new KyselyStore('postgres', db, () => Promise.resolve('ok'));
+  }
+  throw new MobiusError(
+    'INVALID_ARGUMENT',
+    `store '${location}' is not understood: use sqlite:<path> or postgres://user@host/db`,
+  );
+}
+
+class KyselyStore implements Store {
+  constructor(
+    readonly dialect: StoreDialect,
+    readonly db: Kysely<Database>,
+    readonly integrityCheck: () => Promise<string>,
+  ) {}
+
+  write<T>(fn: (trx: Transaction<Database>) => Promise<T>, options: WriteOptions = {}): Promise<T> {
+    return withConflictRetry(() => {
+      let builder = this.db.transaction();
+      if (this.dialect === 'postgres' && options.isolation !== undefined) {
+        builder = builder.setIsolationLevel(options.isolation);
+      }
+      return builder.execute(fn);
+    });
+  }
+
+  async insertMany<T extends keyof Database & string>(
+    db: Kysely<Database>,
+    table: T,
+    rows: readonly NewRow<T>[],
+  ): Promise<void> {
+    const first = rows[0];
+    if (first === undefined) return;
+    const columns = Object.keys(first).length;
+    const perStatement = Math.max(
+      1,
+      Math.min(limits.MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMETERS[this.dialect] / columns)),
+    );
+    for (let i = 0; i < rows.length; i += perStatement) {
+      // The generic table type is too wide for Kysely to check here; callers are typed.
+      await db
+        .insertInto(table)
+        .values(rows.slice(i, i + perStatement) as never)
+        .execute();
+    }
+  }
+
+  async migrate(): Promise<MigrationReport> {
+    const context = migrationContext(this.dialect);
+    const timings = new Map<string, number>();
+    const migrator = new Migrator({
+      db: this.db,
+      migrationTableName: MIGRATION_TABLE,
+      migrationLockTableName: MIGRATION_LOCK_TABLE,
+      provider: {
+        getMigrations: () =>
+          Promise.resolve(
+            Object.fromEntries(
+              Object.entries(MIGRATIONS).map(([name, migration]) => [
+                name,
+                {
+                  up: async (db: Kysely<unknown>) => {
+                    const started = performance.now();
+                    await migration.up(db, context);
+                    timings.set(name, Math.round(performance.now() - started));
+                  },
+                },
+              ]),
+            ),
+          ),
+      },
+    });
+    const { error, results = [] } = await withConflictRetry(() => migrator.migrateToLatest());
+    const steps = results.map((r: MigrationResult) => ({
+      name: r.migrationName,
+      status: r.status === 'Success' ? 'applied' : r.status === 'Error' ? 'failed' : 'skipped',
+      ms: timings.get(r.migrationName),
+    })) satisfies MigrationStep[];
+    if (error !== undefined) {
+      const failed = steps.find((s) => s.status === 'failed')?.name ?? 'setup';
+      throw new MobiusError(
+        'INTERNAL',
+        `migration ${failed} failed and was rolled back: ${(error as Error).message}`,
+        { cause: error, details: { steps } },
+      );
+    }
+    const executed = await migrator.getMigrations();
+    return {
+      steps,
+      alreadyApplied: executed.filter((m) => m.executedAt !== undefined).length - steps.length,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+function migrationContext(dialect: StoreDialect): MigrationContext {
+  return dialect === 'sqlite'
+    ? {
+        dialect,
+        serialPk: { type: 'integer', build: (c) => c.primaryKey().autoIncrement() },
+      }
+    : {
+        dialect,
+        serialPk: { type: 'bigint', build: (c) => c.primaryKey().generatedAlwaysAsIdentity() },
+      };
+}
