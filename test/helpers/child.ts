@@ -16,7 +16,11 @@ export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv =
 }
 
 /** Runs a fixture to completion; resolves with stdout, rejects with stderr on non-zero exit. */
-export function runTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+export function runTs(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawnTs(script, args, env);
     let out = '';

@@ -1,0 +1,3 @@
+/** api: the HTTP shell over the domain services. */
+export { buildServer, listRoutes } from './server.js';
+export type { RouteEntry } from './server.js';

@@ -1,0 +1,2 @@
+/** cli: the `mobius` command. */
+export { buildCli, runCli } from './main.js';

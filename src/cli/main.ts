@@ -1,0 +1,227 @@
+/**
+ * The `mobius` command. Every command loads config the same way (file → env → flags),
+ * opens the context through the composition root, and prints for people or, with
+ * `--json`, for scripts.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import {
+  MobiusError,
+  VERSION,
+  loadConfig,
+  type ConfigInput,
+  type MobiusConfig,
+} from '../core/index.js';
+import { openMobius, type MobiusContext } from '../context/index.js';
+import { buildServer } from '../api/index.js';
+import { TOKEN_ROLES, type MigrationReport } from '../store/index.js';
+import { emit, reportError, table } from './output.js';
+
+interface GlobalOptions {
+  json?: boolean;
+  config?: string;
+  home?: string;
+  store?: string;
+  blobs?: string;
+}
+
+/** Builds the command tree; `env` is the process environment, passed in once here. */
+export function buildCli(env: Readonly<Record<string, string | undefined>>, cwd: string): Command {
+  const program = new Command('mobius')
+    .description(
+      'Mobius: data versions, pipelines, experiment tracking, model registry and serving in one install.',
+    )
+    .version(VERSION, '-v, --version', 'print the Mobius version')
+    .option('--json', 'print machine-readable JSON instead of text')
+    .option('-c, --config <file>', 'config file (default: ./mobius.config.ts or ./mobius.yaml)')
+    .option('--home <dir>', 'state directory for the embedded store and blobs (default: ./.mobius)')
+    .option('--store <location>', 'metadata store: sqlite:<path> or postgres://user@host/db')
+    .option('--blobs <location>', 'blob store: file:<path> or s3://bucket/prefix')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Start here:
+  mobius server                      serve on http://127.0.0.1:4600 with state in ./.mobius
+  mobius migrate --json              bring the metadata store's schema up to date
+  MOBIUS_STORE=postgres://user@host/db MOBIUS_BLOBS=s3://bucket/mobius mobius server
+                                     the same, on PostgreSQL and S3
+
+Configuration comes from ./mobius.yaml (or mobius.config.ts), then MOBIUS_* environment
+variables, then these flags. 'mobius <command> --help' explains each command.`,
+    )
+    .exitOverride();
+
+  const config = (command: Command, flags: ConfigInput = {}): Promise<MobiusConfig> => {
+    const g = command.optsWithGlobals<GlobalOptions>();
+    const merged: ConfigInput = { ...flags };
+    if (g.home !== undefined) merged.home = g.home;
+    if (g.store !== undefined) merged.store = g.store;
+    if (g.blobs !== undefined) merged.blobs = g.blobs;
+    return loadConfig({
+      cwd,
+      env,
+      flags: merged,
+      ...(g.config === undefined ? {} : { configFile: g.config }),
+    });
+  };
+  const json = (command: Command): boolean =>
+    command.optsWithGlobals<GlobalOptions>().json === true;
+  const withContext = async <T>(
+    command: Command,
+    fn: (ctx: MobiusContext) => Promise<T>,
+  ): Promise<T> => {
+    const ctx = await openMobius(await config(command), { migrate: true });
+    try {
+      return await fn(ctx);
+    } finally {
+      await ctx.close();
+    }
+  };
+
+  program
+    .command('server')
+    .description('start the Mobius server (API, MLflow protocol, metrics) on 127.0.0.1:4600')
+    .option(
+      '--host <host>',
+      'address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)',
+    )
+    .addOption(
+      new Option('-p, --port <port>', 'port to listen on (default 4600)').argParser(parsePort),
+    )
+    .action(async (options: { host?: string; port?: number }, command: Command) => {
+      const server: NonNullable<ConfigInput['server']> = {};
+      if (options.host !== undefined) server.host = options.host;
+      if (options.port !== undefined) server.port = options.port;
+      const cfg = await config(command, { server });
+      const ctx = await openMobius(cfg, {
+        migrate: true,
+        onMigrated: (report) => {
+          for (const step of report.steps)
+            note(`migration ${step.name} ${step.status} in ${step.ms ?? 0} ms`);
+        },
+      });
+      const app = await buildServer(ctx);
+      const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
+      const auth = cfg.server.auth ? 'on' : 'off (loopback only)';
+      process.stderr.write(
+        `mobius ${VERSION} listening on ${address} (store ${ctx.store.dialect}, blobs ${ctx.blobs.kind}, auth ${auth})\n`,
+      );
+      const stop = async () => {
+        await app.close();
+        await ctx.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+    });
+
+  program
+    .command('migrate')
+    .description('apply pending schema migrations to the metadata store, reporting each one')
+    .action(async (_options: unknown, command: Command) => {
+      const ctx = await openMobius(await config(command));
+      let report: MigrationReport;
+      try {
+        report = await ctx.store.migrate();
+      } finally {
+        await ctx.close();
+      }
+      emit(json(command), report, () =>
+        report.steps.length === 0
+          ? `up to date (${report.alreadyApplied} migrations applied earlier)`
+          : report.steps.map((s) => `${s.status} ${s.name} (${s.ms ?? 0} ms)`).join('\n'),
+      );
+    });
+
+  program
+    .command('version')
+    .description('print the Mobius version')
+    .action((_options: unknown, command: Command) => {
+      emit(json(command), { version: VERSION }, () => VERSION);
+    });
+
+  const token = program.command('token').description('manage API tokens (used when auth is on)');
+  token
+    .command('create <name>')
+    .description('create a token and print its secret (shown only once)')
+    .addOption(
+      new Option('--role <role>', 'what the token may do').choices(TOKEN_ROLES).default('editor'),
+    )
+    .action(
+      async (name: string, options: { role: (typeof TOKEN_ROLES)[number] }, command: Command) => {
+        const created = await withContext(command, (ctx) =>
+          ctx.tokens.create({ name, role: options.role }, 'cli'),
+        );
+        emit(
+          json(command),
+          created,
+          () =>
+            `created token '${created.name}' (${created.role}): ${created.secret}\nstore it now; it cannot be shown again`,
+        );
+      },
+    );
+  token
+    .command('ls')
+    .description('list tokens (never their secrets)')
+    .action(async (_options: unknown, command: Command) => {
+      const tokens = await withContext(command, (ctx) => ctx.tokens.list());
+      emit(json(command), { tokens }, () =>
+        table(
+          ['ID', 'NAME', 'ROLE', 'CREATED', 'REVOKED'],
+          tokens.map((t) => [
+            t.id,
+            t.name,
+            t.role,
+            new Date(t.createdAt).toISOString(),
+            t.revokedAt === null ? '' : new Date(t.revokedAt).toISOString(),
+          ]),
+        ),
+      );
+    });
+  token
+    .command('revoke <idOrName>')
+    .description('revoke a token by id or name')
+    .action(async (idOrName: string, _options: unknown, command: Command) => {
+      const revoked = await withContext(command, (ctx) => ctx.tokens.revoke(idOrName, 'cli'));
+      emit(json(command), revoked, () => `revoked token '${revoked.name}'`);
+    });
+
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+function note(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function parsePort(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `--port must be a number from 0 to 65535, not '${value}'`,
+    );
+  }
+  return Number(value);
+}
+
+/** Runs the CLI with `argv` and resolves with the exit code. */
+export async function runCli(
+  argv: string[],
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): Promise<number> {
+  const program = buildCli(env, cwd);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; usage errors were printed by commander.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    return reportError(error, argv.includes('--json'));
+  }
+}

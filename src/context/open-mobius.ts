@@ -1,0 +1,72 @@
+/**
+ * The composition root: builds the one context every service and shell receives.
+ * Nothing else in Mobius opens a store or a blob store on its own.
+ */
+import {
+  systemClock,
+  createLogger,
+  type Clock,
+  type Logger,
+  type MobiusConfig,
+} from '../core/index.js';
+import { openBlobStore, type BlobStore } from '../blobs/index.js';
+import { TokenService } from '../governance/index.js';
+import { openStore, type MigrationReport, type Store } from '../store/index.js';
+
+/** Everything a Mobius process shares: config, platform adapters, services. */
+export interface MobiusContext {
+  config: MobiusConfig;
+  store: Store;
+  blobs: BlobStore;
+  clock: Clock;
+  logger: Logger;
+  tokens: TokenService;
+  /** Closes the store and blob store. */
+  close(): Promise<void>;
+}
+
+export interface OpenMobiusOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Apply pending migrations on open (the server does; `mobius migrate` reports them itself). */
+  migrate?: boolean;
+  /** Called with the migration report when `migrate` is on. */
+  onMigrated?: (report: MigrationReport) => void;
+}
+
+/**
+ * Opens Mobius on `config`.
+ *
+ * @example
+ * const ctx = await openMobius(await loadConfig({ cwd, env }), { migrate: true });
+ */
+export async function openMobius(
+  config: MobiusConfig,
+  options: OpenMobiusOptions = {},
+): Promise<MobiusContext> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.log.level);
+  const store = await openStore(config.store);
+  try {
+    if (options.migrate === true) {
+      const report = await store.migrate();
+      options.onMigrated?.(report);
+    }
+    const blobs = await openBlobStore(config.blobs, config.s3);
+    return {
+      config,
+      store,
+      blobs,
+      clock,
+      logger,
+      tokens: new TokenService(store, clock),
+      close: async () => {
+        await blobs.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
