@@ -5,7 +5,9 @@ import { existsSync } from 'node:fs';
 
 const entry = new URL('../dist/cli/index.js', import.meta.url);
 if (!existsSync(entry)) {
-  process.stderr.write('mobius: the CLI is not built yet\n  hint: run `npm install` (or `npm run build`) in the Mobius checkout\n');
+  process.stderr.write(
+    'mobius: the CLI is not built yet\n  hint: run `npm install` (or `npm run build`) in the Mobius checkout\n',
+  );
   process.exit(1);
 }
 const { runCli } = await import(entry.href);

@@ -373,16 +373,14 @@ for (const backend of STORE_BACKENDS) {
           trx
             .insertInto('edge')
             .values(
-              chain
-                .slice(1)
-                .map(([kind, id], i) => ({
-                  from_kind: chain[i]![0],
-                  from_id: chain[i]![1],
-                  to_kind: kind,
-                  to_id: id,
-                  relation: 'derived' as const,
-                  created_at: i,
-                })),
+              chain.slice(1).map(([kind, id], i) => ({
+                from_kind: chain[i]![0],
+                from_id: chain[i]![1],
+                to_kind: kind,
+                to_id: id,
+                relation: 'derived' as const,
+                created_at: i,
+              })),
             )
             .execute(),
         );

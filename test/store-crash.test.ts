@@ -45,7 +45,8 @@ for (const backend of STORE_BACKENDS) {
           expect(await store.integrityCheck()).toBe('ok');
           const rows = await store.db.selectFrom('audit').select('object_id').execute();
           const present = new Set(rows.map((r) => Number(r.object_id)));
-          for (let n = 1; n <= acked; n++) expect(present.has(n), `row ${n} acknowledged`).toBe(true);
+          for (let n = 1; n <= acked; n++)
+            expect(present.has(n), `row ${n} acknowledged`).toBe(true);
           // Nothing half-written: every row is whole.
           const details = await store.db.selectFrom('audit').select('details').distinct().execute();
           expect(details.map((d) => d.details)).toEqual(['x'.repeat(200)]);

@@ -41,7 +41,7 @@ export function registerJsonParser(app: FastifyInstance): void {
       );
       return;
     }
-    parse(request, text, (error, value) => {
+    void parse(request, text, (error, value) => {
       if (error === null) done(null, value);
       else if (/prototype|constructor/i.test(error.message))
         done(

@@ -9,10 +9,19 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 /** The label for requests that matched no route. */
 const UNMATCHED = '<unmatched>';
 
+const MISNAMED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 /** Creates this server's registry with process metrics and the HTTP instruments. */
 export function createMetrics(): { registry: Registry; requests: Counter; duration: Histogram } {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client names three gauges with a counter's `_total` suffix, which promtool (and
+  // Prometheus' naming rules) reject. The per-type gauges without the suffix stay.
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
   const labelNames = ['method', 'route', 'status'] as const;
   const requests = new Counter({
     name: 'mobius_http_requests_total',

@@ -88,7 +88,9 @@ const ENV: Record<string, EnvReader> = {
   MOBIUS_BLOBS: (v) => ({ blobs: v }),
   MOBIUS_S3_ENDPOINT: (v) => ({ s3: { endpoint: v } }),
   MOBIUS_S3_REGION: (v) => ({ s3: { region: v } }),
-  MOBIUS_S3_FORCE_PATH_STYLE: (v) => ({ s3: { forcePathStyle: strictBool('MOBIUS_S3_FORCE_PATH_STYLE', v) } }),
+  MOBIUS_S3_FORCE_PATH_STYLE: (v) => ({
+    s3: { forcePathStyle: strictBool('MOBIUS_S3_FORCE_PATH_STYLE', v) },
+  }),
   MOBIUS_URL: (v) => ({ url: v }),
   MOBIUS_TOKEN: (v) => ({ token: v }),
   MOBIUS_HOST: (v) => ({ server: { host: v } }),
@@ -228,7 +230,10 @@ function validate(input: unknown, source: string): ConfigInput {
     }
     return `'${issue.path.join('.')}': ${issue.message}`;
   });
-  throw new MobiusError('INVALID_ARGUMENT', `invalid configuration in ${source}: ${problems.join('; ')}`);
+  throw new MobiusError(
+    'INVALID_ARGUMENT',
+    `invalid configuration in ${source}: ${problems.join('; ')}`,
+  );
 }
 
 function strictBool(name: string, value: string): boolean {
@@ -249,8 +254,7 @@ function merge<T extends object>(a: T, b: T): T {
   const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
   for (const [key, value] of Object.entries(b)) {
     const prev = out[key];
-    out[key] =
-      isPlainObject(prev) && isPlainObject(value) ? merge(prev, value) : value;
+    out[key] = isPlainObject(prev) && isPlainObject(value) ? merge(prev, value) : value;
   }
   return out as T;
 }

@@ -1,7 +1,12 @@
 /** store: the metadata spine over SQLite or PostgreSQL. */
 export { openStore } from './store.js';
 export type { Store, StoreDialect, MigrationReport, MigrationStep, WriteOptions } from './store.js';
-export { constraintViolation, isTransientConflict, withConflictRetry, MAX_WRITE_ATTEMPTS } from './retry.js';
+export {
+  constraintViolation,
+  isTransientConflict,
+  withConflictRetry,
+  MAX_WRITE_ATTEMPTS,
+} from './retry.js';
 export { MIGRATIONS } from './migrations/index.js';
 export * from './schema.js';
 export type { Kysely, Transaction } from 'kysely';

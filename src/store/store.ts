@@ -5,7 +5,12 @@
 import { Kysely, Migrator, type MigrationResult, type Transaction } from 'kysely';
 import { MobiusError, limits } from '../core/index.js';
 import { MIGRATIONS, type MigrationContext } from './migrations/index.js';
-import { createPostgresDialect, createPostgresPool, parsePostgresLocation, redact } from './postgres/index.js';
+import {
+  createPostgresDialect,
+  createPostgresPool,
+  parsePostgresLocation,
+  redact,
+} from './postgres/index.js';
 import { withConflictRetry } from './retry.js';
 import type { Database, NewRow } from './schema.js';
 import { MobiusSqliteDialect, openSqliteDatabase } from './sqlite/index.js';
@@ -45,7 +50,7 @@ export interface Store {
    */
   write<T>(fn: (trx: Transaction<Database>) => Promise<T>, options?: WriteOptions): Promise<T>;
   /** Inserts rows in as few statements as the backend's parameter limit allows. */
-  insertMany<T extends keyof Database & string>(
+  insertMany<T extends keyof Database>(
     trx: Kysely<Database>,
     table: T,
     rows: readonly NewRow<T>[],
@@ -121,7 +126,7 @@ class KyselyStore implements Store {
     });
   }
 
-  async insertMany<T extends keyof Database & string>(
+  async insertMany<T extends keyof Database>(
     db: Kysely<Database>,
     table: T,
     rows: readonly NewRow<T>[],
@@ -134,10 +139,9 @@ class KyselyStore implements Store {
       Math.min(limits.MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMETERS[this.dialect] / columns)),
     );
     for (let i = 0; i < rows.length; i += perStatement) {
-      // The generic table type is too wide for Kysely to check here; callers are typed.
       await db
         .insertInto(table)
-        .values(rows.slice(i, i + perStatement) as never)
+        .values(rows.slice(i, i + perStatement))
         .execute();
     }
   }

@@ -9,7 +9,7 @@ import { freshLocation } from './stores.js';
 
 export interface TestContext {
   ctx: MobiusContext;
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
 }
 
 /** Opens and migrates a context; `input` overrides config (server.auth, token, …). */

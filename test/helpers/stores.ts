@@ -27,13 +27,13 @@ export interface TestStore {
   /** The location string, to open the same store again (e.g. from a child process). */
   location: string;
   /** Closes the store and deletes its data. */
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
 }
 
 /** A new empty location for `backend`, and a function that deletes it. */
 export function freshLocation(backend: StoreDialect): {
   location: string;
-  remove(): Promise<void>;
+  remove: () => Promise<void>;
 } {
   if (backend === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'mobius-store-'));

@@ -9,7 +9,10 @@ export async function up(db: Kysely<unknown>, { serialPk }: MigrationContext): P
     .addColumn('name', 'text', (c) => c.notNull().unique())
     .addColumn('artifact_location', 'text')
     .addColumn('lifecycle_stage', 'text', (c) =>
-      c.notNull().defaultTo('active').check(sql`lifecycle_stage in ('active', 'deleted')`),
+      c
+        .notNull()
+        .defaultTo('active')
+        .check(sql`lifecycle_stage in ('active', 'deleted')`),
     )
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
@@ -26,7 +29,10 @@ export async function up(db: Kysely<unknown>, { serialPk }: MigrationContext): P
       c.notNull().check(sql`status in ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')`),
     )
     .addColumn('lifecycle_stage', 'text', (c) =>
-      c.notNull().defaultTo('active').check(sql`lifecycle_stage in ('active', 'deleted')`),
+      c
+        .notNull()
+        .defaultTo('active')
+        .check(sql`lifecycle_stage in ('active', 'deleted')`),
     )
     .addColumn('user_id', 'text')
     .addColumn('start_time', 'bigint', (c) => c.notNull())
@@ -118,7 +124,9 @@ export async function up(db: Kysely<unknown>, { serialPk }: MigrationContext): P
     .addColumn('to_kind', 'text', (c) => c.notNull())
     .addColumn('to_id', 'text', (c) => c.notNull())
     .addColumn('relation', 'text', (c) =>
-      c.notNull().check(sql`relation in ('consumed', 'produced', 'derived', 'deployed', 'predicted')`),
+      c
+        .notNull()
+        .check(sql`relation in ('consumed', 'produced', 'derived', 'deployed', 'predicted')`),
     )
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addUniqueConstraint('edge_unique', ['from_kind', 'from_id', 'to_kind', 'to_id', 'relation'])
@@ -142,9 +150,7 @@ export async function up(db: Kysely<unknown>, { serialPk }: MigrationContext): P
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('name', 'text', (c) => c.notNull().unique())
     .addColumn('hash', 'text', (c) => c.notNull().unique())
-    .addColumn('role', 'text', (c) =>
-      c.notNull().check(sql`role in ('admin', 'editor', 'viewer')`),
-    )
+    .addColumn('role', 'text', (c) => c.notNull().check(sql`role in ('admin', 'editor', 'viewer')`))
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('revoked_at', 'bigint')
     .execute();

@@ -1,5 +1,5 @@
 /** What a Mobius migration receives besides the database: the few DDL spellings that differ by backend. */
-import type { ColumnDataType, ColumnDefinitionBuilder, Expression } from 'kysely';
+import type { ColumnDataType, ColumnDefinitionBuilder, Expression, Kysely } from 'kysely';
 
 export interface MigrationContext {
   dialect: 'sqlite' | 'postgres';
@@ -12,5 +12,5 @@ export interface MigrationContext {
 
 /** One schema change. Migrations only move forward; each runs inside the migration transaction. */
 export interface MobiusMigration {
-  up(db: import('kysely').Kysely<unknown>, context: MigrationContext): Promise<void>;
+  up(db: Kysely<unknown>, context: MigrationContext): Promise<void>;
 }

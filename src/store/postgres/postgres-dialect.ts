@@ -40,8 +40,10 @@ export function parsePostgresLocation(location: string): PostgresLocation {
 /** A connection pool whose sessions use `schema` (created if missing) as search_path. */
 export function createPostgresPool(location: PostgresLocation): pg.Pool {
   const types = {
-    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-      oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    getTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+      if (oid === INT8_OID) return Number;
+      return pg.types.getTypeParser(oid, format) as (value: string) => unknown;
+    },
   };
   return new pg.Pool({
     connectionString: location.connectionString,

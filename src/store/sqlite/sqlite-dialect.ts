@@ -94,7 +94,7 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
         // Re-insert to keep the map in least-recently-used order.
         cache.delete(sql);
       } else {
-        statement = db.prepare(sql) as unknown as SqliteStatement;
+        statement = db.prepare(sql);
         if (cache.size >= STATEMENT_CACHE_SIZE) {
           const oldest = cache.keys().next();
           if (oldest.done !== true) cache.delete(oldest.value);

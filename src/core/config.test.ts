@@ -1,0 +1,144 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.js';
+
+function dir(files: Record<string, string> = {}): string {
+  const d = mkdtempSync(join(tmpdir(), 'mobius-config-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(d, name), text);
+  return d;
+}
+
+describe('config loader', () => {
+  it('defaults to an embedded home, loopback and port 4600', async () => {
+    const cwd = dir();
+    const c = await loadConfig({ cwd, env: {} });
+    expect(c.home).toBe(join(cwd, '.mobius'));
+    expect(c.store).toBe(`sqlite:${join(cwd, '.mobius', 'mobius.db')}`);
+    expect(c.blobs).toBe(`file:${join(cwd, '.mobius', 'blobs')}`);
+    expect(c.server).toMatchObject({ host: '127.0.0.1', port: 4600, auth: false });
+  });
+
+  it('layers file, then environment, then flags', async () => {
+    const cwd = dir({
+      'mobius.yaml': 'server:\n  port: 5000\n  host: 127.0.0.2\nlog:\n  level: warn\n',
+    });
+    const c = await loadConfig({
+      cwd,
+      env: { MOBIUS_PORT: '5001' },
+      flags: { server: { port: 5002 } },
+    });
+    expect(c.server.port).toBe(5002);
+    expect(c.server.host).toBe('127.0.0.2');
+    expect(c.log.level).toBe('warn');
+    const c2 = await loadConfig({ cwd, env: { MOBIUS_PORT: '5001' } });
+    expect(c2.server.port).toBe(5001);
+  });
+
+  it('reads mobius.config.ts', async () => {
+    const cwd = dir({
+      'mobius.config.ts': 'const port: number = 4700;\nexport default { server: { port } };\n',
+    });
+    expect((await loadConfig({ cwd, env: {} })).server.port).toBe(4700);
+  });
+
+  it('rejects unknown keys in the file, naming them', async () => {
+    const cwd = dir({ 'mobius.yaml': 'server:\n  prot: 1\nstroe: x\n' });
+    await expect(loadConfig({ cwd, env: {} })).rejects.toThrow(
+      /unknown key 'stroe'.*unknown key 'server.prot'|unknown key 'server.prot'.*unknown key 'stroe'/,
+    );
+  });
+
+  it('rejects unknown MOBIUS_ environment variables, naming them', async () => {
+    await expect(loadConfig({ cwd: dir(), env: { MOBIUS_STROE: 'x' } })).rejects.toThrow(
+      /MOBIUS_STROE/,
+    );
+  });
+
+  it('takes only true/false for booleans', async () => {
+    await expect(loadConfig({ cwd: dir(), env: { MOBIUS_AUTH: 'yes' } })).rejects.toThrow(
+      /MOBIUS_AUTH must be 'true' or 'false'/,
+    );
+    const cwd = dir({ 'mobius.yaml': 'server:\n  auth: "true"\n' });
+    await expect(loadConfig({ cwd, env: {} })).rejects.toThrow(/server.auth/);
+    expect((await loadConfig({ cwd: dir(), env: { MOBIUS_AUTH: 'true' } })).server.auth).toBe(true);
+  });
+
+  it('rejects non-numeric ports', async () => {
+    await expect(loadConfig({ cwd: dir(), env: { MOBIUS_PORT: '80a' } })).rejects.toThrow(
+      /MOBIUS_PORT/,
+    );
+    await expect(
+      loadConfig({ cwd: dir(), env: {}, flags: { server: { port: 70000 } } }),
+    ).rejects.toThrow(/server.port/);
+  });
+
+  it('turns auth on when a token is set', async () => {
+    const c = await loadConfig({ cwd: dir(), env: { MOBIUS_TOKEN: 'a-long-enough-admin-token' } });
+    expect(c.server.auth).toBe(true);
+    expect(c.token).toBe('a-long-enough-admin-token');
+  });
+
+  it('rejects short tokens', async () => {
+    await expect(loadConfig({ cwd: dir(), env: { MOBIUS_TOKEN: 'short' } })).rejects.toThrow(
+      /16 characters/,
+    );
+  });
+
+  it('accepts postgres stores and s3 blobs, with path-style addressing for custom endpoints', async () => {
+    const c = await loadConfig({
+      cwd: dir(),
+      env: {
+        MOBIUS_STORE: 'postgres://u@db/mobius',
+        MOBIUS_BLOBS: 's3://bucket/prefix',
+        MOBIUS_S3_ENDPOINT: 'http://127.0.0.1:9000',
+        AWS_ACCESS_KEY_ID: 'k',
+        AWS_SECRET_ACCESS_KEY: 's',
+      },
+    });
+    expect(c.store).toBe('postgres://u@db/mobius');
+    expect(c.blobs).toBe('s3://bucket/prefix');
+    expect(c.s3).toMatchObject({
+      endpoint: 'http://127.0.0.1:9000',
+      forcePathStyle: true,
+      accessKeyId: 'k',
+      secretAccessKey: 's',
+    });
+  });
+
+  it('rejects store and blob locations it does not understand', async () => {
+    await expect(loadConfig({ cwd: dir(), env: { MOBIUS_STORE: 'mysql://x' } })).rejects.toThrow(
+      /sqlite:<path> or postgres/,
+    );
+    await expect(loadConfig({ cwd: dir(), env: { MOBIUS_BLOBS: 'gs://x' } })).rejects.toThrow(
+      /file:<path> or s3/,
+    );
+  });
+
+  it('resolves relative sqlite and file paths against the working directory', async () => {
+    const cwd = dir();
+    const c = await loadConfig({
+      cwd,
+      env: { MOBIUS_STORE: 'sqlite:data/m.db', MOBIUS_BLOBS: 'file:b' },
+    });
+    expect(c.store).toBe(`sqlite:${join(cwd, 'data/m.db')}`);
+    expect(c.blobs).toBe(`file:${join(cwd, 'b')}`);
+  });
+
+  it('refuses two config files at once', async () => {
+    const cwd = dir({ 'mobius.yaml': '{}\n', 'mobius.config.ts': 'export default {};\n' });
+    await expect(loadConfig({ cwd, env: {} })).rejects.toThrow(/keep one config file/);
+  });
+
+  it('reports a missing explicit config file', async () => {
+    await expect(loadConfig({ cwd: dir(), env: { MOBIUS_CONFIG: 'nope.yaml' } })).rejects.toThrow(
+      /does not exist/,
+    );
+  });
+
+  it('reports YAML syntax errors with the file name', async () => {
+    const cwd = dir({ 'mobius.yaml': 'server: [1, 2\n' });
+    await expect(loadConfig({ cwd, env: {} })).rejects.toThrow(/mobius.yaml/);
+  });
+});
