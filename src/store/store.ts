@@ -2,15 +2,9 @@
  * The metadata store: one interface over SQLite (embedded) and PostgreSQL (scale-out),
  * with the same schema, migrations and semantics on both.
  */
-import { Kysely, Migrator, type MigrationResult, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, type MigrationResult, type Transaction } from 'kysely';
 import { MobiusError, limits } from '../core/index.js';
 import { MIGRATIONS, type MigrationContext } from './migrations/index.js';
-import {
-  createPostgresDialect,
-  createPostgresPool,
-  parsePostgresLocation,
-  redact,
-} from './postgres/index.js';
 import { withConflictRetry } from './retry.js';
 import type { Database, NewRow } from './schema.js';
 import { MobiusSqliteDialect, openSqliteDatabase } from './sqlite/index.js';
@@ -49,7 +43,11 @@ export interface Store {
    * await store.write((trx) => trx.insertInto('tag').values(row).execute());
    */
   write<T>(fn: (trx: Transaction<Database>) => Promise<T>, options?: WriteOptions): Promise<T>;
-  /** Inserts rows in as few statements as the backend's parameter limit allows. */
+  /**
+   * Inserts rows in as few statements as the backend's parameter limit allows, inside
+   * the transaction or Kysely instance given. A column some rows omit is NULL in those
+   * rows (not its default).
+   */
   insertMany<T extends keyof Database>(
     trx: Kysely<Database>,
     table: T,
@@ -84,6 +82,9 @@ export async function openStore(location: string): Promise<Store> {
     });
   }
   if (/^postgres(ql)?:\/\//.test(location)) {
+    // Loaded only when used: the embedded default should not pay pg's start-up cost.
+    const { createPostgresDialect, createPostgresPool, parsePostgresLocation, redact } =
+      await import('./postgres/index.js');
     const parsed = parsePostgresLocation(location);
     const pool = createPostgresPool(parsed);
     try {
@@ -110,6 +111,8 @@ export async function openStore(location: string): Promise<Store> {
 }
 
 class KyselyStore implements Store {
+  readonly #insertSqlCache = new Map<string, string>();
+
   constructor(
     readonly dialect: StoreDialect,
     readonly db: Kysely<Database>,
@@ -131,19 +134,52 @@ class KyselyStore implements Store {
     table: T,
     rows: readonly NewRow<T>[],
   ): Promise<void> {
-    const first = rows[0];
-    if (first === undefined) return;
-    const columns = Object.keys(first).length;
+    if (rows.length === 0) return;
+    // Rows may omit optional columns; the statement covers every column any row gives.
+    const columnSet = new Set<string>();
+    for (const row of rows) for (const column in row) columnSet.add(column);
+    const columns = [...columnSet];
     const perStatement = Math.max(
       1,
-      Math.min(limits.MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMETERS[this.dialect] / columns)),
+      Math.min(
+        limits.MAX_ROWS_PER_INSERT,
+        Math.floor(MAX_PARAMETERS[this.dialect] / columns.length),
+      ),
     );
     for (let i = 0; i < rows.length; i += perStatement) {
-      await db
-        .insertInto(table)
-        .values(rows.slice(i, i + perStatement))
-        .execute();
+      const chunk = rows.slice(i, i + perStatement);
+      const parameters: unknown[] = [];
+      for (const row of chunk) {
+        const record = row as Record<string, unknown>;
+        for (const column of columns) parameters.push(record[column] ?? null);
+      }
+      await db.executeQuery(
+        CompiledQuery.raw(this.#insertSql(table, columns, chunk.length), parameters),
+      );
     }
+  }
+
+  /**
+   * The INSERT text for one (table, columns, row count) shape, built once. Metric ingest
+   * is the hot path: composing a 1000-row insert through Kysely's builder cost ~30% over
+   * the raw driver on SQLite (bench/store-insert.ts), while the text itself never changes.
+   * Table and column names come from the typed schema, never from users.
+   */
+  #insertSql(table: string, columns: string[], rowCount: number): string {
+    const key = `${table}|${columns.join(',')}|${rowCount}`;
+    let text = this.#insertSqlCache.get(key);
+    if (text === undefined) {
+      const width = columns.length;
+      const values = Array.from({ length: rowCount }, (_, r) =>
+        this.dialect === 'sqlite'
+          ? `(${columns.map(() => '?').join(', ')})`
+          : `(${columns.map((_c, j) => `$${r * width + j + 1}`).join(', ')})`,
+      );
+      text = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values ${values.join(', ')}`;
+      if (this.#insertSqlCache.size > 256) this.#insertSqlCache.clear();
+      this.#insertSqlCache.set(key, text);
+    }
+    return text;
   }
 
   async migrate(): Promise<MigrationReport> {
