@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildServer } from '../src/api/index.js';
+import { openTestContext } from './helpers/context.js';
 import { STORE_BACKENDS, freshLocation } from './helpers/stores.js';
 
 const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
@@ -21,6 +23,22 @@ function mobius(
     encoding: 'utf8',
   });
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+/** Like mobius(), but without blocking the event loop (for talking to an in-process server). */
+function mobiusAsync(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const cwd = mkdtempSync(join(tmpdir(), 'mobius-cli-'));
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 function freePort(): Promise<number> {
@@ -120,6 +138,32 @@ for (const backend of STORE_BACKENDS) {
       expect(dup.code).toBe(4);
       expect(dup.stderr).toContain('already exists');
       expect(mobius(['--store', location, 'token', 'create', 'x', '--role', 'root']).code).toBe(2);
+    });
+
+    it('with MOBIUS_URL, token commands go through the server with MOBIUS_TOKEN', async () => {
+      const admin = 'remote-admin-token-0123456789';
+      const t = await openTestContext(backend, { token: admin });
+      const app = await buildServer(t.ctx);
+      try {
+        const url = await app.listen({ host: '127.0.0.1', port: 0 });
+        const env = { MOBIUS_URL: url, MOBIUS_TOKEN: admin };
+        const created = await mobiusAsync(['--json', 'token', 'create', 'remote-ci'], env);
+        expect(created.code).toBe(0);
+        expect(JSON.parse(created.stdout)).toMatchObject({ name: 'remote-ci', role: 'editor' });
+        expect((await t.ctx.tokens.list()).map((x) => x.name)).toEqual(['remote-ci']);
+        const ls = await mobiusAsync(['token', 'ls'], env);
+        expect(ls.stdout).toContain('remote-ci');
+        const denied = await mobiusAsync(['token', 'ls'], {
+          MOBIUS_URL: url,
+          MOBIUS_TOKEN: 'wrong-token-0123456789',
+        });
+        expect(denied.code).toBe(5);
+        expect(denied.stderr).toContain('invalid or revoked token');
+        expect((await mobiusAsync(['migrate'], env)).code).toBe(2);
+      } finally {
+        await app.close();
+        await t.cleanup();
+      }
     });
 
     it('server starts, answers /health, and stops cleanly on SIGTERM', async () => {

@@ -11,10 +11,11 @@ import {
   type ConfigInput,
   type MobiusConfig,
 } from '../core/index.js';
-import { openMobius, type MobiusContext } from '../context/index.js';
+import { openMobius } from '../context/index.js';
 import { buildServer } from '../api/index.js';
 import { TOKEN_ROLES, type MigrationReport } from '../store/index.js';
 import { emit, reportError, table } from './output.js';
+import { tokenCommands } from './token-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -66,17 +67,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
   };
   const json = (command: Command): boolean =>
     command.optsWithGlobals<GlobalOptions>().json === true;
-  const withContext = async <T>(
-    command: Command,
-    fn: (ctx: MobiusContext) => Promise<T>,
-  ): Promise<T> => {
-    const ctx = await openMobius(await config(command), { migrate: true });
-    try {
-      return await fn(ctx);
-    } finally {
-      await ctx.close();
-    }
-  };
+  const tokens = async (command: Command) => tokenCommands(await config(command));
 
   program
     .command('server')
@@ -119,7 +110,14 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
     .command('migrate')
     .description('apply pending schema migrations to the metadata store, reporting each one')
     .action(async (_options: unknown, command: Command) => {
-      const ctx = await openMobius(await config(command));
+      const cfg = await config(command);
+      if (cfg.url !== undefined) {
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `migrate works on the store itself, not through a server; unset MOBIUS_URL (${cfg.url}) and point --store at the database`,
+        );
+      }
+      const ctx = await openMobius(cfg);
       let report: MigrationReport;
       try {
         report = await ctx.store.migrate();
@@ -149,9 +147,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
     )
     .action(
       async (name: string, options: { role: (typeof TOKEN_ROLES)[number] }, command: Command) => {
-        const created = await withContext(command, (ctx) =>
-          ctx.tokens.create({ name, role: options.role }, 'cli'),
-        );
+        const created = await (await tokens(command)).create(name, options.role);
         emit(
           json(command),
           created,
@@ -164,11 +160,11 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
     .command('ls')
     .description('list tokens (never their secrets)')
     .action(async (_options: unknown, command: Command) => {
-      const tokens = await withContext(command, (ctx) => ctx.tokens.list());
-      emit(json(command), { tokens }, () =>
+      const list = await (await tokens(command)).list();
+      emit(json(command), { tokens: list }, () =>
         table(
           ['ID', 'NAME', 'ROLE', 'CREATED', 'REVOKED'],
-          tokens.map((t) => [
+          list.map((t) => [
             t.id,
             t.name,
             t.role,
@@ -182,7 +178,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
     .command('revoke <idOrName>')
     .description('revoke a token by id or name')
     .action(async (idOrName: string, _options: unknown, command: Command) => {
-      const revoked = await withContext(command, (ctx) => ctx.tokens.revoke(idOrName, 'cli'));
+      const revoked = await (await tokens(command)).revoke(idOrName);
       emit(json(command), revoked, () => `revoked token '${revoked.name}'`);
     });
 
