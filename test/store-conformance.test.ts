@@ -111,6 +111,27 @@ for (const backend of STORE_BACKENDS) {
         }
       });
 
+      it('two stores side by side (e.g. two schemas of one database) migrate independently', async () => {
+        const a = await openTestStore(backend);
+        const b = await openTestStore(backend, { migrate: false });
+        try {
+          const report = await b.store.migrate();
+          expect(report.steps.map((s) => s.name)).toEqual(Object.keys(MIGRATIONS));
+          const tables = (await b.store.db.introspection.getTables()).map((x) => x.name);
+          expect(tables).toEqual(expect.arrayContaining(SPINE_TABLES));
+          await b.store.write((trx) =>
+            trx
+              .insertInto('dataset')
+              .values({ id: newId(), name: 'only-in-b', description: null, created_at: 1 })
+              .execute(),
+          );
+          expect(await a.store.db.selectFrom('dataset').selectAll().execute()).toEqual([]);
+        } finally {
+          await b.cleanup();
+          await a.cleanup();
+        }
+      });
+
       it('two processes migrating at once: DDL runs once, both succeed', async () => {
         const { location, remove } = freshLocation(backend);
         try {

@@ -5,7 +5,7 @@
 import { CompiledQuery, Kysely, Migrator, type MigrationResult, type Transaction } from 'kysely';
 import { MobiusError, limits } from '../core/index.js';
 import { MIGRATIONS, type MigrationContext } from './migrations/index.js';
-import { withConflictRetry } from './retry.js';
+import { constraintViolation, withConflictRetry } from './retry.js';
 import type { Database, NewRow } from './schema.js';
 import { MobiusSqliteDialect, openSqliteDatabase } from './sqlite/index.js';
 
@@ -87,12 +87,21 @@ export async function openStore(location: string): Promise<Store> {
       await import('./postgres/index.js');
     const parsed = parsePostgresLocation(location);
     const pool = createPostgresPool(parsed);
+    let schema: string;
     try {
       if (parsed.schema !== undefined) {
-        await pool.query(`create schema if not exists "${parsed.schema}"`);
-      } else {
-        await pool.query('select 1');
+        await pool
+          .query(`create schema if not exists "${parsed.schema}"`)
+          .catch((error: unknown) => {
+            // Two processes creating the schema at once: one loses the race on the catalog's
+            // unique index even with IF NOT EXISTS. The schema exists either way.
+            if (constraintViolation(error) !== 'unique') throw error;
+          });
       }
+      const result = await pool.query<{ schema: string | null }>(
+        'select current_schema() as schema',
+      );
+      schema = result.rows[0]?.schema ?? 'public';
     } catch (cause) {
       await pool.end();
       throw new MobiusError(
@@ -102,7 +111,7 @@ export async function openStore(location: string): Promise<Store> {
       );
     }
     const db = new Kysely<Database>({ dialect: createPostgresDialect(pool) });
-    return new KyselyStore('postgres', db, () => Promise.resolve('ok'));
+    return new KyselyStore('postgres', db, () => Promise.resolve('ok'), schema);
   }
   throw new MobiusError(
     'INVALID_ARGUMENT',
@@ -117,6 +126,12 @@ class KyselyStore implements Store {
     readonly dialect: StoreDialect,
     readonly db: Kysely<Database>,
     readonly integrityCheck: () => Promise<string>,
+    /**
+     * The PostgreSQL schema Mobius lives in. Kysely's migrator looks for its tables in
+     * every schema unless told which one, so another Mobius schema in the same database
+     * would make it skip creating its own.
+     */
+    private readonly pgSchema?: string,
   ) {}
 
   write<T>(fn: (trx: Transaction<Database>) => Promise<T>, options: WriteOptions = {}): Promise<T> {
@@ -189,6 +204,7 @@ class KyselyStore implements Store {
       db: this.db,
       migrationTableName: MIGRATION_TABLE,
       migrationLockTableName: MIGRATION_LOCK_TABLE,
+      ...(this.pgSchema === undefined ? {} : { migrationTableSchema: this.pgSchema }),
       provider: {
         getMigrations: () =>
           Promise.resolve(
