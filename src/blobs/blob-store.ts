@@ -1,0 +1,53 @@
+/**
+ * The content-addressed blob store: bytes are stored and found by their sha256, so the
+ * same bytes are stored once and a stored blob can never change under its name.
+ */
+import type { Readable } from 'node:stream';
+
+/** A stored blob: its content address and length in bytes. */
+export interface BlobInfo {
+  sha256: string;
+  size: number;
+}
+
+/** What `put` stored; `created` is false when the bytes were already there (dedup). */
+export interface PutResult extends BlobInfo {
+  created: boolean;
+}
+
+/** Bytes `start..end` of a blob, both inclusive as in HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number;
+  /** Last byte wanted (inclusive); omitted or past the end means "to the end". */
+  end?: number;
+}
+
+/** Everything `put` accepts as content. */
+export type BlobSource = Readable | AsyncIterable<Uint8Array> | Uint8Array;
+
+/** Options of `put`. */
+export interface PutOptions {
+  /** When given, the content must hash to this, or nothing is stored (INVALID_ARGUMENT). */
+  expectedSha256?: string;
+}
+
+/**
+ * A content-addressed blob store. Every method rejects a key that is not a lower-case
+ * hex sha256 with INVALID_ARGUMENT before touching storage, so a key can never name
+ * anything outside the store.
+ */
+export interface BlobStore {
+  readonly kind: 'file' | 's3';
+  /** Streams `source` in, hashing as it goes; the blob becomes visible only once complete. */
+  put(source: BlobSource, options?: PutOptions): Promise<PutResult>;
+  /** The blob's bytes (or a range of them); NOT_FOUND if absent, INVALID_ARGUMENT for a bad range. */
+  get(sha256: string, range?: ByteRange): Promise<Readable>;
+  /** Size of the blob, or undefined if it is not stored. */
+  stat(sha256: string): Promise<BlobInfo | undefined>;
+  /** True if the blob is stored. */
+  exists(sha256: string): Promise<boolean>;
+  /** Removes the blob; true if it existed. */
+  delete(sha256: string): Promise<boolean>;
+  /** Releases connections and handles; the store must not be used afterwards. */
+  close(): Promise<void>;
+}
