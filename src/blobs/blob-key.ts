@@ -17,6 +17,17 @@ export function checkBlobKey(key: unknown, what = 'blob key'): string {
   );
 }
 
+/** Throws INVALID_ARGUMENT when a put's content does not hash to what the caller expected. */
+export function checkExpectedHash(expected: string | undefined, actual: string): void {
+  if (expected !== undefined && expected !== actual) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `content hashes to ${actual}, not the expected ${expected}; nothing was stored`,
+      { details: { expected, actual } },
+    );
+  }
+}
+
 /** Quotes a rejected value safely: JSON-escaped (no control characters) and truncated. */
 function quote(value: unknown): string {
   if (typeof value !== 'string') return `a value of type ${value === null ? 'null' : typeof value}`;

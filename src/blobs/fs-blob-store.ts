@@ -22,7 +22,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HashingStream, MobiusError, isMobiusError } from '../core/index.js';
-import { checkBlobKey } from './blob-key.js';
+import { checkBlobKey, checkExpectedHash } from './blob-key.js';
 import { toReadable } from './blob-source.js';
 import type {
   BlobInfo,
@@ -87,13 +87,7 @@ export class FsBlobStore implements BlobStore {
     const temp = join(this.#tmp, `${Date.now()}-${randomBytes(12).toString('hex')}`);
     try {
       const { sha256, size } = await this.#writeTemp(source, temp);
-      if (expected !== undefined && expected !== sha256) {
-        throw new MobiusError(
-          'INVALID_ARGUMENT',
-          `content hashes to ${sha256}, not the expected ${expected}; nothing was stored`,
-          { details: { expected, actual: sha256 } },
-        );
-      }
+      checkExpectedHash(expected, sha256);
       const created = await this.#publish(temp, this.pathOf(sha256), size);
       return { sha256, size, created };
     } finally {

@@ -31,7 +31,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { HashingStream, MobiusError, isMobiusError, type MobiusConfig } from '../core/index.js';
-import { checkBlobKey } from './blob-key.js';
+import { checkBlobKey, checkExpectedHash } from './blob-key.js';
 import { toReadable } from './blob-source.js';
 import type {
   BlobInfo,
@@ -149,13 +149,7 @@ export class S3BlobStore implements BlobStore {
     const tempKey = `${this.prefix}tmp/${Date.now()}-${randomBytes(12).toString('hex')}`;
     try {
       const { sha256, size } = await this.#uploadTemp(source, tempKey);
-      if (expected !== undefined && expected !== sha256) {
-        throw new MobiusError(
-          'INVALID_ARGUMENT',
-          `content hashes to ${sha256}, not the expected ${expected}; nothing was stored`,
-          { details: { expected, actual: sha256 } },
-        );
-      }
+      checkExpectedHash(expected, sha256);
       const created = await this.#publish(tempKey, this.keyOf(sha256), size);
       return { sha256, size, created };
     } finally {

@@ -48,8 +48,9 @@ export function s3TestConfig(endpoint: string): MobiusConfig['s3'] {
 }
 
 /** A raw S3 client on the test server, for looking behind a store's back. */
-export function testS3Client(endpoint: string): S3Client {
+export function testS3Client(endpoint: string, options: { maxAttempts?: number } = {}): S3Client {
   return new S3Client({
+    ...options,
     endpoint,
     region: S3_TEST_SETTINGS.region,
     forcePathStyle: true,
@@ -241,16 +242,7 @@ async function startWeed(weed: string): Promise<S3Server> {
  * HTTP a few seconds before its volume server has registered and writes can succeed.
  */
 async function waitUntilReady(endpoint: string, exited: () => string | undefined): Promise<void> {
-  const client = new S3Client({
-    endpoint,
-    region: S3_TEST_SETTINGS.region,
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: S3_TEST_SETTINGS.accessKeyId,
-      secretAccessKey: S3_TEST_SETTINGS.secretAccessKey,
-    },
-    maxAttempts: 1,
-  });
+  const client = testS3Client(endpoint, { maxAttempts: 1 });
   const bucket = S3_TEST_SETTINGS.bucket;
   const deadline = Date.now() + START_TIMEOUT_MS;
   let lastError: unknown;
