@@ -4,7 +4,7 @@
  * → handler. Every route's JSON Schema both validates requests and feeds
  * `/api/v1/openapi.json`, so the document cannot drift from what is enforced.
  */
-import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { VERSION } from '../core/index.js';
 import type { MobiusContext } from '../context/index.js';
@@ -55,7 +55,8 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
     // (without it the Logger generic leaks into every plugin signature).
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
     loggerInstance: ctx.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // One log line per request is noise at our request rates; metrics count them instead.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: server.bodyLimit,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

@@ -93,10 +93,25 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
       });
       const app = await buildServer(ctx);
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
-      const auth = cfg.server.auth ? 'on' : 'off (loopback only)';
+      const loopback = ['127.0.0.1', 'localhost', '::1'].includes(cfg.server.host);
+      const auth = cfg.server.auth
+        ? 'on'
+        : loopback
+          ? 'off (loopback only)'
+          : 'OFF on a network address: anyone who can reach it has full access; set MOBIUS_TOKEN';
       process.stderr.write(
         `mobius ${VERSION} listening on ${address} (store ${ctx.store.dialect}, blobs ${ctx.blobs.kind}, auth ${auth})\n`,
       );
+      if (json(command)) {
+        const started = {
+          url: address,
+          version: VERSION,
+          store: ctx.store.dialect,
+          blobs: ctx.blobs.kind,
+          auth: cfg.server.auth,
+        };
+        process.stdout.write(`${JSON.stringify(started)}\n`);
+      }
       const stop = async () => {
         await app.close();
         await ctx.close();
