@@ -17,6 +17,8 @@ import { STORE_BACKENDS, freshLocation, openTestStore, type TestStore } from './
 
 const SPINE_TABLES = [
   'experiment',
+  'experiment_tag',
+  'latest_metric',
   'run',
   'param',
   'metric',
@@ -129,6 +131,51 @@ for (const backend of STORE_BACKENDS) {
         } finally {
           await b.cleanup();
           await a.cleanup();
+        }
+      });
+
+      it('upgrades a database frozen at each earlier schema without losing rows', async () => {
+        const names = Object.keys(MIGRATIONS);
+        for (const frozen of names.slice(0, -1)) {
+          const t = await openTestStore(backend, { migrate: false });
+          try {
+            await t.store.migrate({ to: frozen });
+            const id = newId();
+            await t.store.write((trx) =>
+              trx
+                .insertInto('experiment')
+                .values({
+                  id,
+                  name: `kept-${frozen}`,
+                  artifact_location: null,
+                  lifecycle_stage: 'active',
+                  created_at: 1,
+                  updated_at: 1,
+                })
+                .execute(),
+            );
+            const report = await t.store.migrate();
+            expect(report.steps.map((s) => s.name)).toEqual(names.slice(names.indexOf(frozen) + 1));
+            const row = await t.store.db
+              .selectFrom('experiment')
+              .select('name')
+              .where('id', '=', id)
+              .executeTakeFirst();
+            expect(row?.name).toBe(`kept-${frozen}`);
+          } finally {
+            await t.cleanup();
+          }
+        }
+      });
+
+      it('refuses an unknown migration target', async () => {
+        const t = await openTestStore(backend, { migrate: false });
+        try {
+          await expect(t.store.migrate({ to: '999-nope' })).rejects.toMatchObject({
+            code: 'INVALID_ARGUMENT',
+          });
+        } finally {
+          await t.cleanup();
         }
       });
 

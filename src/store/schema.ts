@@ -28,6 +28,8 @@ export interface RunTable {
   end_time: number | null;
   artifact_uri: string | null;
   parent_run_id: string | null;
+  /** When the run was soft-deleted (lifecycle_stage 'deleted'); null otherwise. */
+  deleted_time: number | null;
 }
 
 export interface ParamTable {
@@ -45,6 +47,22 @@ export interface MetricTable {
   is_nan: 0 | 1;
   step: number;
   timestamp: number;
+}
+
+/** The latest point of each metric of a run (highest step, then timestamp, then value). */
+export interface LatestMetricTable {
+  run_id: string;
+  key: string;
+  value: number | null;
+  is_nan: 0 | 1;
+  step: number;
+  timestamp: number;
+}
+
+export interface ExperimentTagTable {
+  experiment_id: string;
+  key: string;
+  value: string;
 }
 
 export interface TagTable {
@@ -123,9 +141,11 @@ export interface TokenTable {
 /** Every table of the spine. */
 export interface Database {
   experiment: ExperimentTable;
+  experiment_tag: ExperimentTagTable;
   run: RunTable;
   param: ParamTable;
   metric: MetricTable;
+  latest_metric: LatestMetricTable;
   tag: TagTable;
   artifact: ArtifactTable;
   dataset: DatasetTable;

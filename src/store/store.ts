@@ -53,8 +53,11 @@ export interface Store {
     table: T,
     rows: readonly NewRow<T>[],
   ): Promise<void>;
-  /** Applies pending migrations under a cross-process lock; reports each one. */
-  migrate(): Promise<MigrationReport>;
+  /**
+   * Applies pending migrations under a cross-process lock, up to `to` (default: all);
+   * reports each one.
+   */
+  migrate(options?: { to?: string }): Promise<MigrationReport>;
   /** `ok`, or the problems SQLite's integrity_check found; PostgreSQL answers `ok`. */
   integrityCheck(): Promise<string>;
   close(): Promise<void>;
@@ -197,7 +200,14 @@ class KyselyStore implements Store {
     return text;
   }
 
-  async migrate(): Promise<MigrationReport> {
+  async migrate(options: { to?: string } = {}): Promise<MigrationReport> {
+    const target = options.to;
+    if (target !== undefined && !(target in MIGRATIONS)) {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `no migration named '${target}'; known: ${Object.keys(MIGRATIONS).join(', ')}`,
+      );
+    }
     const context = migrationContext(this.dialect);
     const timings = new Map<string, number>();
     const migrator = new Migrator({
@@ -223,7 +233,9 @@ class KyselyStore implements Store {
           ),
       },
     });
-    const { error, results = [] } = await withConflictRetry(() => migrator.migrateToLatest());
+    const { error, results = [] } = await withConflictRetry(() =>
+      target === undefined ? migrator.migrateToLatest() : migrator.migrateTo(target),
+    );
     const steps = results.map((r: MigrationResult) => ({
       name: r.migrationName,
       status: r.status === 'Success' ? 'applied' : r.status === 'Error' ? 'failed' : 'skipped',

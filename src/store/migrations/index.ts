@@ -4,9 +4,11 @@
  */
 import type { MobiusMigration } from './migration.js';
 import * as spine from './001-spine.js';
+import * as tracking from './002-tracking.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
 export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '001-spine': spine,
+  '002-tracking': tracking,
 };
