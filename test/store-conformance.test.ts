@@ -417,6 +417,7 @@ for (const backend of STORE_BACKENDS) {
           const page = await t.store.db
             .selectFrom('experiment')
             .select('id')
+            .where('name', 'like', 'p%')
             .where('id', '>', after)
             .orderBy('id')
             .limit(7)

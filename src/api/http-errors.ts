@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { MobiusError, isMobiusError, toMobiusError, type ErrorCode } from '../core/index.js';
+import { isMlflowUrl, toMlflowError } from './mlflow/errors.js';
 
 /** Fastify's error codes that mean "your request was wrong", and what we call them. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -61,12 +62,23 @@ export function registerErrorHandlers(app: FastifyInstance, bodyLimit: number): 
     if (mobiusError.code === 'UNAUTHENTICATED') {
       void reply.header('www-authenticate', 'Bearer realm="mobius"');
     }
+    if (isMlflowUrl(request.url)) {
+      const { status, body } = toMlflowError(mobiusError);
+      return reply.status(status).send(body);
+    }
     return reply.status(mobiusError.status).send(mobiusError.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    if (isMlflowUrl(request.url)) {
+      return reply.status(404).send({
+        error_code: 'ENDPOINT_NOT_FOUND',
+        message: `Mobius does not implement ${request.method} ${path} of the MLflow protocol yet`,
+      });
+    }
     const error = new MobiusError(
       'NOT_FOUND',
-      `no route ${request.method} ${request.url.split('?')[0]}; see /api/v1/openapi.json`,
+      `no route ${request.method} ${path}; see /api/v1/openapi.json`,
     );
     return reply.status(error.status).send(error.toBody());
   });

@@ -16,6 +16,7 @@ import { registerMetrics } from './metrics.js';
 import { registerRequestGuards } from './request-guards.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
+import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -85,6 +86,7 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerMetrics(app);
   registerSystemRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
+  registerMlflowTrackingRoutes(app, ctx);
   await app.ready();
   return app;
 }

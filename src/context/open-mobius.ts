@@ -12,6 +12,7 @@ import {
 import { openBlobStore, type BlobStore } from '../blobs/index.js';
 import { TokenService } from '../governance/index.js';
 import { openStore, type MigrationReport, type Store } from '../store/index.js';
+import { TrackingService } from '../tracking/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -21,6 +22,7 @@ export interface MobiusContext {
   clock: Clock;
   logger: Logger;
   tokens: TokenService;
+  tracking: TrackingService;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -60,6 +62,7 @@ export async function openMobius(
       clock,
       logger,
       tokens: new TokenService(store, clock),
+      tracking: new TrackingService(store, clock),
       close: async () => {
         await blobs.close();
         await store.close();

@@ -16,6 +16,18 @@ export const MAX_NAME_LENGTH = 500;
 /** Longest param/metric/tag key: MLflow's limit (validation.py MAX_ENTITY_KEY_LENGTH). */
 export const MAX_KEY_LENGTH = 250;
 
+/** Longest param value: MLflow's MAX_PARAM_VAL_LENGTH. */
+export const MAX_PARAM_VALUE_LENGTH = 6000;
+
+/** Longest tag value: MLflow's MAX_TAG_VAL_LENGTH. */
+export const MAX_TAG_VALUE_LENGTH = 5000;
+
+/** Entities per log-batch request: MLflow's limits, which its clients already chunk to. */
+export const MAX_BATCH_METRICS = 1000;
+export const MAX_BATCH_PARAMS = 100;
+export const MAX_BATCH_TAGS = 100;
+export const MAX_BATCH_ENTITIES = 1000;
+
 /** Rows per INSERT statement: keeps under SQLite's 32766 bound parameters at ≤ 32 columns. */
 export const MAX_ROWS_PER_INSERT = 1000;
 
@@ -48,6 +60,66 @@ export function checkName(kind: string, name: unknown): string {
     );
   }
   return normalised;
+}
+
+/**
+ * Checks a free-form display name (experiment and run names): MLflow accepts nearly any
+ * text here ("/Users/me/churn", "my run #3"), so only emptiness, length and control
+ * characters (NUL, newlines, zero-width and bidi controls) are refused. Returned in NFC.
+ */
+export function checkDisplayName(kind: string, name: unknown): string {
+  if (typeof name !== 'string' || name.trim().length === 0) {
+    throw new MobiusError('INVALID_ARGUMENT', `${kind} name must be a non-empty string`);
+  }
+  const normalised = name.normalize('NFC');
+  if (normalised.length > MAX_NAME_LENGTH) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${kind} name is ${normalised.length} characters; the limit is ${MAX_NAME_LENGTH}`,
+    );
+  }
+  if (/[\p{Cc}\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]/u.test(normalised)) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${kind} name contains control or invisible characters; remove them`,
+    );
+  }
+  return normalised;
+}
+
+/**
+ * Checks a param/metric/tag key the way MLflow does: non-empty, at most MAX_KEY_LENGTH,
+ * letters, digits, `_ - . / space`, and no path tricks (keys become file names in
+ * MLflow's file store and in artifact-like views).
+ */
+export function checkKey(kind: string, key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new MobiusError('INVALID_ARGUMENT', `${kind} key must be a non-empty string`);
+  }
+  if (key.length > MAX_KEY_LENGTH) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${kind} key '${key.slice(0, 40)}…' is ${key.length} characters; the limit is ${MAX_KEY_LENGTH}`,
+    );
+  }
+  if (!/^[\p{L}\p{N}_\-. /:]+$/u.test(key) || hasPathTricks(key)) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${kind} key '${key}' is not allowed: use letters, digits, '_', '-', '.', ' ', ':' and '/', with no '..' or '//' segments`,
+    );
+  }
+  return key;
+}
+
+/** Checks a string value against `max` characters. */
+export function checkValueLength(kind: string, key: string, value: string, max: number): string {
+  if (value.length > max) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${kind} '${key}' has a value of ${value.length} characters; the limit is ${max}`,
+    );
+  }
+  return value;
 }
 
 function hasPathTricks(name: string): boolean {

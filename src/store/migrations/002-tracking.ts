@@ -3,7 +3,7 @@
  * MLflow's runs/get and search read, kept current on write instead of scanned), run
  * deletion time, and the indexes search filters use.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { MigrationContext } from './migration.js';
 
 export async function up(db: Kysely<unknown>, _context: MigrationContext): Promise<void> {
@@ -39,4 +39,8 @@ export async function up(db: Kysely<unknown>, _context: MigrationContext): Promi
     .execute();
   await db.schema.createIndex('param_key_value').on('param').columns(['key', 'value']).execute();
   await db.schema.createIndex('tag_key_value').on('tag').columns(['key', 'value']).execute();
+
+  // MLflow clients log to experiment "0" when none is set; like MLflow, it always exists.
+  await sql`insert into experiment (id, name, artifact_location, lifecycle_stage, created_at, updated_at)
+            values ('0', 'Default', 'mlflow-artifacts:/0', 'active', 0, 0)`.execute(db);
 }

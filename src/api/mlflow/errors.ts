@@ -1,0 +1,37 @@
+/**
+ * MLflow's error shape: `{error_code, message}` with the status codes its clients act on
+ * (mlflow/protos/databricks.proto and server/handlers.py). Its Python client retries
+ * 429 and 5xx, and maps RESOURCE_DOES_NOT_EXIST to its own "not found" exceptions.
+ */
+import type { ErrorCode, MobiusError } from '../../core/index.js';
+
+const MLFLOW_CODES: Record<ErrorCode, [string, number]> = {
+  INVALID_ARGUMENT: ['INVALID_PARAMETER_VALUE', 400],
+  CONFLICT: ['INVALID_PARAMETER_VALUE', 400],
+  NOT_FOUND: ['RESOURCE_DOES_NOT_EXIST', 404],
+  ALREADY_EXISTS: ['RESOURCE_ALREADY_EXISTS', 400],
+  PERMISSION_DENIED: ['PERMISSION_DENIED', 403],
+  UNAUTHENTICATED: ['UNAUTHENTICATED', 401],
+  RESOURCE_EXHAUSTED: ['REQUEST_LIMIT_EXCEEDED', 429],
+  PAYLOAD_TOO_LARGE: ['BAD_REQUEST', 413],
+  UNSUPPORTED_MEDIA_TYPE: ['BAD_REQUEST', 415],
+  UNAVAILABLE: ['TEMPORARILY_UNAVAILABLE', 503],
+  INTERNAL: ['INTERNAL_ERROR', 500],
+};
+
+/** URL prefixes answered in MLflow's protocol (and so with MLflow's error shape). */
+export const MLFLOW_PREFIXES = ['/api/2.0/mlflow/', '/ajax-api/2.0/mlflow/'] as const;
+
+/** True when `url` belongs to the MLflow protocol. */
+export function isMlflowUrl(url: string): boolean {
+  return MLFLOW_PREFIXES.some((prefix) => url.startsWith(prefix));
+}
+
+/** The status and `{error_code, message}` body MLflow would send for this error. */
+export function toMlflowError(error: MobiusError): {
+  status: number;
+  body: { error_code: string; message: string };
+} {
+  const [code, status] = MLFLOW_CODES[error.code];
+  return { status, body: { error_code: code, message: error.message } };
+}

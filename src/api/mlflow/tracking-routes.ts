@@ -1,0 +1,265 @@
+/**
+ * MLflow's tracking service (mlflow/protos/service.proto) over Mobius' tracking domain,
+ * mounted under /api/2.0/mlflow and /ajax-api/2.0/mlflow. Handlers only translate the
+ * wire format; every rule lives in src/tracking.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { MobiusError } from '../../core/index.js';
+import type { MobiusContext } from '../../context/index.js';
+import type { RunStatus, ViewType } from '../../tracking/index.js';
+import { requireRole } from '../auth.js';
+import { MLFLOW_PREFIXES } from './errors.js';
+import {
+  Fields,
+  experimentJson,
+  metricJson,
+  parseKeyValues,
+  parseMetrics,
+  runInfoJson,
+  runJson,
+} from './wire.js';
+
+type Handler = (fields: Fields, request: FastifyRequest) => Promise<unknown>;
+
+const VIEW_TYPES: Record<string, ViewType> = {
+  ACTIVE_ONLY: 'ACTIVE_ONLY',
+  DELETED_ONLY: 'DELETED_ONLY',
+  ALL: 'ALL',
+  '1': 'ACTIVE_ONLY',
+  '2': 'DELETED_ONLY',
+  '3': 'ALL',
+};
+
+/** Reads MLflow's ViewType (by name or enum number). */
+export function viewType(value: unknown): ViewType {
+  if (value === undefined || value === null || value === '') return 'ACTIVE_ONLY';
+  const v =
+    typeof value === 'string' || typeof value === 'number' ? VIEW_TYPES[String(value)] : undefined;
+  if (v === undefined)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `view type ${JSON.stringify(value)} is not one of ACTIVE_ONLY, DELETED_ONLY, ALL`,
+    );
+  return v;
+}
+
+/** Decodes an offset page token (base64url JSON); INVALID_ARGUMENT when it was not made here. */
+export function offsetFromToken(token: string | undefined): number {
+  if (token === undefined) return 0;
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as {
+      offset?: unknown;
+    };
+    if (
+      typeof parsed.offset === 'number' &&
+      Number.isSafeInteger(parsed.offset) &&
+      parsed.offset >= 0
+    )
+      return parsed.offset;
+  } catch {
+    // fall through to the error below
+  }
+  throw new MobiusError(
+    'INVALID_ARGUMENT',
+    `invalid page_token '${token}': pass back the next_page_token of a previous response`,
+  );
+}
+
+/** The token for the page after `offset + pageSize`. */
+export function tokenForOffset(offset: number): string {
+  return Buffer.from(JSON.stringify({ offset })).toString('base64url');
+}
+
+/** Registers `handler` for `method path` under both MLflow prefixes. */
+export function mlflowRoute(
+  app: FastifyInstance,
+  methods: ('GET' | 'POST' | 'PATCH' | 'DELETE')[],
+  path: string,
+  handler: Handler,
+  role: 'viewer' | 'editor' = methods.includes('GET') ? 'viewer' : 'editor',
+): void {
+  for (const prefix of MLFLOW_PREFIXES) {
+    app.route({
+      method: methods,
+      url: `${prefix}${path}`,
+      schema: { hide: true },
+      handler: async (request) => {
+        requireRole(request, role);
+        return (await handler(new Fields(request), request)) ?? {};
+      },
+    });
+  }
+}
+
+/** All tracking endpoints. */
+export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusContext): void {
+  const { experiments, runs } = ctx.tracking;
+  const runId = (f: Fields) => f.str('run_id', 'optional') ?? f.str('run_uuid');
+
+  mlflowRoute(app, ['POST'], 'experiments/create', async (f) => {
+    const tags = Object.fromEntries(
+      parseKeyValues(f.list('tags'), 'tags').map((t) => [t.key, t.value]),
+    );
+    const artifactLocation = f.str('artifact_location', 'optional');
+    const id = await experiments.create({
+      name: f.str('name'),
+      tags,
+      ...(artifactLocation === undefined ? {} : { artifactLocation }),
+    });
+    return { experiment_id: id };
+  });
+  mlflowRoute(app, ['GET'], 'experiments/get', async (f) => ({
+    experiment: experimentJson(await experiments.get(f.str('experiment_id'))),
+  }));
+  mlflowRoute(app, ['GET'], 'experiments/get-by-name', async (f) => ({
+    experiment: experimentJson(await experiments.getByName(f.str('experiment_name'))),
+  }));
+  mlflowRoute(app, ['GET', 'POST'], 'experiments/search', async (f) => {
+    if ((f.str('filter', 'optional') ?? '').trim() !== '') {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        'filtering experiments is not supported yet; search without a filter',
+      );
+    }
+    const maxResults = f.int('max_results') ?? 1000;
+    if (maxResults < 1 || maxResults > 50_000)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `max_results must be between 1 and 50000, not ${maxResults}`,
+      );
+    const offset = offsetFromToken(f.str('page_token', 'optional'));
+    const page = await experiments.list({
+      viewType: viewType(f.raw('view_type')),
+      maxResults: maxResults + 1,
+      offset,
+    });
+    const more = page.length > maxResults;
+    return {
+      experiments: page.slice(0, maxResults).map(experimentJson),
+      ...(more ? { next_page_token: tokenForOffset(offset + maxResults) } : {}),
+    };
+  });
+  mlflowRoute(
+    app,
+    ['POST'],
+    'experiments/update',
+    async (f) => void (await experiments.rename(f.str('experiment_id'), f.str('new_name'))),
+  );
+  mlflowRoute(
+    app,
+    ['POST'],
+    'experiments/delete',
+    async (f) => void (await experiments.setLifecycle(f.str('experiment_id'), 'deleted')),
+  );
+  mlflowRoute(
+    app,
+    ['POST'],
+    'experiments/restore',
+    async (f) => void (await experiments.setLifecycle(f.str('experiment_id'), 'active')),
+  );
+  mlflowRoute(
+    app,
+    ['POST'],
+    'experiments/set-experiment-tag',
+    async (f) =>
+      void (await experiments.setTag(
+        f.str('experiment_id'),
+        f.str('key'),
+        f.str('value', 'optional') ?? '',
+      )),
+  );
+  mlflowRoute(
+    app,
+    ['POST'],
+    'experiments/delete-experiment-tag',
+    async (f) => void (await experiments.deleteTag(f.str('experiment_id'), f.str('key'))),
+  );
+
+  mlflowRoute(app, ['POST'], 'runs/create', async (f) => {
+    const tags = Object.fromEntries(
+      parseKeyValues(f.list('tags'), 'tags').map((t) => [t.key, t.value]),
+    );
+    const run = await runs.create({
+      experimentId: f.str('experiment_id', 'optional') ?? '0',
+      userId: f.str('user_id', 'optional'),
+      name: f.str('run_name', 'optional'),
+      startTime: f.int('start_time'),
+      tags,
+    });
+    return { run: runJson(run) };
+  });
+  mlflowRoute(app, ['GET'], 'runs/get', async (f) => ({ run: runJson(await runs.get(runId(f))) }));
+  mlflowRoute(app, ['POST'], 'runs/update', async (f) => {
+    const status = f.str('status', 'optional') as RunStatus | undefined;
+    const endTime = f.int('end_time');
+    const name = f.str('run_name', 'optional');
+    const info = await runs.update(runId(f), {
+      ...(status === undefined ? {} : { status }),
+      ...(endTime === undefined ? {} : { endTime }),
+      ...(name === undefined ? {} : { name }),
+    });
+    return { run_info: runInfoJson(info) };
+  });
+  mlflowRoute(
+    app,
+    ['POST'],
+    'runs/delete',
+    async (f) => void (await runs.setLifecycle(runId(f), 'deleted')),
+  );
+  mlflowRoute(
+    app,
+    ['POST'],
+    'runs/restore',
+    async (f) => void (await runs.setLifecycle(runId(f), 'active')),
+  );
+  mlflowRoute(app, ['POST'], 'runs/log-metric', async (f) => {
+    await runs.logBatch(runId(f), {
+      metrics: [
+        {
+          key: f.str('key'),
+          value: f.num('value'),
+          timestamp: f.int('timestamp') ?? ctx.clock.now(),
+          step: f.int('step') ?? 0,
+        },
+      ],
+    });
+  });
+  mlflowRoute(app, ['POST'], 'runs/log-parameter', async (f) => {
+    await runs.logBatch(runId(f), {
+      params: [{ key: f.str('key'), value: f.str('value', 'optional') ?? '' }],
+    });
+  });
+  mlflowRoute(app, ['POST'], 'runs/set-tag', async (f) => {
+    await runs.logBatch(runId(f), {
+      tags: [{ key: f.str('key'), value: f.str('value', 'optional') ?? '' }],
+    });
+  });
+  mlflowRoute(
+    app,
+    ['POST'],
+    'runs/delete-tag',
+    async (f) => void (await runs.deleteTag(runId(f), f.str('key'))),
+  );
+  mlflowRoute(app, ['POST'], 'runs/log-batch', async (f) => {
+    await runs.logBatch(runId(f), {
+      metrics: parseMetrics(f.list('metrics')),
+      params: parseKeyValues(f.list('params'), 'params'),
+      tags: parseKeyValues(f.list('tags'), 'tags'),
+    });
+  });
+
+  mlflowRoute(app, ['GET'], 'metrics/get-history', async (f) => {
+    const maxResults = f.int('max_results');
+    const offset = offsetFromToken(f.str('page_token', 'optional'));
+    const id = runId(f);
+    const key = f.str('metric_key');
+    if (maxResults === undefined)
+      return { metrics: (await runs.metricHistory(id, key)).map(metricJson) };
+    const page = await runs.metricHistory(id, key, { offset, limit: maxResults + 1 });
+    const more = page.length > maxResults;
+    return {
+      metrics: page.slice(0, maxResults).map(metricJson),
+      ...(more ? { next_page_token: tokenForOffset(offset + maxResults) } : {}),
+    };
+  });
+}

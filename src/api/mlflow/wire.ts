@@ -1,0 +1,180 @@
+/**
+ * MLflow's wire format (protobuf JSON) in and out. Its Python client encodes int64 as
+ * strings and non-finite doubles as "NaN" / "Infinity" / "-Infinity", so both are
+ * accepted on the way in and non-finite values are sent back the same way.
+ */
+import type { FastifyRequest } from 'fastify';
+import { MobiusError } from '../../core/index.js';
+import type { Experiment, MetricPoint, Run, RunInfo } from '../../tracking/index.js';
+
+/** Reads MLflow request fields: the query string on GET, the JSON body otherwise. */
+export class Fields {
+  readonly #values: Record<string, unknown>;
+
+  constructor(request: FastifyRequest) {
+    const source = request.method === 'GET' ? request.query : request.body;
+    this.#values =
+      typeof source === 'object' && source !== null ? (source as Record<string, unknown>) : {};
+  }
+
+  /** A string field; INVALID_PARAMETER_VALUE when required and missing. */
+  str(name: string): string;
+  str(name: string, optional: 'optional'): string | undefined;
+  str(name: string, optional?: 'optional'): string | undefined {
+    const v = this.#values[name];
+    if (v === undefined || v === null || v === '') {
+      if (optional === 'optional') return undefined;
+      throw new MobiusError('INVALID_ARGUMENT', `Missing value for required parameter '${name}'.`);
+    }
+    if (typeof v !== 'string')
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `Invalid value ${JSON.stringify(v)} for parameter '${name}': expected a string.`,
+      );
+    return v;
+  }
+
+  /** An int64 field, as number or decimal string. */
+  int(name: string): number | undefined {
+    const v = this.#values[name];
+    if (v === undefined || v === null || v === '') return undefined;
+    const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `Invalid value ${JSON.stringify(v)} for parameter '${name}': expected an integer.`,
+      );
+    }
+    return n;
+  }
+
+  /** A double field: a number, a numeric string, or NaN / Infinity / -Infinity. */
+  num(name: string): number {
+    const v = this.#values[name];
+    const n = parseDouble(v);
+    if (n === undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `Invalid value ${JSON.stringify(v)} for parameter '${name}': expected a number.`,
+      );
+    return n;
+  }
+
+  /** A repeated field (array); an empty array when absent. GET repeats become arrays too. */
+  list(name: string): unknown[] {
+    const v = this.#values[name];
+    if (v === undefined || v === null) return [];
+    return Array.isArray(v) ? v : [v];
+  }
+
+  /** The raw value of a field. */
+  raw(name: string): unknown {
+    return this.#values[name];
+  }
+}
+
+/** Parses a protobuf-JSON double. */
+export function parseDouble(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (v === 'NaN') return NaN;
+  if (v === 'Infinity') return Infinity;
+  if (v === '-Infinity') return -Infinity;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return undefined;
+}
+
+/** A double as protobuf JSON writes it. */
+export function double(value: number): number | string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return 'Infinity';
+  if (value === -Infinity) return '-Infinity';
+  return value;
+}
+
+/** `{key, value}` pairs from a record. */
+export function keyValues(record: Record<string, string>): { key: string; value: string }[] {
+  return Object.entries(record).map(([key, value]) => ({ key, value }));
+}
+
+/** Validates a list of `{key, value}` objects from a request. */
+export function parseKeyValues(items: unknown[], what: string): { key: string; value: string }[] {
+  return items.map((item, i) => {
+    const { key, value } = (item ?? {}) as { key?: unknown; value?: unknown };
+    if (typeof key !== 'string' || (value !== undefined && typeof value !== 'string')) {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `${what}[${i}] must be {"key": string, "value": string}`,
+      );
+    }
+    return { key, value: value ?? '' };
+  });
+}
+
+/** Validates a list of metrics from a request (log-batch). */
+export function parseMetrics(items: unknown[]): MetricPoint[] {
+  return items.map((item, i) => {
+    const m = (item ?? {}) as Record<string, unknown>;
+    const value = parseDouble(m.value);
+    const timestamp = typeof m.timestamp === 'string' ? Number(m.timestamp) : m.timestamp;
+    const step = m.step === undefined ? 0 : typeof m.step === 'string' ? Number(m.step) : m.step;
+    if (
+      typeof m.key !== 'string' ||
+      value === undefined ||
+      typeof timestamp !== 'number' ||
+      typeof step !== 'number'
+    ) {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `metrics[${i}] must be {"key": string, "value": number, "timestamp": integer, "step"?: integer}`,
+      );
+    }
+    return { key: m.key, value, timestamp, step };
+  });
+}
+
+/** An experiment as MLflow's `Experiment` message. */
+export function experimentJson(e: Experiment) {
+  return {
+    experiment_id: e.id,
+    name: e.name,
+    artifact_location: e.artifactLocation,
+    lifecycle_stage: e.lifecycleStage,
+    creation_time: e.createdAt,
+    last_update_time: e.updatedAt,
+    tags: keyValues(e.tags),
+  };
+}
+
+/** A run's info as MLflow's `RunInfo` message. */
+export function runInfoJson(i: RunInfo) {
+  return {
+    run_id: i.id,
+    run_uuid: i.id,
+    run_name: i.name ?? '',
+    experiment_id: i.experimentId,
+    user_id: i.userId ?? '',
+    status: i.status,
+    start_time: i.startTime,
+    ...(i.endTime === null ? {} : { end_time: i.endTime }),
+    artifact_uri: i.artifactUri,
+    lifecycle_stage: i.lifecycleStage,
+  };
+}
+
+/** A metric point as MLflow's `Metric` message. */
+export function metricJson(m: MetricPoint) {
+  return { key: m.key, value: double(m.value), timestamp: m.timestamp, step: m.step };
+}
+
+/** A run as MLflow's `Run` message. */
+export function runJson(r: Run) {
+  return {
+    info: runInfoJson(r.info),
+    data: {
+      metrics: r.data.metrics.map(metricJson),
+      params: keyValues(r.data.params),
+      tags: keyValues(r.data.tags),
+    },
+    inputs: {},
+  };
+}

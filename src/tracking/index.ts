@@ -1,0 +1,15 @@
+/** tracking: experiments, runs, params, metrics and tags (MLflow's model, Mobius' spine). */
+export { TrackingService } from './tracking.js';
+export { ExperimentService, DEFAULT_EXPERIMENT_ID } from './experiments.js';
+export { RunService, RUN_NAME_TAG, PARENT_RUN_TAG, USER_TAG } from './runs.js';
+export type { CreateRunInput } from './runs.js';
+export type {
+  Experiment,
+  LifecycleStage,
+  MetricPoint,
+  Run,
+  RunBatch,
+  RunInfo,
+  RunStatus,
+  ViewType,
+} from './types.js';

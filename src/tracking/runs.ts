@@ -1,0 +1,431 @@
+/**
+ * Runs: lifecycle, status, and what they log — params (immutable), metrics (appended,
+ * with the latest point per key kept current) and tags (overwritten).
+ */
+import {
+  MobiusError,
+  checkDisplayName,
+  checkKey,
+  checkValueLength,
+  limits,
+  type Clock,
+} from '../core/index.js';
+import {
+  RUN_STATUSES,
+  sql,
+  type Kysely,
+  type Database,
+  type Row,
+  type Store,
+} from '../store/index.js';
+import { newRunId } from './ids.js';
+import { fromStored, isNewer, toStored } from './metric-value.js';
+import { randomRunName } from './run-names.js';
+import type { LifecycleStage, MetricPoint, Run, RunBatch, RunInfo, RunStatus } from './types.js';
+
+/** Tags MLflow's clients read and write with special meaning. */
+export const RUN_NAME_TAG = 'mlflow.runName';
+export const PARENT_RUN_TAG = 'mlflow.parentRunId';
+export const USER_TAG = 'mlflow.user';
+
+export interface CreateRunInput {
+  experimentId: string;
+  userId?: string | undefined;
+  name?: string | undefined;
+  startTime?: number | undefined;
+  tags?: Record<string, string> | undefined;
+}
+
+/** Creates runs, reads them, changes their status, and records what they log. */
+export class RunService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Starts a run in an active experiment. Name and parent come from the MLflow tags when given there. */
+  async create(input: CreateRunInput): Promise<Run> {
+    const tags = { ...(input.tags ?? {}) };
+    for (const [key, value] of Object.entries(tags)) {
+      checkKey('tag', key);
+      checkValueLength('tag', key, value, limits.MAX_TAG_VALUE_LENGTH);
+    }
+    const name = checkDisplayName('run', input.name ?? tags[RUN_NAME_TAG] ?? randomRunName());
+    tags[RUN_NAME_TAG] = name;
+    const id = newRunId();
+    const userId = input.userId ?? tags[USER_TAG] ?? null;
+    await this.store.write(async (trx) => {
+      const experiment = await trx
+        .selectFrom('experiment')
+        .select(['lifecycle_stage', 'artifact_location'])
+        .where('id', '=', input.experimentId)
+        .executeTakeFirst();
+      if (experiment === undefined)
+        throw new MobiusError('NOT_FOUND', `no experiment with id '${input.experimentId}'`);
+      if (experiment.lifecycle_stage !== 'active') {
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `experiment '${input.experimentId}' is deleted; restore it to start runs in it`,
+        );
+      }
+      const parent = tags[PARENT_RUN_TAG];
+      if (parent !== undefined) {
+        const exists = await trx
+          .selectFrom('run')
+          .select('id')
+          .where('id', '=', parent)
+          .executeTakeFirst();
+        if (exists === undefined)
+          throw new MobiusError('NOT_FOUND', `parent run '${parent}' does not exist`);
+      }
+      const artifactRoot =
+        experiment.artifact_location ?? `mlflow-artifacts:/${input.experimentId}`;
+      await trx
+        .insertInto('run')
+        .values({
+          id,
+          experiment_id: input.experimentId,
+          name,
+          status: 'RUNNING',
+          lifecycle_stage: 'active',
+          user_id: userId,
+          start_time: input.startTime ?? this.clock.now(),
+          end_time: null,
+          artifact_uri: `${artifactRoot.replace(/\/+$/, '')}/${id}/artifacts`,
+          parent_run_id: parent ?? null,
+        })
+        .execute();
+      await trx
+        .insertInto('tag')
+        .values(Object.entries(tags).map(([key, value]) => ({ run_id: id, key, value })))
+        .execute();
+    });
+    return this.get(id);
+  }
+
+  /** The run with its params, tags and latest metrics; NOT_FOUND otherwise. */
+  async get(id: string): Promise<Run> {
+    const [run] = await this.getMany([id]);
+    if (run === undefined) throw new MobiusError('NOT_FOUND', `no run with id '${id}'`);
+    return run;
+  }
+
+  /** Runs by id, in the order given; unknown ids are left out. */
+  async getMany(ids: readonly string[]): Promise<Run[]> {
+    if (ids.length === 0) return [];
+    const db = this.store.db;
+    const [rows, params, tags, metrics] = await Promise.all([
+      db.selectFrom('run').selectAll().where('id', 'in', ids).execute(),
+      db.selectFrom('param').selectAll().where('run_id', 'in', ids).execute(),
+      db.selectFrom('tag').selectAll().where('run_id', 'in', ids).execute(),
+      db.selectFrom('latest_metric').selectAll().where('run_id', 'in', ids).execute(),
+    ]);
+    const byId = new Map<string, Run>(
+      rows.map((r) => [r.id, { info: toRunInfo(r), data: { metrics: [], params: {}, tags: {} } }]),
+    );
+    for (const p of params) byId.get(p.run_id)!.data.params[p.key] = p.value;
+    for (const t of tags) byId.get(t.run_id)!.data.tags[t.key] = t.value;
+    for (const m of metrics)
+      byId.get(m.run_id)!.data.metrics.push({
+        key: m.key,
+        value: fromStored(m),
+        timestamp: m.timestamp,
+        step: m.step,
+      });
+    return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  /** Changes status, end time or name of an active run. */
+  async update(
+    id: string,
+    change: { status?: RunStatus; endTime?: number | null; name?: string },
+  ): Promise<RunInfo> {
+    if (
+      change.status !== undefined &&
+      !(RUN_STATUSES as readonly string[]).includes(change.status)
+    ) {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `status '${String(change.status)}' is not one of ${RUN_STATUSES.join(', ')}`,
+      );
+    }
+    const name = change.name === undefined ? undefined : checkDisplayName('run', change.name);
+    return this.store.write(async (trx) => {
+      await activeRun(trx, id);
+      await trx
+        .updateTable('run')
+        .set({
+          ...(change.status === undefined ? {} : { status: change.status }),
+          ...(change.endTime === undefined ? {} : { end_time: change.endTime }),
+          ...(name === undefined ? {} : { name }),
+        })
+        .where('id', '=', id)
+        .execute();
+      if (name !== undefined) await upsertTags(trx, id, [{ key: RUN_NAME_TAG, value: name }]);
+      const row = await trx
+        .selectFrom('run')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      return toRunInfo(row);
+    });
+  }
+
+  /** Soft-deletes or restores a run. */
+  async setLifecycle(id: string, stage: LifecycleStage): Promise<void> {
+    await this.store.write(async (trx) => {
+      const result = await trx
+        .updateTable('run')
+        .set({
+          lifecycle_stage: stage,
+          deleted_time: stage === 'deleted' ? this.clock.now() : null,
+        })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n)
+        throw new MobiusError('NOT_FOUND', `no run with id '${id}'`);
+    });
+  }
+
+  /**
+   * Records a batch atomically: all of it or none. Params are immutable — the same value
+   * again is a no-op, a different one is CONFLICT naming both. Metrics append; tags overwrite.
+   */
+  async logBatch(id: string, batch: RunBatch): Promise<void> {
+    const metrics = batch.metrics ?? [];
+    const params = dedupeParams(batch.params ?? []);
+    const tags = lastWins(batch.tags ?? []);
+    checkBatchLimits(metrics.length, params.length, tags.length);
+    for (const m of metrics) checkMetric(m);
+    for (const p of params)
+      checkValueLength('param', checkKey('param', p.key), p.value, limits.MAX_PARAM_VALUE_LENGTH);
+    for (const t of tags)
+      checkValueLength('tag', checkKey('tag', t.key), t.value, limits.MAX_TAG_VALUE_LENGTH);
+    if (metrics.length + params.length + tags.length === 0) return;
+
+    await this.store.write(async (trx) => {
+      await activeRun(trx, id);
+      if (params.length > 0) await insertParams(trx, id, params);
+      if (tags.length > 0) {
+        await upsertTags(trx, id, tags);
+        const renamed = tags.find((t) => t.key === RUN_NAME_TAG);
+        if (renamed !== undefined)
+          await trx.updateTable('run').set({ name: renamed.value }).where('id', '=', id).execute();
+      }
+      if (metrics.length > 0) {
+        await this.store.insertMany(
+          trx,
+          'metric',
+          metrics.map((m) => ({
+            run_id: id,
+            key: m.key,
+            ...toStored(m.value),
+            step: m.step,
+            timestamp: m.timestamp,
+          })),
+        );
+        await upsertLatest(trx, id, metrics);
+      }
+    });
+  }
+
+  /** Removes a run tag; NOT_FOUND if it is not set. */
+  async deleteTag(id: string, key: string): Promise<void> {
+    await this.store.write(async (trx) => {
+      await activeRun(trx, id);
+      const result = await trx
+        .deleteFrom('tag')
+        .where('run_id', '=', id)
+        .where('key', '=', key)
+        .executeTakeFirst();
+      if (result.numDeletedRows === 0n)
+        throw new MobiusError('NOT_FOUND', `run '${id}' has no tag '${key}'`);
+    });
+  }
+
+  /** Every logged point of one metric, by step then timestamp; paged by offset. */
+  async metricHistory(
+    id: string,
+    key: string,
+    page: { offset?: number; limit?: number } = {},
+  ): Promise<MetricPoint[]> {
+    await this.get(id);
+    let query = this.store.db
+      .selectFrom('metric')
+      .select(['value', 'is_nan', 'step', 'timestamp'])
+      .where('run_id', '=', id)
+      .where('key', '=', key)
+      .orderBy('step')
+      .orderBy('timestamp')
+      .orderBy('seq');
+    if (page.limit !== undefined) query = query.limit(page.limit).offset(page.offset ?? 0);
+    const rows = await query.execute();
+    return rows.map((r) => ({ key, value: fromStored(r), step: r.step, timestamp: r.timestamp }));
+  }
+}
+
+function toRunInfo(r: Row<'run'>): RunInfo {
+  return {
+    id: r.id,
+    experimentId: r.experiment_id,
+    name: r.name,
+    status: r.status,
+    userId: r.user_id,
+    startTime: r.start_time,
+    endTime: r.end_time,
+    artifactUri: r.artifact_uri ?? '',
+    lifecycleStage: r.lifecycle_stage,
+    parentRunId: r.parent_run_id,
+  };
+}
+
+/** The run's row, if it exists and is active; otherwise NOT_FOUND or INVALID_ARGUMENT. */
+async function activeRun(trx: Kysely<Database>, id: string): Promise<void> {
+  const row = await trx
+    .selectFrom('run')
+    .select('lifecycle_stage')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (row === undefined) throw new MobiusError('NOT_FOUND', `no run with id '${id}'`);
+  if (row.lifecycle_stage !== 'active')
+    throw new MobiusError('INVALID_ARGUMENT', `run '${id}' is deleted; restore it to change it`);
+}
+
+function checkBatchLimits(metrics: number, params: number, tags: number): void {
+  const over = (what: string, n: number, max: number) => {
+    if (n > max)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `a batch may hold at most ${max} ${what}; this one has ${n}: split it`,
+      );
+  };
+  over('metrics', metrics, limits.MAX_BATCH_METRICS);
+  over('params', params, limits.MAX_BATCH_PARAMS);
+  over('tags', tags, limits.MAX_BATCH_TAGS);
+  over('metrics, params and tags together', metrics + params + tags, limits.MAX_BATCH_ENTITIES);
+}
+
+function checkMetric(m: MetricPoint): void {
+  checkKey('metric', m.key);
+  if (typeof m.value !== 'number')
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `metric '${m.key}' value must be a number (NaN and ±Infinity allowed)`,
+    );
+  if (!Number.isSafeInteger(m.timestamp))
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `metric '${m.key}' timestamp must be an integer (milliseconds since the epoch)`,
+    );
+  if (!Number.isSafeInteger(m.step))
+    throw new MobiusError('INVALID_ARGUMENT', `metric '${m.key}' step must be an integer`);
+}
+
+/** Params in a batch: exact duplicates collapse; the same key with two values is refused. */
+function dedupeParams(params: { key: string; value: string }[]): { key: string; value: string }[] {
+  const seen = new Map<string, string>();
+  for (const p of params) {
+    const prior = seen.get(p.key);
+    if (prior !== undefined && prior !== p.value) {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `param '${p.key}' appears twice in one batch with different values ('${prior}' and '${p.value}')`,
+      );
+    }
+    seen.set(p.key, p.value);
+  }
+  return [...seen].map(([key, value]) => ({ key, value }));
+}
+
+function lastWins(tags: { key: string; value: string }[]): { key: string; value: string }[] {
+  return [...new Map(tags.map((t) => [t.key, t.value]))].map(([key, value]) => ({ key, value }));
+}
+
+/** Inserts params, then checks none of them contradicts a value logged before (by anyone). */
+async function insertParams(
+  trx: Kysely<Database>,
+  runId: string,
+  params: { key: string; value: string }[],
+): Promise<void> {
+  await trx
+    .insertInto('param')
+    .values(params.map((p) => ({ run_id: runId, ...p })))
+    .onConflict((oc) => oc.columns(['run_id', 'key']).doNothing())
+    .execute();
+  const stored = await trx
+    .selectFrom('param')
+    .select(['key', 'value'])
+    .where('run_id', '=', runId)
+    .where(
+      'key',
+      'in',
+      params.map((p) => p.key),
+    )
+    .execute();
+  const storedByKey = new Map(stored.map((s) => [s.key, s.value]));
+  for (const p of params) {
+    const existing = storedByKey.get(p.key);
+    if (existing !== undefined && existing !== p.value) {
+      throw new MobiusError(
+        'CONFLICT',
+        `param '${p.key}' was already logged as '${existing}' and cannot change to '${p.value}': params are immutable (log a new run, or use a tag)`,
+      );
+    }
+  }
+}
+
+async function upsertTags(
+  trx: Kysely<Database>,
+  runId: string,
+  tags: { key: string; value: string }[],
+): Promise<void> {
+  await trx
+    .insertInto('tag')
+    .values(tags.map((t) => ({ run_id: runId, ...t })))
+    .onConflict((oc) =>
+      oc.columns(['run_id', 'key']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })),
+    )
+    .execute();
+}
+
+/**
+ * Keeps latest_metric current in one statement that is safe under concurrent writers:
+ * the upsert's WHERE compares (step, timestamp, not-NaN, value) of the new point with the
+ * stored one, so an older point arriving late never replaces a newer one.
+ */
+async function upsertLatest(
+  trx: Kysely<Database>,
+  runId: string,
+  metrics: MetricPoint[],
+): Promise<void> {
+  const newest = new Map<string, MetricPoint>();
+  for (const m of metrics) {
+    const prior = newest.get(m.key);
+    if (prior === undefined || isNewer(m, prior)) newest.set(m.key, m);
+  }
+  await trx
+    .insertInto('latest_metric')
+    .values(
+      [...newest.values()].map((m) => ({
+        run_id: runId,
+        key: m.key,
+        ...toStored(m.value),
+        step: m.step,
+        timestamp: m.timestamp,
+      })),
+    )
+    .onConflict((oc) =>
+      oc
+        .columns(['run_id', 'key'])
+        .doUpdateSet((eb) => ({
+          value: eb.ref('excluded.value'),
+          is_nan: eb.ref('excluded.is_nan'),
+          step: eb.ref('excluded.step'),
+          timestamp: eb.ref('excluded.timestamp'),
+        }))
+        .where(
+          sql<boolean>`(excluded.step, excluded.timestamp, 1 - excluded.is_nan, coalesce(excluded.value, 0)) > (latest_metric.step, latest_metric.timestamp, 1 - latest_metric.is_nan, coalesce(latest_metric.value, 0))`,
+        ),
+    )
+    .execute();
+}

@@ -1,0 +1,150 @@
+"""The unmodified MLflow Python client against a Mobius server.
+
+Run by test/mlflow-client.test.ts with MLFLOW_TRACKING_URI pointing at a Mobius server
+on the backend under test. Each test asserts what a user of MLflow relies on.
+"""
+import math
+import time
+import uuid
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+from mlflow.exceptions import MlflowException
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def client():
+    return MlflowClient()
+
+
+def test_set_experiment_creates_then_reuses(client):
+    name = unique("exp")
+    first = mlflow.set_experiment(name)
+    second = mlflow.set_experiment(name)
+    assert first.experiment_id == second.experiment_id
+    assert client.get_experiment_by_name(name).name == name
+    assert client.get_experiment_by_name(unique("missing")) is None
+
+
+def test_run_lifecycle_and_status(client):
+    mlflow.set_experiment(unique("life"))
+    with mlflow.start_run(run_name="first-run") as run:
+        assert run.info.status == "RUNNING"
+    finished = client.get_run(run.info.run_id)
+    assert finished.info.status == "FINISHED"
+    assert finished.info.run_name == "first-run"
+    assert finished.info.end_time is not None and finished.info.end_time >= finished.info.start_time
+    run2 = client.create_run(finished.info.experiment_id)
+    client.set_terminated(run2.info.run_id, status="KILLED")
+    assert client.get_run(run2.info.run_id).info.status == "KILLED"
+
+
+def test_params_metrics_tags(client):
+    mlflow.set_experiment(unique("log"))
+    with mlflow.start_run() as run:
+        mlflow.log_param("lr", 0.01)
+        mlflow.log_params({"depth": 6, "loss": "log_loss"})
+        mlflow.log_metric("loss", 0.7, step=0)
+        mlflow.log_metric("loss", 0.4, step=1)
+        mlflow.log_metrics({"acc": 0.91, "f1": 0.88}, step=1)
+        mlflow.set_tag("team", "risk")
+        mlflow.set_tags({"stage": "dev", "owner": "ana"})
+    data = client.get_run(run.info.run_id).data
+    assert data.params == {"lr": "0.01", "depth": "6", "loss": "log_loss"}
+    assert data.metrics == {"loss": 0.4, "acc": 0.91, "f1": 0.88}
+    assert {k: v for k, v in data.tags.items() if not k.startswith("mlflow.")} == {
+        "team": "risk",
+        "stage": "dev",
+        "owner": "ana",
+    }
+
+
+def test_nan_and_infinity_metrics_round_trip(client):
+    mlflow.set_experiment(unique("nan"))
+    with mlflow.start_run() as run:
+        mlflow.log_metric("nan", float("nan"))
+        mlflow.log_metric("pos_inf", float("inf"))
+        mlflow.log_metric("neg_inf", float("-inf"))
+        mlflow.log_metrics({"batch_nan": float("nan"), "batch_inf": float("inf")})
+    metrics = client.get_run(run.info.run_id).data.metrics
+    assert math.isnan(metrics["nan"]) and math.isnan(metrics["batch_nan"])
+    assert metrics["pos_inf"] == math.inf and metrics["batch_inf"] == math.inf
+    assert metrics["neg_inf"] == -math.inf
+    history = client.get_metric_history(run.info.run_id, "nan")
+    assert len(history) == 1 and math.isnan(history[0].value)
+
+
+def test_metric_history_in_step_order(client):
+    mlflow.set_experiment(unique("hist"))
+    with mlflow.start_run() as run:
+        for step in range(50):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step, timestamp=int(time.time() * 1000))
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in history] == list(range(50))
+    assert history[-1].value == pytest.approx(1.0 / 50)
+
+
+def test_changing_a_param_is_refused(client):
+    mlflow.set_experiment(unique("immutable"))
+    with mlflow.start_run() as run:
+        mlflow.log_param("lr", "0.1")
+        mlflow.log_param("lr", "0.1")  # the same value again is fine
+        with pytest.raises(MlflowException) as raised:
+            mlflow.log_param("lr", "0.2")
+    assert raised.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "0.1" in raised.value.message and "0.2" in raised.value.message
+    assert client.get_run(run.info.run_id).data.params["lr"] == "0.1"
+
+
+def test_missing_run_is_resource_does_not_exist(client):
+    with pytest.raises(MlflowException) as raised:
+        client.get_run(uuid.uuid4().hex)
+    assert raised.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_delete_and_restore_run(client):
+    experiment_id = mlflow.set_experiment(unique("del")).experiment_id
+    run = client.create_run(experiment_id)
+    client.delete_run(run.info.run_id)
+    assert client.get_run(run.info.run_id).info.lifecycle_stage == "deleted"
+    client.restore_run(run.info.run_id)
+    assert client.get_run(run.info.run_id).info.lifecycle_stage == "active"
+
+
+def test_experiment_rename_tag_delete_restore(client):
+    name = unique("exp")
+    experiment_id = client.create_experiment(name, tags={"team": "ml"})
+    client.rename_experiment(experiment_id, name + "-renamed")
+    client.set_experiment_tag(experiment_id, "owner", "ana")
+    experiment = client.get_experiment(experiment_id)
+    assert experiment.name == name + "-renamed"
+    assert experiment.tags == {"team": "ml", "owner": "ana"}
+    client.delete_experiment(experiment_id)
+    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+    deleted = client.search_experiments(view_type=ViewType.DELETED_ONLY)
+    assert experiment_id in [e.experiment_id for e in deleted]
+    client.restore_experiment(experiment_id)
+    assert client.get_experiment(experiment_id).lifecycle_stage == "active"
+
+
+def test_duplicate_experiment_name_is_resource_already_exists(client):
+    name = unique("dup")
+    client.create_experiment(name)
+    with pytest.raises(MlflowException) as raised:
+        client.create_experiment(name)
+    assert raised.value.error_code == "RESOURCE_ALREADY_EXISTS"
+
+
+def test_nested_runs_record_their_parent(client):
+    mlflow.set_experiment(unique("nested"))
+    with mlflow.start_run() as parent:
+        with mlflow.start_run(nested=True) as child:
+            pass
+    tags = client.get_run(child.info.run_id).data.tags
+    assert tags["mlflow.parentRunId"] == parent.info.run_id

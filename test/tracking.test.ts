@@ -1,0 +1,243 @@
+/** The tracking domain on every backend: experiments, runs, params, metrics, tags. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../src/core/index.js';
+import { TrackingService } from '../src/tracking/index.js';
+import { STORE_BACKENDS, openTestStore, type TestStore } from './helpers/stores.js';
+
+for (const backend of STORE_BACKENDS) {
+  describe(`tracking: ${backend}`, () => {
+    let t: TestStore;
+    let tracking: TrackingService;
+    beforeEach(async () => {
+      t = await openTestStore(backend);
+      tracking = new TrackingService(t.store, systemClock);
+    });
+    afterEach(async () => {
+      await t.cleanup();
+    });
+
+    const newRun = async () => {
+      const experimentId = await tracking.experiments.create({ name: `e-${Math.random()}` });
+      return tracking.runs.create({ experimentId });
+    };
+
+    it('has the default experiment 0, which cannot be deleted', async () => {
+      expect((await tracking.experiments.get('0')).name).toBe('Default');
+      await expect(tracking.experiments.setLifecycle('0', 'deleted')).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    });
+
+    it('creates, renames, tags, deletes and restores an experiment (and its runs)', async () => {
+      const id = await tracking.experiments.create({ name: 'churn', tags: { team: 'ml' } });
+      expect(id).toMatch(/^\d+$/);
+      const run = await tracking.runs.create({ experimentId: id });
+      await tracking.experiments.rename(id, 'churn-v2');
+      await tracking.experiments.setTag(id, 'owner', 'ana');
+      expect(await tracking.experiments.getByName('churn-v2')).toMatchObject({
+        id,
+        tags: { team: 'ml', owner: 'ana' },
+      });
+      await tracking.experiments.setLifecycle(id, 'deleted');
+      expect((await tracking.runs.get(run.info.id)).info.lifecycleStage).toBe('deleted');
+      await tracking.experiments.setLifecycle(id, 'active');
+      expect((await tracking.runs.get(run.info.id)).info.lifecycleStage).toBe('active');
+    });
+
+    it('refuses a duplicate experiment name, also when spelt with Unicode look-alikes (NFD vs NFC)', async () => {
+      await tracking.experiments.create({ name: 'café' });
+      await expect(tracking.experiments.create({ name: 'cafe\u0301' })).rejects.toMatchObject({
+        code: 'ALREADY_EXISTS',
+      });
+    });
+
+    it('refuses 100k-character names and invisible characters', async () => {
+      await expect(tracking.experiments.create({ name: 'x'.repeat(100_000) })).rejects.toThrow(
+        /limit is 500/,
+      );
+      await expect(tracking.experiments.create({ name: 'a\u200bb' })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    });
+
+    it('starts runs with a name, the runName tag, RUNNING status and an artifact URI', async () => {
+      const run = await newRun();
+      expect(run.info.status).toBe('RUNNING');
+      expect(run.info.id).toMatch(/^[0-9a-f]{32}$/);
+      expect(run.info.name).toMatch(/^[a-z]+-[a-z]+-\d+$/);
+      expect(run.data.tags['mlflow.runName']).toBe(run.info.name);
+      expect(run.info.artifactUri).toBe(
+        `mlflow-artifacts:/${run.info.experimentId}/${run.info.id}/artifacts`,
+      );
+    });
+
+    it('params are immutable: same value is a no-op, a different one is CONFLICT naming both', async () => {
+      const { info } = await newRun();
+      await tracking.runs.logBatch(info.id, { params: [{ key: 'lr', value: '0.1' }] });
+      await tracking.runs.logBatch(info.id, { params: [{ key: 'lr', value: '0.1' }] });
+      const error = await tracking.runs
+        .logBatch(info.id, { params: [{ key: 'lr', value: '0.2' }] })
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'CONFLICT' });
+      expect((error as Error).message).toContain("'0.1'");
+      expect((error as Error).message).toContain("'0.2'");
+    });
+
+    it('a batch is atomic: a conflicting param leaves nothing else of the batch behind', async () => {
+      const { info } = await newRun();
+      await tracking.runs.logBatch(info.id, { params: [{ key: 'lr', value: '0.1' }] });
+      await tracking.runs
+        .logBatch(info.id, {
+          params: [{ key: 'lr', value: '0.3' }],
+          tags: [{ key: 't', value: 'x' }],
+          metrics: [{ key: 'm', value: 1, timestamp: 1, step: 0 }],
+        })
+        .catch(() => undefined);
+      const run = await tracking.runs.get(info.id);
+      expect(run.data.tags.t).toBeUndefined();
+      expect(run.data.metrics).toEqual([]);
+    });
+
+    it('refuses the same param twice in one batch with different values', async () => {
+      const { info } = await newRun();
+      await expect(
+        tracking.runs.logBatch(info.id, {
+          params: [
+            { key: 'a', value: '1' },
+            { key: 'a', value: '2' },
+          ],
+        }),
+      ).rejects.toThrow(/appears twice/);
+    });
+
+    it('NaN and ±Infinity metrics round-trip, in history and as latest values', async () => {
+      const { info } = await newRun();
+      const values = [NaN, Infinity, -Infinity, 1.5];
+      await tracking.runs.logBatch(info.id, {
+        metrics: values.map((value, step) => ({ key: 'x', value, timestamp: 10, step })),
+      });
+      expect((await tracking.runs.metricHistory(info.id, 'x')).map((m) => m.value)).toEqual(values);
+      await tracking.runs.logBatch(info.id, {
+        metrics: [{ key: 'n', value: NaN, timestamp: 1, step: 0 }],
+      });
+      const latest = Object.fromEntries(
+        (await tracking.runs.get(info.id)).data.metrics.map((m) => [m.key, m.value]),
+      );
+      expect(latest).toEqual({ x: 1.5, n: NaN });
+    });
+
+    it('the latest metric is the highest step, and a late older point does not replace it', async () => {
+      const { info } = await newRun();
+      await tracking.runs.logBatch(info.id, {
+        metrics: [{ key: 'acc', value: 0.9, timestamp: 100, step: 5 }],
+      });
+      await tracking.runs.logBatch(info.id, {
+        metrics: [{ key: 'acc', value: 0.1, timestamp: 200, step: 1 }],
+      });
+      expect((await tracking.runs.get(info.id)).data.metrics).toEqual([
+        { key: 'acc', value: 0.9, timestamp: 100, step: 5 },
+      ]);
+      await tracking.runs.logBatch(info.id, {
+        metrics: [{ key: 'acc', value: 0.95, timestamp: 300, step: 5 }],
+      });
+      expect((await tracking.runs.get(info.id)).data.metrics[0]?.value).toBe(0.95);
+    });
+
+    it('tags overwrite; deleting a missing tag is NOT_FOUND', async () => {
+      const { info } = await newRun();
+      await tracking.runs.logBatch(info.id, { tags: [{ key: 'k', value: '1' }] });
+      await tracking.runs.logBatch(info.id, { tags: [{ key: 'k', value: '2' }] });
+      expect((await tracking.runs.get(info.id)).data.tags.k).toBe('2');
+      await tracking.runs.deleteTag(info.id, 'k');
+      await expect(tracking.runs.deleteTag(info.id, 'k')).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
+    });
+
+    it('refuses over-limit batches, 1 MB tag values and path-trick keys', async () => {
+      const { info } = await newRun();
+      const metrics = Array.from({ length: 1001 }, (_, i) => ({
+        key: 'm',
+        value: i,
+        timestamp: 0,
+        step: i,
+      }));
+      await expect(tracking.runs.logBatch(info.id, { metrics })).rejects.toThrow(
+        /at most 1000 metrics/,
+      );
+      const params = Array.from({ length: 101 }, (_, i) => ({ key: `p${i}`, value: '1' }));
+      await expect(tracking.runs.logBatch(info.id, { params })).rejects.toThrow(
+        /at most 100 params/,
+      );
+      await expect(
+        tracking.runs.logBatch(info.id, { tags: [{ key: 'big', value: 'x'.repeat(1024 * 1024) }] }),
+      ).rejects.toThrow(/limit is 5000/);
+      for (const key of ['../etc', 'a//b', '/abs', 'x\u0000y']) {
+        await expect(
+          tracking.runs.logBatch(info.id, { params: [{ key, value: '1' }] }),
+          key,
+        ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      }
+    });
+
+    it('8 writers logging to one run at once lose nothing and agree on the latest value', async () => {
+      const { info } = await newRun();
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, w) => {
+          for (let b = 0; b < 5; b++) {
+            const metrics = Array.from({ length: 100 }, (_, i) => ({
+              key: 'loss',
+              value: w * 1000 + b * 100 + i,
+              timestamp: 1,
+              step: w * 1000 + b * 100 + i,
+            }));
+            await tracking.runs.logBatch(info.id, {
+              metrics,
+              tags: [{ key: `w${w}`, value: String(b) }],
+              params: [{ key: `p${w}`, value: 'x' }],
+            });
+          }
+        }),
+      );
+      const history = await tracking.runs.metricHistory(info.id, 'loss');
+      expect(history).toHaveLength(4000);
+      const run = await tracking.runs.get(info.id);
+      expect(run.data.metrics).toEqual([{ key: 'loss', value: 7499, timestamp: 1, step: 7499 }]);
+      expect(Object.keys(run.data.params)).toHaveLength(8);
+    });
+
+    it('racing FINISHED and KILLED updates end in exactly one final status', async () => {
+      const { info } = await newRun();
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          tracking.runs.update(info.id, {
+            status: i % 2 === 0 ? 'FINISHED' : 'KILLED',
+            endTime: 1000 + i,
+          }),
+        ),
+      );
+      const final = await tracking.runs.get(info.id);
+      expect(['FINISHED', 'KILLED']).toContain(final.info.status);
+      // The stored status and end time come from one and the same update.
+      const winner = results.find((r) => r.endTime === final.info.endTime);
+      expect(winner?.status).toBe(final.info.status);
+    });
+
+    it('a deleted run refuses new data until restored', async () => {
+      const { info } = await newRun();
+      await tracking.runs.setLifecycle(info.id, 'deleted');
+      await expect(
+        tracking.runs.logBatch(info.id, { tags: [{ key: 'k', value: 'v' }] }),
+      ).rejects.toThrow(/deleted/);
+      await tracking.runs.setLifecycle(info.id, 'active');
+      await tracking.runs.logBatch(info.id, { tags: [{ key: 'k', value: 'v' }] });
+    });
+
+    it('unknown runs and experiments are NOT_FOUND', async () => {
+      await expect(tracking.runs.get('f'.repeat(32))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(tracking.runs.create({ experimentId: '999' })).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
+    });
+  });
+}
