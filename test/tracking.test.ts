@@ -1,6 +1,11 @@
 /** The tracking domain on every backend: experiments, runs, params, metrics, tags. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/core/index.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { openBlobStore } from '../src/blobs/index.js';
+import { resolveConfig, systemClock } from '../src/core/index.js';
 import { TrackingService } from '../src/tracking/index.js';
 import { STORE_BACKENDS, openTestStore, type TestStore } from './helpers/stores.js';
 
@@ -10,7 +15,11 @@ for (const backend of STORE_BACKENDS) {
     let tracking: TrackingService;
     beforeEach(async () => {
       t = await openTestStore(backend);
-      tracking = new TrackingService(t.store, systemClock);
+      const blobs = await openBlobStore(
+        `file:${mkdtempSync(join(tmpdir(), 'mobius-blobs-'))}`,
+        resolveConfig({}, tmpdir()).s3,
+      );
+      tracking = new TrackingService(t.store, blobs, systemClock);
     });
     afterEach(async () => {
       await t.cleanup();
@@ -231,6 +240,81 @@ for (const backend of STORE_BACKENDS) {
       ).rejects.toThrow(/deleted/);
       await tracking.runs.setLifecycle(info.id, 'active');
       await tracking.runs.logBatch(info.id, { tags: [{ key: 'k', value: 'v' }] });
+    });
+
+    const read = async (stream: NodeJS.ReadableStream) => {
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
+      return Buffer.concat(chunks).toString();
+    };
+
+    it('artifacts: put, read, list a directory, overwrite, delete', async () => {
+      const { info } = await newRun();
+      const root = `${info.experimentId}/${info.id}/artifacts`;
+      await tracking.artifacts.put(`${root}/model/MLmodel`, Readable.from(['flavors: {}']));
+      await tracking.artifacts.put(`${root}/model/model.pkl`, Buffer.from('bytes'));
+      await tracking.artifacts.put(`${root}/notes.txt`, Buffer.from('v1'));
+      await tracking.artifacts.put(`${root}/notes.txt`, Buffer.from('v2'));
+      expect(await read((await tracking.artifacts.open(`${root}/notes.txt`)).stream)).toBe('v2');
+      expect(await tracking.artifacts.list(root)).toEqual([
+        { name: 'model', isDir: true },
+        { name: 'notes.txt', isDir: false, size: 2 },
+      ]);
+      expect((await tracking.artifacts.list(`${root}/model`)).map((e) => e.name)).toEqual([
+        'MLmodel',
+        'model.pkl',
+      ]);
+      const linked = await t.store.db
+        .selectFrom('artifact')
+        .select('run_id')
+        .where('path', '=', `${root}/notes.txt`)
+        .executeTakeFirstOrThrow();
+      expect(linked.run_id).toBe(info.id);
+      expect(await tracking.artifacts.delete(`${root}/model`)).toBe(2);
+      await expect(tracking.artifacts.open(`${root}/model/MLmodel`)).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
+    });
+
+    it('artifacts: a file cannot shadow a directory or sit inside a file', async () => {
+      await tracking.artifacts.put('x/dir/file.txt', Buffer.from('1'));
+      await expect(tracking.artifacts.put('x/dir', Buffer.from('2'))).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
+      await expect(
+        tracking.artifacts.put('x/dir/file.txt/inner', Buffer.from('3')),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
+    });
+
+    it("artifacts: LIKE wildcards in names ('%', '_') match only themselves", async () => {
+      await tracking.artifacts.put('w/a_b/1.txt', Buffer.from('1'));
+      await tracking.artifacts.put('w/axb/2.txt', Buffer.from('2'));
+      await tracking.artifacts.put('w/100%/3.txt', Buffer.from('3'));
+      await tracking.artifacts.put('w/100x/4.txt', Buffer.from('4'));
+      expect((await tracking.artifacts.list('w/a_b')).map((e) => e.name)).toEqual(['1.txt']);
+      expect((await tracking.artifacts.list('w/100%25')).map((e) => e.name)).toEqual(['3.txt']);
+    });
+
+    it('artifacts: traversal in any form is refused and nothing is written', async () => {
+      for (const path of [
+        '../x',
+        'a/../../x',
+        '..%2fx',
+        '%252e%252e%252fx',
+        'a\\..\\x',
+        '/etc/passwd',
+        'C:\\x',
+        'a#b',
+        'a?b',
+        'a;b',
+        'a%00b',
+        'file:///etc/passwd',
+      ]) {
+        await expect(tracking.artifacts.put(path, Buffer.from('x')), path).rejects.toMatchObject({
+          code: 'INVALID_ARGUMENT',
+        });
+      }
+      expect(await t.store.db.selectFrom('artifact').selectAll().execute()).toEqual([]);
     });
 
     it('unknown runs and experiments are NOT_FOUND', async () => {

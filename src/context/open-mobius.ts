@@ -62,7 +62,7 @@ export async function openMobius(
       clock,
       logger,
       tokens: new TokenService(store, clock),
-      tracking: new TrackingService(store, clock),
+      tracking: new TrackingService(store, blobs, clock),
       close: async () => {
         await blobs.close();
         await store.close();

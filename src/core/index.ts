@@ -12,3 +12,4 @@ export type { Clock } from './clock.js';
 export { createLogger, LOG_LEVELS } from './logger.js';
 export type { Logger, LogLevel } from './logger.js';
 export { VERSION } from './version.js';
+export { safeRelativePath, decodeUntilStable, MAX_PATH_LENGTH } from './safe-path.js';

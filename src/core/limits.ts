@@ -125,3 +125,31 @@ export function checkValueLength(kind: string, key: string, value: string, max: 
 function hasPathTricks(name: string): boolean {
   return name.split('/').some((segment) => segment === '.' || segment === '..' || segment === '');
 }
+
+// Run search (src/tracking/search).
+
+/** Runs per page when max_results is not given: MLflow's SEARCH_MAX_RESULTS_DEFAULT. */
+export const SEARCH_MAX_RESULTS_DEFAULT = 1000;
+
+/** Most runs per page: MLflow's SEARCH_MAX_RESULTS_THRESHOLD; more is INVALID_ARGUMENT. */
+export const SEARCH_MAX_RESULTS_CAP = 50_000;
+
+/**
+ * Deepest nesting of parentheses in a filter. The parser recurses once per level, and
+ * SQLite refuses expression trees deeper than 1000 (SQLITE_MAX_EXPR_DEPTH), so an
+ * unbounded depth would turn a hostile filter into a stack overflow or an INTERNAL error.
+ */
+export const MAX_FILTER_DEPTH = 32;
+
+/**
+ * Most comparisons in one filter. Each becomes a correlated subquery, and a long
+ * `a OR b OR …` chain is a left-deep tree in SQLite's parser, so this also keeps us far
+ * from SQLITE_MAX_EXPR_DEPTH. MLflow's own UI sends a handful.
+ */
+export const MAX_FILTER_COMPARISONS = 100;
+
+/**
+ * Most values across all IN lists of one filter. Every value is a bound parameter, and
+ * SQLite allows 32766 per statement; this leaves room for experiment ids and keys.
+ */
+export const MAX_FILTER_LIST_VALUES = 10_000;

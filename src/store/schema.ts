@@ -72,8 +72,10 @@ export interface TagTable {
 }
 
 export interface ArtifactTable {
-  run_id: string;
+  /** Path below the artifact root; unique. */
   path: string;
+  /** The run the file belongs to, when its path lies under a run's artifact directory. */
+  run_id: string | null;
   sha256: string;
   size: number;
   media_type: string | null;

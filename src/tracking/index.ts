@@ -1,6 +1,8 @@
 /** tracking: experiments, runs, params, metrics and tags (MLflow's model, Mobius' spine). */
 export { TrackingService } from './tracking.js';
 export { ExperimentService, DEFAULT_EXPERIMENT_ID } from './experiments.js';
+export { ArtifactService, runArtifactRoot } from './artifacts.js';
+export type { ArtifactEntry } from './artifacts.js';
 export { RunService, RUN_NAME_TAG, PARENT_RUN_TAG, USER_TAG } from './runs.js';
 export type { CreateRunInput } from './runs.js';
 export type {
@@ -13,3 +15,11 @@ export type {
   RunStatus,
   ViewType,
 } from './types.js';
+export { searchRuns, parseFilter, parseOrderBy } from './search/index.js';
+export type {
+  SearchRunsOptions,
+  SearchRunsPage,
+  SearchViewType,
+  FilterNode,
+  OrderByClause,
+} from './search/index.js';

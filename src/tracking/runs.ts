@@ -21,6 +21,7 @@ import {
 import { newRunId } from './ids.js';
 import { fromStored, isNewer, toStored } from './metric-value.js';
 import { randomRunName } from './run-names.js';
+import { searchRuns, type SearchRunsOptions } from './search/index.js';
 import type { LifecycleStage, MetricPoint, Run, RunBatch, RunInfo, RunStatus } from './types.js';
 
 /** Tags MLflow's clients read and write with special meaning. */
@@ -241,6 +242,15 @@ export class RunService {
       if (result.numDeletedRows === 0n)
         throw new MobiusError('NOT_FOUND', `run '${id}' has no tag '${key}'`);
     });
+  }
+
+  /** Runs matching an MLflow filter (plus OR and parentheses), ordered and paged. */
+  async search(options: SearchRunsOptions): Promise<{ runs: Run[]; nextPageToken?: string }> {
+    const page = await searchRuns(this.store.db, this.store.dialect, options);
+    const runs = await this.getMany(page.runIds);
+    return page.nextPageToken === undefined
+      ? { runs }
+      : { runs, nextPageToken: page.nextPageToken };
   }
 
   /** Every logged point of one metric, by step then timestamp; paged by offset. */

@@ -1,16 +1,20 @@
-/** The tracking domain as one service: experiments and runs over the shared store. */
+/** The tracking domain as one service: experiments, runs and artifacts over the shared store and blobs. */
 import type { Clock } from '../core/index.js';
+import type { BlobStore } from '../blobs/index.js';
 import type { Store } from '../store/index.js';
+import { ArtifactService } from './artifacts.js';
 import { ExperimentService } from './experiments.js';
 import { RunService } from './runs.js';
 
-/** Experiments and runs; what the API, the MLflow protocol, the SDK and the CLI all call. */
+/** Experiments, runs and artifacts; what the API, the MLflow protocol, the SDK and the CLI all call. */
 export class TrackingService {
   readonly experiments: ExperimentService;
   readonly runs: RunService;
+  readonly artifacts: ArtifactService;
 
-  constructor(store: Store, clock: Clock) {
+  constructor(store: Store, blobs: BlobStore, clock: Clock) {
     this.experiments = new ExperimentService(store, clock);
     this.runs = new RunService(store, clock);
+    this.artifacts = new ArtifactService(store, blobs, clock);
   }
 }

@@ -148,3 +148,55 @@ def test_nested_runs_record_their_parent(client):
             pass
     tags = client.get_run(child.info.run_id).data.tags
     assert tags["mlflow.parentRunId"] == parent.info.run_id
+
+
+def _seed_search_experiment(client):
+    experiment_id = mlflow.set_experiment(unique("search")).experiment_id
+    for i in range(6):
+        with mlflow.start_run(run_name=f"r{i}"):
+            mlflow.log_param("model", "gbm" if i % 2 == 0 else "linear")
+            mlflow.log_metric("auc", 0.5 + i * 0.05)
+            mlflow.set_tag("size", "big" if i >= 3 else "small")
+    return experiment_id
+
+
+def test_search_runs_filters_and_order_by(client):
+    experiment_id = _seed_search_experiment(client)
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string="params.model = 'gbm' and metrics.auc > 0.55",
+        order_by=["metrics.auc DESC"],
+        output_format="list",
+    )
+    assert [r.info.run_name for r in runs] == ["r4", "r2"]
+    by_tag = client.search_runs([experiment_id], "tags.size = 'small'", order_by=["attributes.run_name ASC"])
+    assert [r.info.run_name for r in by_tag] == ["r0", "r1", "r2"]
+    liked = client.search_runs([experiment_id], "params.model LIKE 'lin%'")
+    assert sorted(r.info.run_name for r in liked) == ["r1", "r3", "r5"]
+
+
+def test_search_runs_with_or_and_parentheses(client):
+    experiment_id = _seed_search_experiment(client)
+    runs = client.search_runs(
+        [experiment_id],
+        "(params.model = 'linear' and metrics.auc > 0.6) or attributes.run_name = 'r0'",
+        order_by=["metrics.auc ASC"],
+    )
+    assert [r.info.run_name for r in runs] == ["r0", "r3", "r5"]
+
+
+def test_search_runs_pages_through_everything(client):
+    experiment_id = _seed_search_experiment(client)
+    first = client.search_runs([experiment_id], max_results=4)
+    assert len(first) == 4 and first.token
+    second = client.search_runs([experiment_id], max_results=4, page_token=first.token)
+    assert len(second) == 2 and not second.token
+    names = {r.info.run_name for r in list(first) + list(second)}
+    assert names == {f"r{i}" for i in range(6)}
+
+
+def test_search_runs_bad_filter_is_invalid_parameter_value(client):
+    experiment_id = _seed_search_experiment(client)
+    with pytest.raises(MlflowException) as raised:
+        client.search_runs([experiment_id], "params.model > 1")
+    assert raised.value.error_code == "INVALID_PARAMETER_VALUE"

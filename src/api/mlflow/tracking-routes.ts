@@ -248,6 +248,20 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     });
   });
 
+  mlflowRoute(app, ['POST'], 'runs/search', async (f) => {
+    const page = await runs.search({
+      experimentIds: f.list('experiment_ids').map(String),
+      filter: f.str('filter', 'optional'),
+      orderBy: f.list('order_by').map(String),
+      maxResults: f.int('max_results'),
+      pageToken: f.str('page_token', 'optional'),
+      viewType: viewType(f.raw('run_view_type')),
+    });
+    return {
+      runs: page.runs.map(runJson),
+      ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
+    };
+  });
   mlflowRoute(app, ['GET'], 'metrics/get-history', async (f) => {
     const maxResults = f.int('max_results');
     const offset = offsetFromToken(f.str('page_token', 'optional'));

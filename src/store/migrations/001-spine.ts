@@ -74,14 +74,16 @@ export async function up(db: Kysely<unknown>, { serialPk }: MigrationContext): P
 
   await db.schema
     .createTable('artifact')
-    .addColumn('run_id', 'text', (c) => c.notNull().references('run.id').onDelete('cascade'))
-    .addColumn('path', 'text', (c) => c.notNull())
+    // The path below the artifact root ("<experiment>/<run>/artifacts/model/MLmodel"), as
+    // MLflow's artifact proxy addresses files; run_id links run artifacts to their run.
+    .addColumn('path', 'text', (c) => c.primaryKey())
+    .addColumn('run_id', 'text', (c) => c.references('run.id').onDelete('cascade'))
     .addColumn('sha256', 'text', (c) => c.notNull())
     .addColumn('size', 'bigint', (c) => c.notNull())
     .addColumn('media_type', 'text')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
-    .addPrimaryKeyConstraint('artifact_pk', ['run_id', 'path'])
     .execute();
+  await db.schema.createIndex('artifact_run').on('artifact').column('run_id').execute();
   // Blob garbage collection asks "is this sha256 still referenced?".
   await db.schema.createIndex('artifact_sha256').on('artifact').column('sha256').execute();
 
