@@ -276,6 +276,13 @@ for (const backend of STORE_BACKENDS) {
       });
     });
 
+    it('artifacts: a top-level file (no parent directories) can be written', async () => {
+      await tracking.artifacts.put('top.txt', Buffer.from('1'));
+      expect(await tracking.artifacts.list('')).toEqual([
+        { name: 'top.txt', isDir: false, size: 1 },
+      ]);
+    });
+
     it('artifacts: a file cannot shadow a directory or sit inside a file', async () => {
       await tracking.artifacts.put('x/dir/file.txt', Buffer.from('1'));
       await expect(tracking.artifacts.put('x/dir', Buffer.from('2'))).rejects.toMatchObject({

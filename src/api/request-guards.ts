@@ -58,7 +58,7 @@ export function registerRequestGuards(app: FastifyInstance, server: MobiusConfig
     if (mutating && hasBody(request)) {
       const allowed = request.routeOptions.config.contentTypes ?? ['application/json'];
       const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (!allowed.includes(type)) {
+      if (!allowed.includes('*') && !allowed.includes(type)) {
         throw new MobiusError(
           'UNSUPPORTED_MEDIA_TYPE',
           `Content-Type '${type || '(none)'}' is not accepted here; send ${allowed.join(' or ')}`,

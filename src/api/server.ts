@@ -17,6 +17,7 @@ import { registerRequestGuards } from './request-guards.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
+import { registerMlflowArtifactRoutes } from './mlflow/artifact-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,7 +25,7 @@ declare module 'fastify' {
     principal: Principal | null;
   }
   interface FastifyContextConfig {
-    /** Content types a route accepts on bodies; JSON only when absent. */
+    /** Content types a route accepts on bodies ('*': any, streamed raw); JSON only when absent. */
     contentTypes?: string[];
   }
 }
@@ -87,6 +88,7 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerSystemRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
   registerMlflowTrackingRoutes(app, ctx);
+  await app.register(registerMlflowArtifactRoutes(ctx));
   await app.ready();
   return app;
 }

@@ -59,9 +59,12 @@ export class ArtifactService {
       const clash = await trx
         .selectFrom('artifact')
         .select('path')
-        .where((eb) =>
-          eb.or([eb('path', 'in', ancestors(path)), eb('path', 'like', likePrefix(path))]),
-        )
+        .where((eb) => {
+          const dirs = ancestors(path);
+          // PostgreSQL rejects an empty IN list, so a top-level file checks only below itself.
+          const below = eb('path', 'like', likePrefix(path));
+          return dirs.length === 0 ? below : eb.or([eb('path', 'in', dirs), below]);
+        })
         .limit(1)
         .executeTakeFirst();
       if (clash !== undefined) {

@@ -200,3 +200,30 @@ def test_search_runs_bad_filter_is_invalid_parameter_value(client):
     with pytest.raises(MlflowException) as raised:
         client.search_runs([experiment_id], "params.model > 1")
     assert raised.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_artifacts_upload_list_download(client, tmp_path):
+    mlflow.set_experiment(unique("artifacts"))
+    (tmp_path / "report.txt").write_text("accuracy 0.91\n")
+    data = tmp_path / "data"
+    (data / "nested").mkdir(parents=True)
+    (data / "a.csv").write_text("x,y\n1,2\n")
+    (data / "nested" / "b.json").write_text('{"k": 1}')
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(tmp_path / "report.txt"))
+        mlflow.log_artifacts(str(data), artifact_path="data")
+        mlflow.log_text("hello", "notes/hello.txt")
+        mlflow.log_dict({"a": 1}, "config.json")
+    run_id = run.info.run_id
+    top = {f.path: f.is_dir for f in client.list_artifacts(run_id)}
+    assert top == {"report.txt": False, "data": True, "notes": True, "config.json": False}
+    nested = {f.path: f.file_size for f in client.list_artifacts(run_id, "data/nested")}
+    assert nested == {"data/nested/b.json": 8}
+    out = tmp_path / "out"
+    out.mkdir()
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data", dst_path=str(out))
+    assert (out / "data" / "a.csv").read_text() == "x,y\n1,2\n"
+    assert (out / "data" / "nested" / "b.json").read_text() == '{"k": 1}'
+    assert local.endswith("data")
+    assert mlflow.artifacts.load_text(f"runs:/{run_id}/notes/hello.txt") == "hello"
+    assert mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json") == {"a": 1}

@@ -22,9 +22,9 @@ const MLFLOW_CODES: Record<ErrorCode, [string, number]> = {
 /** URL prefixes answered in MLflow's protocol (and so with MLflow's error shape). */
 export const MLFLOW_PREFIXES = ['/api/2.0/mlflow/', '/ajax-api/2.0/mlflow/'] as const;
 
-/** True when `url` belongs to the MLflow protocol. */
+/** True when `url` belongs to the MLflow protocol (tracking, registry or artifact proxy). */
 export function isMlflowUrl(url: string): boolean {
-  return MLFLOW_PREFIXES.some((prefix) => url.startsWith(prefix));
+  return /^\/(ajax-)?api\/2\.0\/mlflow(-artifacts)?\//.test(url);
 }
 
 /** The status and `{error_code, message}` body MLflow would send for this error. */

@@ -262,6 +262,24 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
       ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
     };
   });
+  // MLflow 3 clients also search logged models when listing a run's artifacts. Mobius
+  // does not store LoggedModels yet (POST logged-models answers ENDPOINT_NOT_FOUND), so
+  // none can exist and the true answer to any search is an empty page.
+  mlflowRoute(
+    app,
+    ['POST'],
+    'logged-models/search',
+    async (f) => {
+      const ids = f.list('experiment_ids');
+      if (ids.length === 0)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          "Missing value for required parameter 'experiment_ids'.",
+        );
+      return { models: [] };
+    },
+    'viewer',
+  );
   mlflowRoute(app, ['GET'], 'metrics/get-history', async (f) => {
     const maxResults = f.int('max_results');
     const offset = offsetFromToken(f.str('page_token', 'optional'));
