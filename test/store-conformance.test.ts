@@ -727,6 +727,40 @@ for (const backend of STORE_BACKENDS) {
         expect(await countRows(t.store, 'param')).toBe(0);
       });
 
+      it('a failing write among concurrent writes fails alone', async () => {
+        const runId = await seedRun(t.store);
+        const results = await Promise.allSettled(
+          Array.from({ length: 10 }, (_, i) =>
+            t.store.write(async (trx) => {
+              await trx
+                .insertInto('param')
+                .values({ run_id: runId, key: `k${i}`, value: 'v' })
+                .execute();
+              if (i === 3) throw new MobiusError('INVALID_ARGUMENT', 'boom');
+              return i;
+            }),
+          ),
+        );
+        expect(results.map((r) => r.status)).toEqual(
+          results.map((_, i) => (i === 3 ? 'rejected' : 'fulfilled')),
+        );
+        expect(results.filter((r) => r.status === 'fulfilled').map((r) => r.value)).toEqual([
+          0, 1, 2, 4, 5, 6, 7, 8, 9,
+        ]);
+        const keys = await t.store.db.selectFrom('param').select('key').execute();
+        expect(keys.map((k) => k.key).sort()).toEqual([
+          'k0',
+          'k1',
+          'k2',
+          'k4',
+          'k5',
+          'k6',
+          'k7',
+          'k8',
+          'k9',
+        ]);
+      });
+
       it('does not retry errors that are not transient', async () => {
         let calls = 0;
         await expect(

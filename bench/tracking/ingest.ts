@@ -1,0 +1,151 @@
+/**
+ * Metric ingest through MLflow's log-batch (1000 metrics per request, 4 concurrent
+ * clients): Mobius vs `mlflow server` on SQLite, same machine, same run, same client
+ * code (Node fetch sending MLflow's protobuf-JSON). Target (issue 3): ≥ 100,000 points/s
+ * on SQLite and ≥ 30× MLflow.
+ *
+ * Usage: node --import tsx bench/tracking/ingest.ts [--batches N] [--clients N] [--skip-mlflow]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const BIN = fileURLToPath(new URL('../../bin/mobius.js', import.meta.url));
+
+const { values: args } = parseArgs({
+  options: {
+    batches: { type: 'string', default: '50' },
+    clients: { type: 'string', default: '4' },
+    'skip-mlflow': { type: 'boolean', default: false },
+  },
+});
+const BATCHES = Number(args.batches);
+const CLIENTS = Number(args.clients);
+const PER_BATCH = 1000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${url}: not healthy after 60 s`);
+}
+
+async function post(url: string, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${url}/api/2.0/mlflow/${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** Points per second logged by CLIENTS concurrent clients, each sending BATCHES batches. */
+async function ingest(url: string): Promise<number> {
+  const { experiment_id } = (await post(url, 'experiments/create', {
+    name: `ingest-${Date.now()}`,
+  })) as { experiment_id: string };
+  const runIds = await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      const { run } = (await post(url, 'runs/create', {
+        experiment_id,
+        start_time: Date.now(),
+      })) as { run: { info: { run_id: string } } };
+      return run.info.run_id;
+    }),
+  );
+  const started = performance.now();
+  await Promise.all(
+    runIds.map(async (runId) => {
+      for (let b = 0; b < BATCHES; b++) {
+        const metrics = Array.from({ length: PER_BATCH }, (_, i) => ({
+          key: `m${i % 10}`,
+          value: Math.random(),
+          timestamp: Date.now(),
+          step: b * PER_BATCH + i,
+        }));
+        await post(url, 'runs/log-batch', { run_id: runId, metrics });
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return Math.round((CLIENTS * BATCHES * PER_BATCH) / seconds);
+}
+
+async function withServer<T>(
+  start: (port: number, dir: string) => ChildProcess,
+  fn: (url: string) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'mobius-ingest-'));
+  const port = await freePort();
+  const child = start(port, dir);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitHealthy(url, child);
+    return await fn(url);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const mobius = await withServer(
+  (port, dir) =>
+    spawn(process.execPath, [BIN, '--home', dir, 'server', '--port', String(port)], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', MOBIUS_LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    }),
+  ingest,
+);
+console.log(
+  `mobius (sqlite): ${mobius} metric points/s  [${CLIENTS} clients × ${BATCHES} batches × ${PER_BATCH}]`,
+);
+if (!args['skip-mlflow']) {
+  const mlflow = await withServer(
+    (port, dir) =>
+      spawn(
+        'mlflow',
+        [
+          'server',
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--backend-store-uri',
+          `sqlite:///${join(dir, 'mlflow.db')}`,
+          '--default-artifact-root',
+          join(dir, 'artifacts'),
+        ],
+        {
+          cwd: dir,
+          stdio: 'ignore',
+        },
+      ),
+    ingest,
+  );
+  console.log(`mlflow server (sqlite): ${mlflow} metric points/s`);
+  console.log(`ratio: ${(mobius / mlflow).toFixed(1)}x  [target ≥ 30x, and ≥ 100,000 points/s]`);
+}
