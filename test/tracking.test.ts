@@ -324,6 +324,74 @@ for (const backend of STORE_BACKENDS) {
       expect(await t.store.db.selectFrom('artifact').selectAll().execute()).toEqual([]);
     });
 
+    it('logged models: created PENDING under the experiment, finalized READY, linked to their run', async () => {
+      const run = await newRun();
+      const model = await tracking.loggedModels.create({
+        experimentId: run.info.experimentId,
+        name: 'clf',
+        sourceRunId: run.info.id,
+        params: [{ key: 'C', value: '1.0' }],
+        tags: [{ key: 't', value: 'x' }],
+      });
+      expect(model).toMatchObject({
+        status: 'LOGGED_MODEL_PENDING',
+        name: 'clf',
+        params: { C: '1.0' },
+        tags: { t: 'x' },
+      });
+      expect(model.id).toMatch(/^m-[0-9a-f]{32}$/);
+      expect(model.artifactUri).toBe(
+        `mlflow-artifacts:/${run.info.experimentId}/models/${model.id}/artifacts`,
+      );
+      expect((await tracking.loggedModels.finalize(model.id, 'LOGGED_MODEL_READY')).status).toBe(
+        'LOGGED_MODEL_READY',
+      );
+      await expect(tracking.loggedModels.finalize(model.id, 'DONE')).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      const edges = await t.store.db
+        .selectFrom('edge')
+        .selectAll()
+        .where('to_id', '=', model.id)
+        .execute();
+      expect(edges).toMatchObject([
+        { from_kind: 'run', from_id: run.info.id, relation: 'produced' },
+      ]);
+    });
+
+    it('logged models: params are immutable, tags overwrite, search filters by run and name', async () => {
+      const run = await newRun();
+      const experimentId = run.info.experimentId;
+      const a = await tracking.loggedModels.create({
+        experimentId,
+        name: 'a',
+        sourceRunId: run.info.id,
+      });
+      const b = await tracking.loggedModels.create({ experimentId, name: 'b' });
+      await tracking.loggedModels.logParams(a.id, [{ key: 'p', value: '1' }]);
+      await expect(
+        tracking.loggedModels.logParams(a.id, [{ key: 'p', value: '2' }]),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
+      await tracking.loggedModels.setTags(a.id, [{ key: 'k', value: '1' }]);
+      await tracking.loggedModels.setTags(a.id, [{ key: 'k', value: '2' }]);
+      expect((await tracking.loggedModels.get(a.id)).tags).toEqual({ k: '2' });
+      const byRun = await tracking.loggedModels.search({
+        experimentIds: [experimentId],
+        filter: `source_run_id = '${run.info.id}'`,
+      });
+      expect(byRun.map((m) => m.id)).toEqual([a.id]);
+      const byName = await tracking.loggedModels.search({
+        experimentIds: [experimentId],
+        filter: "name = 'b'",
+      });
+      expect(byName.map((m) => m.id)).toEqual([b.id]);
+      await expect(
+        tracking.loggedModels.search({ experimentIds: [experimentId], filter: 'metrics.x > 1' }),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await tracking.loggedModels.delete(b.id);
+      await expect(tracking.loggedModels.get(b.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+
     it('unknown runs and experiments are NOT_FOUND', async () => {
       await expect(tracking.runs.get('f'.repeat(32))).rejects.toMatchObject({ code: 'NOT_FOUND' });
       await expect(tracking.runs.create({ experimentId: '999' })).rejects.toMatchObject({

@@ -17,6 +17,7 @@ import { registerRequestGuards } from './request-guards.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
+import { registerMlflowRegistryRoutes } from './mlflow/registry-routes.js';
 import { registerMlflowArtifactRoutes } from './mlflow/artifact-routes.js';
 
 declare module 'fastify' {
@@ -88,6 +89,7 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerSystemRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
   registerMlflowTrackingRoutes(app, ctx);
+  registerMlflowRegistryRoutes(app, ctx);
   await app.register(registerMlflowArtifactRoutes(ctx));
   await app.ready();
   return app;

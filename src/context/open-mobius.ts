@@ -13,6 +13,7 @@ import { openBlobStore, type BlobStore } from '../blobs/index.js';
 import { TokenService } from '../governance/index.js';
 import { openStore, type MigrationReport, type Store } from '../store/index.js';
 import { TrackingService } from '../tracking/index.js';
+import { RegistryService } from '../registry/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -23,6 +24,7 @@ export interface MobiusContext {
   logger: Logger;
   tokens: TokenService;
   tracking: TrackingService;
+  registry: RegistryService;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -63,6 +65,7 @@ export async function openMobius(
       logger,
       tokens: new TokenService(store, clock),
       tracking: new TrackingService(store, blobs, clock),
+      registry: new RegistryService(store, clock),
       close: async () => {
         await blobs.close();
         await store.close();

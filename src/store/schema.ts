@@ -127,6 +127,35 @@ export interface AuditTable {
   details: string | null;
 }
 
+export const LOGGED_MODEL_STATUSES = [
+  'LOGGED_MODEL_PENDING',
+  'LOGGED_MODEL_READY',
+  'LOGGED_MODEL_UPLOAD_FAILED',
+] as const;
+export type LoggedModelStatus = (typeof LOGGED_MODEL_STATUSES)[number];
+
+export interface LoggedModelTable {
+  /** `m-` + 32 hex characters, as MLflow makes them. */
+  id: string;
+  experiment_id: string;
+  name: string;
+  model_type: string | null;
+  source_run_id: string | null;
+  status: LoggedModelStatus;
+  status_message: string | null;
+  artifact_uri: string;
+  creator_id: string | null;
+  lifecycle_stage: 'active' | 'deleted';
+  created_at: number;
+  updated_at: number;
+}
+
+export interface LoggedModelKeyValueTable {
+  model_id: string;
+  key: string;
+  value: string;
+}
+
 export const TOKEN_ROLES = ['admin', 'editor', 'viewer'] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
 
@@ -138,6 +167,53 @@ export interface TokenTable {
   role: TokenRole;
   created_at: number;
   revoked_at: number | null;
+}
+
+export const MODEL_STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
+export type ModelStage = (typeof MODEL_STAGES)[number];
+
+export interface RegisteredModelTable {
+  /** NFC-normalised display name; the key children reference (ON UPDATE CASCADE). */
+  name: string;
+  description: string | null;
+  /** Highest version number handed out so far; never decreases, so numbers are not reused. */
+  last_version: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RegisteredModelTagTable {
+  name: string;
+  key: string;
+  value: string;
+}
+
+export interface ModelVersionTable {
+  name: string;
+  version: number;
+  source: string;
+  run_id: string | null;
+  status: Generated<string>;
+  status_message: string | null;
+  description: string | null;
+  current_stage: Generated<ModelStage>;
+  created_at: number;
+  updated_at: number;
+  user_id: string | null;
+  run_link: string | null;
+}
+
+export interface ModelVersionTagTable {
+  name: string;
+  version: number;
+  key: string;
+  value: string;
+}
+
+export interface RegisteredModelAliasTable {
+  name: string;
+  alias: string;
+  version: number;
 }
 
 /** Every table of the spine. */
@@ -155,6 +231,14 @@ export interface Database {
   edge: EdgeTable;
   audit: AuditTable;
   token: TokenTable;
+  logged_model: LoggedModelTable;
+  logged_model_tag: LoggedModelKeyValueTable;
+  logged_model_param: LoggedModelKeyValueTable;
+  registered_model: RegisteredModelTable;
+  registered_model_tag: RegisteredModelTagTable;
+  model_version: ModelVersionTable;
+  model_version_tag: ModelVersionTagTable;
+  registered_model_alias: RegisteredModelAliasTable;
 }
 
 export type Row<T extends keyof Database> = Selectable<Database[T]>;

@@ -3,6 +3,8 @@ export { TrackingService } from './tracking.js';
 export { ExperimentService, DEFAULT_EXPERIMENT_ID } from './experiments.js';
 export { ArtifactService, runArtifactRoot } from './artifacts.js';
 export type { ArtifactEntry } from './artifacts.js';
+export { LoggedModelService } from './logged-models.js';
+export type { LoggedModel, LoggedModelStatus, CreateLoggedModelInput } from './logged-models.js';
 export { RunService, RUN_NAME_TAG, PARENT_RUN_TAG, USER_TAG } from './runs.js';
 export type { CreateRunInput } from './runs.js';
 export type {

@@ -4,6 +4,7 @@ import type { BlobStore } from '../blobs/index.js';
 import type { Store } from '../store/index.js';
 import { ArtifactService } from './artifacts.js';
 import { ExperimentService } from './experiments.js';
+import { LoggedModelService } from './logged-models.js';
 import { RunService } from './runs.js';
 
 /** Experiments, runs and artifacts; what the API, the MLflow protocol, the SDK and the CLI all call. */
@@ -11,10 +12,12 @@ export class TrackingService {
   readonly experiments: ExperimentService;
   readonly runs: RunService;
   readonly artifacts: ArtifactService;
+  readonly loggedModels: LoggedModelService;
 
   constructor(store: Store, blobs: BlobStore, clock: Clock) {
     this.experiments = new ExperimentService(store, clock);
     this.runs = new RunService(store, clock);
     this.artifacts = new ArtifactService(store, blobs, clock);
+    this.loggedModels = new LoggedModelService(store, clock);
   }
 }

@@ -12,6 +12,7 @@ import { MLFLOW_PREFIXES } from './errors.js';
 import {
   Fields,
   experimentJson,
+  loggedModelJson,
   metricJson,
   parseKeyValues,
   parseMetrics,
@@ -262,24 +263,101 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
       ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
     };
   });
-  // MLflow 3 clients also search logged models when listing a run's artifacts. Mobius
-  // does not store LoggedModels yet (POST logged-models answers ENDPOINT_NOT_FOUND), so
-  // none can exist and the true answer to any search is an empty page.
+  const { loggedModels } = ctx.tracking;
+  mlflowRoute(app, ['POST'], 'logged-models', async (f) => {
+    const sourceRunId = f.str('source_run_id', 'optional');
+    const model = await loggedModels.create({
+      experimentId: f.str('experiment_id'),
+      name: f.str('name', 'optional'),
+      modelType: f.str('model_type', 'optional'),
+      ...(sourceRunId === undefined ? {} : { sourceRunId }),
+      params: parseKeyValues(f.list('params'), 'params'),
+      tags: parseKeyValues(f.list('tags'), 'tags'),
+    });
+    return { model: loggedModelJson(model) };
+  });
+  mlflowRoute(app, ['GET'], 'logged-models/:model_id', async (f) => ({
+    model: loggedModelJson(await loggedModels.get(f.str('model_id'))),
+  }));
+  mlflowRoute(
+    app,
+    ['PATCH'],
+    'logged-models/:model_id',
+    async (f) => ({
+      model: loggedModelJson(await loggedModels.finalize(f.str('model_id'), f.str('status'))),
+    }),
+    'editor',
+  );
+  mlflowRoute(
+    app,
+    ['DELETE'],
+    'logged-models/:model_id',
+    async (f) => void (await loggedModels.delete(f.str('model_id'))),
+    'editor',
+  );
+  mlflowRoute(
+    app,
+    ['PATCH'],
+    'logged-models/:model_id/tags',
+    async (f) =>
+      void (await loggedModels.setTags(f.str('model_id'), parseKeyValues(f.list('tags'), 'tags'))),
+    'editor',
+  );
+  mlflowRoute(
+    app,
+    ['DELETE'],
+    'logged-models/:model_id/tags/:tag_key',
+    async (f) => void (await loggedModels.deleteTag(f.str('model_id'), f.str('tag_key'))),
+    'editor',
+  );
+  mlflowRoute(
+    app,
+    ['POST'],
+    'logged-models/:model_id/params',
+    async (f) =>
+      void (await loggedModels.logParams(
+        f.str('model_id'),
+        parseKeyValues(f.list('params'), 'params'),
+      )),
+  );
   mlflowRoute(
     app,
     ['POST'],
     'logged-models/search',
     async (f) => {
-      const ids = f.list('experiment_ids');
-      if (ids.length === 0)
+      const maxResults = f.int('max_results') ?? 100;
+      if (maxResults < 1 || maxResults > 50_000)
         throw new MobiusError(
           'INVALID_ARGUMENT',
-          "Missing value for required parameter 'experiment_ids'.",
+          `max_results must be between 1 and 50000, not ${maxResults}`,
         );
-      return { models: [] };
+      const offset = offsetFromToken(f.str('page_token', 'optional'));
+      const page = await loggedModels.search({
+        experimentIds: f.list('experiment_ids').map(String),
+        filter: f.str('filter', 'optional'),
+        maxResults: maxResults + 1,
+        offset,
+      });
+      const more = page.length > maxResults;
+      return {
+        models: page.slice(0, maxResults).map(loggedModelJson),
+        ...(more ? { next_page_token: tokenForOffset(offset + maxResults) } : {}),
+      };
     },
     'viewer',
   );
+  // MLflow 3 links a run to the models it produced; Mobius records that as a lineage edge.
+  mlflowRoute(app, ['POST'], 'runs/outputs', async (f) => {
+    const models = f.list('models').map((m, i) => {
+      const id = (m as { model_id?: unknown } | null)?.model_id;
+      if (typeof id !== 'string')
+        throw new MobiusError('INVALID_ARGUMENT', `models[${i}].model_id must be a string`);
+      return id;
+    });
+    const run = runId(f);
+    for (const id of models) await loggedModels.linkOutput(run, id);
+  });
+
   mlflowRoute(app, ['GET'], 'metrics/get-history', async (f) => {
     const maxResults = f.int('max_results');
     const offset = offsetFromToken(f.str('page_token', 'optional'));

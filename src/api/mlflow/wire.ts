@@ -5,16 +5,25 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { MobiusError } from '../../core/index.js';
-import type { Experiment, MetricPoint, Run, RunInfo } from '../../tracking/index.js';
+import type { Experiment, LoggedModel, MetricPoint, Run, RunInfo } from '../../tracking/index.js';
 
 /** Reads MLflow request fields: the query string on GET, the JSON body otherwise. */
 export class Fields {
   readonly #values: Record<string, unknown>;
 
   constructor(request: FastifyRequest) {
-    const source = request.method === 'GET' ? request.query : request.body;
-    this.#values =
-      typeof source === 'object' && source !== null ? (source as Record<string, unknown>) : {};
+    const part = (v: unknown) =>
+      typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+    // GET carries fields in the query string, other methods in a JSON body; MLflow's
+    // client sends DELETE fields as a body too, but a query string is accepted there.
+    // Path parameters (`logged-models/{model_id}`) win over fields of the same name.
+    const fields =
+      request.method === 'GET'
+        ? part(request.query)
+        : request.method === 'DELETE'
+          ? { ...part(request.query), ...part(request.body) }
+          : part(request.body);
+    this.#values = { ...fields, ...part(request.params) };
   }
 
   /** A string field; INVALID_PARAMETER_VALUE when required and missing. */
@@ -176,5 +185,26 @@ export function runJson(r: Run) {
       tags: keyValues(r.data.tags),
     },
     inputs: {},
+  };
+}
+
+/** A LoggedModel as MLflow's `LoggedModel` message. */
+export function loggedModelJson(m: LoggedModel) {
+  return {
+    info: {
+      model_id: m.id,
+      experiment_id: m.experimentId,
+      name: m.name,
+      creation_timestamp_ms: m.createdAt,
+      last_updated_timestamp_ms: m.updatedAt,
+      artifact_uri: m.artifactUri,
+      status: m.status,
+      ...(m.creatorId === null ? {} : { creator_id: m.creatorId }),
+      ...(m.modelType === null ? {} : { model_type: m.modelType }),
+      ...(m.sourceRunId === null ? {} : { source_run_id: m.sourceRunId }),
+      ...(m.statusMessage === null ? {} : { status_message: m.statusMessage }),
+      tags: keyValues(m.tags),
+    },
+    data: { params: keyValues(m.params), metrics: [] },
   };
 }

@@ -5,10 +5,14 @@
 import type { MobiusMigration } from './migration.js';
 import * as spine from './001-spine.js';
 import * as tracking from './002-tracking.js';
+import * as registry from './003-registry.js';
+import * as loggedModels from './004-logged-models.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
 export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '001-spine': spine,
   '002-tracking': tracking,
+  '003-registry': registry,
+  '004-logged-models': loggedModels,
 };
