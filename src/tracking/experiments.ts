@@ -7,7 +7,13 @@ import {
   limits,
   type Clock,
 } from '../core/index.js';
-import { constraintViolation, type Store, type Row } from '../store/index.js';
+import {
+  constraintViolation,
+  type Database,
+  type Kysely,
+  type Row,
+  type Store,
+} from '../store/index.js';
 import { newExperimentId } from './ids.js';
 import type { Experiment, ViewType } from './types.js';
 
@@ -208,4 +214,22 @@ export class ExperimentService {
       ),
     }));
   }
+}
+
+/**
+ * Inside a write: the artifact root (no trailing slash) of an experiment that exists and
+ * is active; NOT_FOUND or INVALID_ARGUMENT otherwise. What gets created in an experiment
+ * (runs, logged models) lives below this root.
+ */
+export async function activeExperimentRoot(trx: Kysely<Database>, id: string): Promise<string> {
+  const experiment = await trx
+    .selectFrom('experiment')
+    .select(['lifecycle_stage', 'artifact_location'])
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (experiment === undefined) throw new MobiusError('NOT_FOUND', `no experiment with id '${id}'`);
+  if (experiment.lifecycle_stage !== 'active') {
+    throw new MobiusError('INVALID_ARGUMENT', `experiment '${id}' is deleted; restore it first`);
+  }
+  return (experiment.artifact_location ?? `mlflow-artifacts:/${id}`).replace(/\/+$/, '');
 }

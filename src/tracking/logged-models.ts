@@ -20,6 +20,7 @@ import {
   type Store,
   type Transaction,
 } from '../store/index.js';
+import { activeExperimentRoot } from './experiments.js';
 
 export type { LoggedModelStatus };
 
@@ -63,15 +64,7 @@ export class LoggedModelService {
     const tags = checkPairs('tag', input.tags ?? [], limits.MAX_TAG_VALUE_LENGTH);
     const now = this.clock.now();
     await this.store.write(async (trx) => {
-      const experiment = await trx
-        .selectFrom('experiment')
-        .select(['lifecycle_stage', 'artifact_location'])
-        .where('id', '=', input.experimentId)
-        .executeTakeFirst();
-      if (experiment === undefined)
-        throw new MobiusError('NOT_FOUND', `no experiment with id '${input.experimentId}'`);
-      if (experiment.lifecycle_stage !== 'active')
-        throw new MobiusError('INVALID_ARGUMENT', `experiment '${input.experimentId}' is deleted`);
+      const root = await activeExperimentRoot(trx, input.experimentId);
       if (input.sourceRunId !== undefined) {
         const run = await trx
           .selectFrom('run')
@@ -81,9 +74,6 @@ export class LoggedModelService {
         if (run === undefined)
           throw new MobiusError('NOT_FOUND', `no run with id '${input.sourceRunId}'`);
       }
-      const root = (
-        experiment.artifact_location ?? `mlflow-artifacts:/${input.experimentId}`
-      ).replace(/\/+$/, '');
       await trx
         .insertInto('logged_model')
         .values({

@@ -18,6 +18,7 @@ import {
   type Row,
   type Store,
 } from '../store/index.js';
+import { activeExperimentRoot } from './experiments.js';
 import { newRunId } from './ids.js';
 import { fromStored, isNewer, toStored } from './metric-value.js';
 import { randomRunName } from './run-names.js';
@@ -56,19 +57,7 @@ export class RunService {
     const id = newRunId();
     const userId = input.userId ?? tags[USER_TAG] ?? null;
     await this.store.write(async (trx) => {
-      const experiment = await trx
-        .selectFrom('experiment')
-        .select(['lifecycle_stage', 'artifact_location'])
-        .where('id', '=', input.experimentId)
-        .executeTakeFirst();
-      if (experiment === undefined)
-        throw new MobiusError('NOT_FOUND', `no experiment with id '${input.experimentId}'`);
-      if (experiment.lifecycle_stage !== 'active') {
-        throw new MobiusError(
-          'INVALID_ARGUMENT',
-          `experiment '${input.experimentId}' is deleted; restore it to start runs in it`,
-        );
-      }
+      const artifactRoot = await activeExperimentRoot(trx, input.experimentId);
       const parent = tags[PARENT_RUN_TAG];
       if (parent !== undefined) {
         const exists = await trx
@@ -79,8 +68,6 @@ export class RunService {
         if (exists === undefined)
           throw new MobiusError('NOT_FOUND', `parent run '${parent}' does not exist`);
       }
-      const artifactRoot =
-        experiment.artifact_location ?? `mlflow-artifacts:/${input.experimentId}`;
       await trx
         .insertInto('run')
         .values({
@@ -92,7 +79,7 @@ export class RunService {
           user_id: userId,
           start_time: input.startTime ?? this.clock.now(),
           end_time: null,
-          artifact_uri: `${artifactRoot.replace(/\/+$/, '')}/${id}/artifacts`,
+          artifact_uri: `${artifactRoot}/${id}/artifacts`,
           parent_run_id: parent ?? null,
         })
         .execute();
