@@ -16,6 +16,8 @@ import { buildServer } from '../api/index.js';
 import { TOKEN_ROLES, type MigrationReport } from '../store/index.js';
 import { emit, reportError, table } from './output.js';
 import { tokenCommands } from './token-commands.js';
+import { registerRunCommands } from './run-commands.js';
+import { registerModelCommands } from './model-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -196,6 +198,9 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
       const revoked = await (await tokens(command)).revoke(idOrName);
       emit(json(command), revoked, () => `revoked token '${revoked.name}'`);
     });
+
+  registerRunCommands(program, { config, json });
+  registerModelCommands(program, { config, json });
 
   for (const command of program.commands) {
     command.exitOverride();
