@@ -7,6 +7,7 @@ export { LoggedModelService } from './logged-models.js';
 export type { LoggedModel, LoggedModelStatus, CreateLoggedModelInput } from './logged-models.js';
 export { RunService, RUN_NAME_TAG, PARENT_RUN_TAG, USER_TAG } from './runs.js';
 export type { CreateRunInput } from './runs.js';
+export * from './metric-history.js';
 export type {
   Experiment,
   LifecycleStage,

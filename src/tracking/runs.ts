@@ -20,6 +20,11 @@ import {
 } from '../store/index.js';
 import { activeExperimentRoot } from './experiments.js';
 import { newRunId } from './ids.js';
+import {
+  metricHistoryInterval,
+  type MetricHistoryIntervalInput,
+  type RunMetricPoint,
+} from './metric-history.js';
 import { fromStored, isNewer, toStored } from './metric-value.js';
 import { randomRunName } from './run-names.js';
 import { searchRuns, type SearchRunsOptions } from './search/index.js';
@@ -258,6 +263,11 @@ export class RunService {
     if (page.limit !== undefined) query = query.limit(page.limit).offset(page.offset ?? 0);
     const rows = await query.execute();
     return rows.map((r) => ({ key, value: fromStored(r), step: r.step, timestamp: r.timestamp }));
+  }
+
+  /** A metric's history in several runs, downsampled to evenly spaced steps (for charts). */
+  metricHistoryInterval(input: MetricHistoryIntervalInput): Promise<RunMetricPoint[]> {
+    return metricHistoryInterval(this.store.db, input);
   }
 }
 

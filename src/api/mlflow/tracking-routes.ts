@@ -372,4 +372,22 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
       ...(more ? { next_page_token: tokenForOffset(offset + maxResults) } : {}),
     };
   });
+  mlflowRoute(app, ['GET'], 'metrics/get-history-bulk-interval', async (f) => {
+    const runIds = f.list('run_ids').map((v) => {
+      if (typeof v !== 'string' || v === '')
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `run_ids must be run ids, not ${JSON.stringify(v)}`,
+        );
+      return v;
+    });
+    const points = await runs.metricHistoryInterval({
+      runIds,
+      key: f.str('metric_key'),
+      startStep: f.int('start_step'),
+      endStep: f.int('end_step'),
+      maxResults: f.int('max_results'),
+    });
+    return { metrics: points.map((p) => ({ ...metricJson(p), run_id: p.runId })) };
+  });
 }

@@ -1,0 +1,239 @@
+/**
+ * Reading a long metric history: one run, 100,000 steps of one metric. Times (best of
+ * REPS after a warm-up) the full history and the 1,000-point downsampled history
+ * (get-history-bulk-interval), on Mobius' embedded SQLite store (RunService, no HTTP),
+ * through `mobius server`, and through `mlflow server` on SQLite, all fed through
+ * log-batch in batches of 1,000. Targets: embedded raw ≤ 50 ms, downsampled ≤ 10 ms.
+ *
+ * Usage: node --import tsx bench/tracking/history.ts [--steps N] [--reps N] [--skip-servers]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { systemClock } from '../../src/core/index.js';
+import { openStore } from '../../src/store/index.js';
+import { ExperimentService, RunService, type MetricPoint } from '../../src/tracking/index.js';
+
+// The server runs from source through tsx, so the bench needs no build (dist may be stale).
+const CLI = new URL('../../src/cli/index.ts', import.meta.url).href;
+const TSX = import.meta.resolve('tsx');
+/** What bin/mobius.js does, on the TypeScript sources; `node -e` args start at argv[1]. */
+const RUN_CLI = `const { runCli } = await import(${JSON.stringify(CLI)});
+process.exitCode = await runCli(process.argv.slice(1), process.env, process.cwd());`;
+
+const { values: args } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '100000' },
+    reps: { type: 'string', default: '10' },
+    'skip-servers': { type: 'boolean', default: false },
+  },
+});
+const STEPS = Number(args.steps);
+const REPS = Number(args.reps);
+const PER_BATCH = 1000;
+const POINTS = 1000;
+
+/** The points logged: step i, a decaying loss, one timestamp per batch. */
+function batch(from: number): MetricPoint[] {
+  const t = Date.now();
+  return Array.from({ length: Math.min(PER_BATCH, STEPS - from) }, (_, i) => ({
+    key: 'loss',
+    value: 1 / (from + i + 1),
+    timestamp: t,
+    step: from + i,
+  }));
+}
+
+/** Best wall time of `fn` in ms over REPS runs after one warm-up; checks the result size. */
+async function best(fn: () => Promise<number>, expected: (n: number) => boolean): Promise<number> {
+  const n = await fn();
+  if (!expected(n)) throw new Error(`unexpected result size ${n}`);
+  let min = Infinity;
+  for (let i = 0; i < REPS; i++) {
+    const started = performance.now();
+    await fn();
+    min = Math.min(min, performance.now() - started);
+  }
+  return min;
+}
+
+const sampled = (n: number) => n >= POINTS && n <= POINTS + 1;
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+async function embedded(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'mobius-history-'));
+  const store = await openStore(`sqlite:${join(dir, 'mobius.db')}`);
+  try {
+    await store.migrate();
+    const experiments = new ExperimentService(store, systemClock);
+    const runs = new RunService(store, systemClock);
+    const experimentId = await experiments.create({ name: 'history' });
+    const { info } = await runs.create({ experimentId });
+    for (let s = 0; s < STEPS; s += PER_BATCH) await runs.logBatch(info.id, { metrics: batch(s) });
+    const raw = await best(
+      async () => (await runs.metricHistory(info.id, 'loss')).length,
+      (n) => n === STEPS,
+    );
+    const down = await best(
+      async () =>
+        (await runs.metricHistoryInterval({ runIds: [info.id], key: 'loss', maxResults: POINTS }))
+          .length,
+      sampled,
+    );
+    console.log(
+      `mobius embedded (sqlite): raw ${ms(raw)} [≤ 50 ms ${raw <= 50 ? '✓' : '✗'}], ` +
+        `downsampled ${ms(down)} [≤ 10 ms ${down <= 10 ? '✓' : '✗'}]`,
+    );
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${url}: not healthy after 60 s`);
+}
+
+async function call(url: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${url}/api/2.0/mlflow/${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** Logs the history through REST and times the two reads; returns [raw, downsampled] ms. */
+async function overHttp(url: string): Promise<[number, number]> {
+  const { experiment_id } = (await call(url, 'experiments/create', {
+    name: `history-${Date.now()}`,
+  })) as { experiment_id: string };
+  const { run } = (await call(url, 'runs/create', { experiment_id, start_time: Date.now() })) as {
+    run: { info: { run_id: string } };
+  };
+  const runId = run.info.run_id;
+  for (let s = 0; s < STEPS; s += PER_BATCH)
+    await call(url, 'runs/log-batch', { run_id: runId, metrics: batch(s) });
+  // A client reads the whole history page by page (MLflow pages it at 25,000).
+  const raw = await best(
+    async () => {
+      let n = 0;
+      let token: string | undefined;
+      do {
+        const page = (await call(
+          url,
+          `metrics/get-history?run_id=${runId}&metric_key=loss${token === undefined ? '' : `&page_token=${encodeURIComponent(token)}`}`,
+        )) as { metrics?: unknown[]; next_page_token?: string };
+        n += page.metrics?.length ?? 0;
+        token = page.next_page_token || undefined;
+      } while (token !== undefined);
+      return n;
+    },
+    (n) => n === STEPS,
+  );
+  const down = await best(async () => {
+    const res = (await call(
+      url,
+      `metrics/get-history-bulk-interval?run_ids=${runId}&metric_key=loss&max_results=${POINTS}`,
+    )) as { metrics?: unknown[] };
+    return res.metrics?.length ?? 0;
+  }, sampled);
+  return [raw, down];
+}
+
+async function withServer<T>(
+  start: (port: number, dir: string) => ChildProcess,
+  fn: (url: string) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'mobius-history-'));
+  const port = await freePort();
+  const child = start(port, dir);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitHealthy(url, child);
+    return await fn(url);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(`${STEPS} steps of one metric, best of ${REPS} after a warm-up`);
+await embedded();
+if (!args['skip-servers']) {
+  const [mRaw, mDown] = await withServer(
+    (port, dir) =>
+      spawn(
+        process.execPath,
+        [
+          '--import',
+          TSX,
+          '--input-type=module',
+          '-e',
+          RUN_CLI,
+          '--',
+          '--home',
+          dir,
+          'server',
+          '--port',
+          String(port),
+        ],
+        {
+          cwd: dir,
+          env: { PATH: process.env.PATH ?? '', MOBIUS_LOG_LEVEL: 'warn' },
+          stdio: 'ignore',
+        },
+      ),
+    overHttp,
+  );
+  console.log(`mobius server (sqlite, HTTP): raw ${ms(mRaw)}, downsampled ${ms(mDown)}`);
+  const [fRaw, fDown] = await withServer(
+    (port, dir) =>
+      spawn(
+        'mlflow',
+        [
+          'server',
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--backend-store-uri',
+          `sqlite:///${join(dir, 'mlflow.db')}`,
+          '--default-artifact-root',
+          join(dir, 'artifacts'),
+        ],
+        { cwd: dir, stdio: 'ignore' },
+      ),
+    overHttp,
+  );
+  console.log(`mlflow server (sqlite, HTTP): raw ${ms(fRaw)}, downsampled ${ms(fDown)}`);
+  console.log(
+    `ratio: raw ${(fRaw / mRaw).toFixed(1)}x, downsampled ${(fDown / mDown).toFixed(1)}x`,
+  );
+}

@@ -1,0 +1,184 @@
+/** Downsampled metric history (MLflow's get-history-bulk-interval) on every backend. */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from '../src/api/index.js';
+import { openBlobStore } from '../src/blobs/index.js';
+import { resolveConfig, systemClock } from '../src/core/index.js';
+import { TrackingService, type MetricHistoryIntervalInput } from '../src/tracking/index.js';
+import { openTestContext, type TestContext } from './helpers/context.js';
+import { STORE_BACKENDS, openTestStore, type TestStore } from './helpers/stores.js';
+
+for (const backend of STORE_BACKENDS) {
+  describe(`metric history interval: ${backend}`, () => {
+    let t: TestStore;
+    let tracking: TrackingService;
+    beforeEach(async () => {
+      t = await openTestStore(backend);
+      const blobs = await openBlobStore(
+        `file:${mkdtempSync(join(tmpdir(), 'mobius-blobs-'))}`,
+        resolveConfig({}, tmpdir()).s3,
+      );
+      tracking = new TrackingService(t.store, blobs, systemClock);
+    });
+    afterEach(async () => {
+      await t.cleanup();
+    });
+
+    /** A new run with `loss` logged once at each of `steps` (value = step / 10). */
+    const runWithSteps = async (steps: number[]) => {
+      const experimentId = await tracking.experiments.create({ name: `e-${Math.random()}` });
+      const run = await tracking.runs.create({ experimentId });
+      const metrics = steps.map((step) => ({ key: 'loss', value: step / 10, timestamp: 1, step }));
+      for (let i = 0; i < metrics.length; i += 1000)
+        await tracking.runs.logBatch(run.info.id, { metrics: metrics.slice(i, i + 1000) });
+      return run.info.id;
+    };
+    const range = (from: number, to: number, by = 1) =>
+      Array.from({ length: Math.floor((to - from) / by) + 1 }, (_, i) => from + i * by);
+    const steps = async (input: Omit<MetricHistoryIntervalInput, 'key'>) =>
+      (await tracking.runs.metricHistoryInterval({ key: 'loss', ...input })).map((p) => p.step);
+
+    it('keeps every floor(i·n/k)-th step and the last one', async () => {
+      const id = await runWithSteps(range(0, 9));
+      expect(await steps({ runIds: [id], maxResults: 3 })).toEqual([0, 3, 6, 9]);
+      expect(await steps({ runIds: [id], maxResults: 1 })).toEqual([0, 9]);
+      expect(await steps({ runIds: [id], maxResults: 10 })).toEqual(range(0, 9));
+      const big = await runWithSteps(range(0, 99));
+      expect(await steps({ runIds: [big], maxResults: 10 })).toEqual([...range(0, 90, 10), 99]);
+      const gaps = await runWithSteps(range(0, 18, 2)); // ranks 0, 3, 6 and the last
+      expect(await steps({ runIds: [gaps], maxResults: 3 })).toEqual([0, 6, 12, 18]);
+    });
+
+    it('returns the whole point (value, timestamp, run id), 320 steps by default', async () => {
+      const id = await runWithSteps(range(0, 999));
+      const points = await tracking.runs.metricHistoryInterval({ runIds: [id], key: 'loss' });
+      expect(points).toHaveLength(321);
+      expect(points[0]).toEqual({ runId: id, key: 'loss', value: 0, timestamp: 1, step: 0 });
+      expect(points.at(-1)).toEqual({
+        runId: id,
+        key: 'loss',
+        value: 99.9,
+        timestamp: 1,
+        step: 999,
+      });
+    });
+
+    it('samples within [start_step, end_step], first and last of the range included', async () => {
+      const id = await runWithSteps(range(0, 99));
+      expect(await steps({ runIds: [id], startStep: 10, endStep: 19, maxResults: 5 })).toEqual([
+        10, 12, 14, 16, 18, 19,
+      ]);
+      expect(await steps({ runIds: [id], startStep: 95, endStep: 500 })).toEqual(range(95, 99));
+      expect(await steps({ runIds: [id], startStep: 200, endStep: 300 })).toEqual([]);
+    });
+
+    it('samples the steps of all runs together, plus each run’s first and last', async () => {
+      const a = await runWithSteps(range(0, 9));
+      const b = await runWithSteps(range(0, 50, 5));
+      // Distinct steps: 0…10, 15…50 (19); ranks 0, 4, 9, 14 → steps 0, 4, 9, 30; last 50.
+      const points = await tracking.runs.metricHistoryInterval({
+        runIds: [b, a],
+        key: 'loss',
+        maxResults: 4,
+      });
+      expect(points.map((p) => [p.runId, p.step])).toEqual([
+        [b, 0],
+        [b, 30],
+        [b, 50],
+        [a, 0],
+        [a, 4],
+        [a, 9],
+      ]);
+    });
+
+    it('keeps NaN and ±Infinity', async () => {
+      const experimentId = await tracking.experiments.create({ name: 'nan' });
+      const { info } = await tracking.runs.create({ experimentId });
+      const values = [NaN, Infinity, -Infinity, 1.5];
+      await tracking.runs.logBatch(info.id, {
+        metrics: values.map((value, step) => ({ key: 'loss', value, timestamp: 1, step })),
+      });
+      const points = await tracking.runs.metricHistoryInterval({ runIds: [info.id], key: 'loss' });
+      expect(points.map((p) => p.value)).toEqual(values);
+    });
+
+    it('caps the rows of a step logged many times, evenly, first and last kept', async () => {
+      const experimentId = await tracking.experiments.create({ name: 'same-step' });
+      const { info } = await tracking.runs.create({ experimentId });
+      await tracking.runs.logBatch(info.id, {
+        metrics: range(0, 49).map((i) => ({ key: 'loss', value: i, timestamp: i, step: 0 })),
+      });
+      const points = await tracking.runs.metricHistoryInterval({
+        runIds: [info.id],
+        key: 'loss',
+        maxResults: 10,
+      });
+      expect(points.map((p) => p.value)).toEqual([...range(0, 45, 5), 49]);
+    });
+
+    it('refuses bad arguments and unknown runs', async () => {
+      const id = await runWithSteps([0, 1]);
+      const bad = { code: 'INVALID_ARGUMENT' };
+      await expect(steps({ runIds: [id], maxResults: 0 })).rejects.toMatchObject(bad);
+      await expect(steps({ runIds: [id], maxResults: 1001 })).rejects.toMatchObject(bad);
+      await expect(steps({ runIds: [] })).rejects.toMatchObject(bad);
+      const many = Array.from({ length: 101 }, (_, i) => `r${i}`);
+      await expect(steps({ runIds: many })).rejects.toMatchObject(bad);
+      await expect(steps({ runIds: [id], startStep: 1 })).rejects.toMatchObject(bad);
+      await expect(steps({ runIds: [id], startStep: 2, endStep: 1 })).rejects.toMatchObject(bad);
+      await expect(steps({ runIds: [id, 'nope'] })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await steps({ runIds: [id], maxResults: 1000 })).toEqual([0, 1]);
+    });
+  });
+}
+
+for (const backend of STORE_BACKENDS) {
+  describe(`GET metrics/get-history-bulk-interval: ${backend}`, () => {
+    let t: TestContext;
+    let app: FastifyInstance;
+    beforeAll(async () => {
+      t = await openTestContext(backend);
+      app = await buildServer(t.ctx);
+    });
+    afterAll(async () => {
+      await app.close();
+      await t.cleanup();
+    });
+
+    it('answers in the shape of MLflow, NaN and Infinity as strings, with run_id', async () => {
+      const { runs, experiments } = t.ctx.tracking;
+      const experimentId = await experiments.create({ name: 'http' });
+      const ids = [(await runs.create({ experimentId })).info.id];
+      ids.push((await runs.create({ experimentId })).info.id);
+      for (const id of ids)
+        await runs.logBatch(id, {
+          metrics: [0, 1, 2, 3].map((step) => ({
+            key: 'acc',
+            value: [NaN, Infinity, 0.5, 1][step] ?? 0,
+            timestamp: 7,
+            step,
+          })),
+        });
+      const url = `/api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids=${ids[0]}&run_ids=${ids[1]}&metric_key=acc`;
+      const res = await app.inject({
+        method: 'GET',
+        url: `${url}&start_step=1&end_step=3&max_results=1`,
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({
+        metrics: ids.flatMap((run_id) => [
+          { key: 'acc', value: 'Infinity', timestamp: 7, step: 1, run_id },
+          { key: 'acc', value: 1, timestamp: 7, step: 3, run_id },
+        ]),
+      });
+      const nan = await app.inject({ method: 'GET', url: `${url}&max_results=1` });
+      expect(nan.json<{ metrics: { value: unknown }[] }>().metrics[0]?.value).toBe('NaN');
+      const bad = await app.inject({ method: 'GET', url: `${url}&max_results=5000` });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json()).toMatchObject({ error_code: 'INVALID_PARAMETER_VALUE' });
+    });
+  });
+}
