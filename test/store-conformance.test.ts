@@ -179,6 +179,30 @@ for (const backend of STORE_BACKENDS) {
         }
       });
 
+      it('migrates while other stores in the same database are created and dropped', async () => {
+        // Kysely's migrator scans every schema's tables; a concurrent DROP SCHEMA elsewhere
+        // once failed that scan in CI ("schema … does not exist"). The race is rare, so
+        // this only exercises the path; src/store/retry.test.ts pins the retry rule.
+        const churn = async () => {
+          for (let i = 0; i < 6; i++) {
+            const other = await openTestStore(backend);
+            await other.cleanup();
+          }
+        };
+        const migrations = async () => {
+          for (let i = 0; i < 6; i++) {
+            const t = await openTestStore(backend, { migrate: false });
+            try {
+              const report = await t.store.migrate();
+              expect(report.steps.map((s) => s.name)).toEqual(Object.keys(MIGRATIONS));
+            } finally {
+              await t.cleanup();
+            }
+          }
+        };
+        await Promise.all([churn(), churn(), migrations()]);
+      }, 120_000);
+
       it('two processes migrating at once: DDL runs once, both succeed', async () => {
         const { location, remove } = freshLocation(backend);
         try {

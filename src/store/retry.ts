@@ -21,6 +21,17 @@ export function isTransientConflict(error: unknown): boolean {
   );
 }
 
+/**
+ * Kysely's migrator introspects the tables of every schema before it takes its lock; a
+ * schema or table dropped concurrently by someone else (another Mobius schema, another
+ * app) can make that scan fail with 3F000 (no such schema) or 42P01 (no such table).
+ * Nothing was changed when that happens, so the migration can simply run again.
+ */
+export function isCatalogRace(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === '3F000' || code === '42P01';
+}
+
 /** The kind of constraint a write broke, on either backend; undefined for other errors. */
 export function constraintViolation(
   error: unknown,
@@ -50,15 +61,19 @@ function errorCode(error: unknown): string | undefined {
 }
 
 /**
- * Runs `attempt` until it succeeds, retrying transient conflicts with jittered
+ * Runs `attempt` until it succeeds, retrying transient conflicts (or what `isRetryable`
+ * accepts) with jittered
  * exponential backoff (5 ms doubling, capped at 250 ms).
  */
-export async function withConflictRetry<T>(attempt: () => Promise<T>): Promise<T> {
+export async function withConflictRetry<T>(
+  attempt: () => Promise<T>,
+  isRetryable: (error: unknown) => boolean = isTransientConflict,
+): Promise<T> {
   for (let n = 1; ; n++) {
     try {
       return await attempt();
     } catch (error) {
-      if (!isTransientConflict(error)) throw error;
+      if (!isRetryable(error)) throw error;
       if (n >= MAX_WRITE_ATTEMPTS) {
         throw new MobiusError(
           'UNAVAILABLE',

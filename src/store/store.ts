@@ -5,7 +5,12 @@
 import { CompiledQuery, Kysely, Migrator, type MigrationResult, type Transaction } from 'kysely';
 import { MobiusError, limits } from '../core/index.js';
 import { MIGRATIONS, type MigrationContext } from './migrations/index.js';
-import { constraintViolation, withConflictRetry } from './retry.js';
+import {
+  constraintViolation,
+  isCatalogRace,
+  isTransientConflict,
+  withConflictRetry,
+} from './retry.js';
 import type { Database, NewRow } from './schema.js';
 import { MobiusSqliteDialect, openSqliteDatabase } from './sqlite/index.js';
 
@@ -233,8 +238,17 @@ class KyselyStore implements Store {
           ),
       },
     });
-    const { error, results = [] } = await withConflictRetry(() =>
-      target === undefined ? migrator.migrateToLatest() : migrator.migrateTo(target),
+    // Kysely reports failures in the result instead of throwing; a catalog race is
+    // thrown so the retry below runs the (rolled-back, idempotent) migration again.
+    const { error, results = [] } = await withConflictRetry(
+      async () => {
+        const result = await (target === undefined
+          ? migrator.migrateToLatest()
+          : migrator.migrateTo(target));
+        if (result.error instanceof Error && isCatalogRace(result.error)) throw result.error;
+        return result;
+      },
+      (e) => isTransientConflict(e) || isCatalogRace(e),
     );
     const steps = results.map((r: MigrationResult) => ({
       name: r.migrationName,
