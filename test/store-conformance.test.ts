@@ -64,6 +64,20 @@ async function seedRun(store: Store, runId = newId(), experimentId = newId()): P
   return runId;
 }
 
+/**
+ * The tables of this store only. (Kysely's introspection scans every schema of the
+ * database, which races with other tests dropping theirs.)
+ */
+async function tableNames(store: Store): Promise<string[]> {
+  const query =
+    store.dialect === 'sqlite'
+      ? sql<{ name: string }>`select name from sqlite_master where type = 'table'`
+      : sql<{
+          name: string;
+        }>`select table_name as name from information_schema.tables where table_schema = current_schema()`;
+  return (await query.execute(store.db)).rows.map((r) => r.name);
+}
+
 async function countRows(
   store: Store,
   table: 'metric' | 'audit' | 'edge' | 'param',
@@ -106,7 +120,7 @@ for (const backend of STORE_BACKENDS) {
       it('creates every spine table', async () => {
         const t = await openTestStore(backend);
         try {
-          const tables = (await t.store.db.introspection.getTables()).map((x) => x.name);
+          const tables = await tableNames(t.store);
           for (const name of SPINE_TABLES) expect(tables).toContain(name);
         } finally {
           await t.cleanup();
@@ -119,7 +133,7 @@ for (const backend of STORE_BACKENDS) {
         try {
           const report = await b.store.migrate();
           expect(report.steps.map((s) => s.name)).toEqual(Object.keys(MIGRATIONS));
-          const tables = (await b.store.db.introspection.getTables()).map((x) => x.name);
+          const tables = await tableNames(b.store);
           expect(tables).toEqual(expect.arrayContaining(SPINE_TABLES));
           await b.store.write((trx) =>
             trx
