@@ -9,14 +9,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../src/core/index.js';
 import { openStore } from '../../src/store/index.js';
 import { ExperimentService, RunService, type MetricPoint } from '../../src/tracking/index.js';
+import { freePort, waitHealthy } from '../servers.js';
 
 // The server runs from source through tsx, so the bench needs no build (dist may be stale).
 const CLI = new URL('../../src/cli/index.ts', import.meta.url).href;
@@ -92,29 +91,6 @@ async function embedded(): Promise<void> {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`${url}: not healthy after 60 s`);
 }
 
 async function call(url: string, path: string, body?: unknown): Promise<Record<string, unknown>> {

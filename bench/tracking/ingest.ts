@@ -8,12 +8,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, waitHealthy } from '../servers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/mobius.js', import.meta.url));
 
@@ -27,29 +26,6 @@ const { values: args } = parseArgs({
 const BATCHES = Number(args.batches);
 const CLIENTS = Number(args.clients);
 const PER_BATCH = 1000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`${url}: not healthy after 60 s`);
-}
 
 async function post(url: string, path: string, body: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`${url}/api/2.0/mlflow/${path}`, {
