@@ -18,7 +18,13 @@ export type {
   RunStatus,
   ViewType,
 } from './types.js';
-export { searchRuns, parseFilter, parseOrderBy } from './search/index.js';
+export {
+  searchRuns,
+  parseFilter,
+  parseOrderBy,
+  encodePageToken,
+  decodePageToken,
+} from './search/index.js';
 export type {
   SearchRunsOptions,
   SearchRunsPage,

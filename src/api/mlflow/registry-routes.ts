@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { MobiusError } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
 import { parseVersion, type ModelVersion, type RegisteredModel } from '../../registry/index.js';
-import { mlflowRoute, offsetFromToken, tokenForOffset } from './tracking-routes.js';
+import { decodePageToken, encodePageToken } from '../../tracking/index.js';
+import { mlflowRoute } from './tracking-routes.js';
 import { keyValues, parseKeyValues, type Fields } from './wire.js';
 
 /** A model version as MLflow's `ModelVersion` message (the version number is a string). */
@@ -100,7 +101,7 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
     await models.delete(f.str('name'));
   });
   mlflowRoute(app, ['GET'], 'registered-models/search', async (f) => {
-    const offset = offsetFromToken(f.str('page_token', 'optional'));
+    const offset = decodePageToken(f.str('page_token', 'optional'));
     const page = await models.search({
       filter: f.str('filter', 'optional'),
       orderBy: stringList(f, 'order_by'),
@@ -111,7 +112,7 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
       registered_models: page.items.map(registeredModelJson),
       ...(page.nextOffset === undefined
         ? {}
-        : { next_page_token: tokenForOffset(page.nextOffset) }),
+        : { next_page_token: encodePageToken(page.nextOffset) }),
     };
   });
   mlflowRoute(
@@ -171,7 +172,7 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
     await versions.delete(f.str('name'), versionField(f));
   });
   mlflowRoute(app, ['GET'], 'model-versions/search', async (f) => {
-    const offset = offsetFromToken(f.str('page_token', 'optional'));
+    const offset = decodePageToken(f.str('page_token', 'optional'));
     const page = await versions.search({
       filter: f.str('filter', 'optional'),
       orderBy: stringList(f, 'order_by'),
@@ -182,7 +183,7 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
       model_versions: page.items.map(modelVersionJson),
       ...(page.nextOffset === undefined
         ? {}
-        : { next_page_token: tokenForOffset(page.nextOffset) }),
+        : { next_page_token: encodePageToken(page.nextOffset) }),
     };
   });
   mlflowRoute(app, ['POST'], 'model-versions/transition-stage', async (f) => ({

@@ -6,7 +6,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MobiusError } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
-import type { RunStatus, ViewType } from '../../tracking/index.js';
+import {
+  decodePageToken,
+  encodePageToken,
+  type RunStatus,
+  type ViewType,
+} from '../../tracking/index.js';
 import { requireRole } from '../auth.js';
 import { MLFLOW_PREFIXES } from './errors.js';
 import {
@@ -42,33 +47,6 @@ export function viewType(value: unknown): ViewType {
       `view type ${JSON.stringify(value)} is not one of ACTIVE_ONLY, DELETED_ONLY, ALL`,
     );
   return v;
-}
-
-/** Decodes an offset page token (base64url JSON); INVALID_ARGUMENT when it was not made here. */
-export function offsetFromToken(token: string | undefined): number {
-  if (token === undefined) return 0;
-  try {
-    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as {
-      offset?: unknown;
-    };
-    if (
-      typeof parsed.offset === 'number' &&
-      Number.isSafeInteger(parsed.offset) &&
-      parsed.offset >= 0
-    )
-      return parsed.offset;
-  } catch {
-    // fall through to the error below
-  }
-  throw new MobiusError(
-    'INVALID_ARGUMENT',
-    `invalid page_token '${token}': pass back the next_page_token of a previous response`,
-  );
-}
-
-/** The token for the page after `offset + pageSize`. */
-export function tokenForOffset(offset: number): string {
-  return Buffer.from(JSON.stringify({ offset })).toString('base64url');
 }
 
 /** Registers `handler` for `method path` under both MLflow prefixes. */
@@ -128,7 +106,7 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
         'INVALID_ARGUMENT',
         `max_results must be between 1 and 50000, not ${maxResults}`,
       );
-    const offset = offsetFromToken(f.str('page_token', 'optional'));
+    const offset = decodePageToken(f.str('page_token', 'optional'));
     const page = await experiments.list({
       viewType: viewType(f.raw('view_type')),
       maxResults: maxResults + 1,
@@ -137,7 +115,7 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     const more = page.length > maxResults;
     return {
       experiments: page.slice(0, maxResults).map(experimentJson),
-      ...(more ? { next_page_token: tokenForOffset(offset + maxResults) } : {}),
+      ...(more ? { next_page_token: encodePageToken(offset + maxResults) } : {}),
     };
   });
   mlflowRoute(
@@ -331,7 +309,7 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
           'INVALID_ARGUMENT',
           `max_results must be between 1 and 50000, not ${maxResults}`,
         );
-      const offset = offsetFromToken(f.str('page_token', 'optional'));
+      const offset = decodePageToken(f.str('page_token', 'optional'));
       const page = await loggedModels.search({
         experimentIds: f.list('experiment_ids').map(String),
         filter: f.str('filter', 'optional'),
@@ -341,7 +319,7 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
       const more = page.length > maxResults;
       return {
         models: page.slice(0, maxResults).map(loggedModelJson),
-        ...(more ? { next_page_token: tokenForOffset(offset + maxResults) } : {}),
+        ...(more ? { next_page_token: encodePageToken(offset + maxResults) } : {}),
       };
     },
     'viewer',
@@ -360,7 +338,7 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
 
   mlflowRoute(app, ['GET'], 'metrics/get-history', async (f) => {
     const maxResults = f.int('max_results');
-    const offset = offsetFromToken(f.str('page_token', 'optional'));
+    const offset = decodePageToken(f.str('page_token', 'optional'));
     const id = runId(f);
     const key = f.str('metric_key');
     if (maxResults === undefined)
@@ -369,7 +347,7 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     const more = page.length > maxResults;
     return {
       metrics: page.slice(0, maxResults).map(metricJson),
-      ...(more ? { next_page_token: tokenForOffset(offset + maxResults) } : {}),
+      ...(more ? { next_page_token: encodePageToken(offset + maxResults) } : {}),
     };
   });
   mlflowRoute(app, ['GET'], 'metrics/get-history-bulk-interval', async (f) => {
