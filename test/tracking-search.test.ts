@@ -569,10 +569,7 @@ for (const backend of STORE_BACKENDS) {
       it('reports filter and order_by errors as INVALID_ARGUMENT', async () => {
         await rejects({ filter: 'params.lr > 0.1' }, `params take =, !=, LIKE or ILIKE, not '>'`);
         await rejects({ orderBy: ['metrics.acc sideways'] }, 'expected ASC, DESC or the end');
-        await rejects(
-          { filter: `datasets.name = 'train'` },
-          'dataset filters are not supported yet',
-        );
+        await rejects({ filter: `datasets.size = 'train'` }, "unknown dataset field 'size'");
       });
 
       it('a quote in a value or key cannot inject SQL', async () => {

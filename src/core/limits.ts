@@ -153,3 +153,19 @@ export const MAX_FILTER_COMPARISONS = 100;
  * SQLite allows 32766 per statement; this leaves room for experiment ids and keys.
  */
 export const MAX_FILTER_LIST_VALUES = 10_000;
+
+/** Dataset inputs per log-inputs request: MLflow's MAX_DATASETS_PER_BATCH. */
+export const MAX_DATASETS_PER_BATCH = 1000;
+/** Dataset name: MLflow's MAX_DATASET_NAME_SIZE (its column width). */
+export const MAX_DATASET_NAME_LENGTH = 500;
+/** Dataset digest: MLflow's MAX_DATASET_DIGEST_SIZE — digests are short hashes. */
+export const MAX_DATASET_DIGEST_LENGTH = 36;
+/** Dataset source (a JSON description of where it came from): MLflow's MAX_DATASET_SOURCE_SIZE. */
+export const MAX_DATASET_SOURCE_LENGTH = 65_535;
+/** Dataset schema JSON: MLflow's MAX_DATASET_SCHEMA_SIZE. */
+export const MAX_DATASET_SCHEMA_LENGTH = 1_048_575;
+/** Dataset profile JSON: MLflow's MAX_DATASET_PROFILE_SIZE. */
+export const MAX_DATASET_PROFILE_LENGTH = 16_777_215;
+/** Input tag key and value: MLflow's MAX_INPUT_TAG_KEY_SIZE / MAX_INPUT_TAG_VALUE_SIZE. */
+export const MAX_INPUT_TAG_KEY_LENGTH = 255;
+export const MAX_INPUT_TAG_VALUE_LENGTH = 500;

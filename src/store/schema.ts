@@ -216,6 +216,41 @@ export interface RegisteredModelAliasTable {
   version: number;
 }
 
+/** An MLflow dataset a run consumed (log_inputs), one per (experiment, name, digest). */
+export interface RunDatasetTable {
+  id: string;
+  experiment_id: string;
+  name: string;
+  digest: string;
+  source_type: string;
+  source: string;
+  schema: string | null;
+  profile: string | null;
+  created_at: number;
+}
+
+export interface RunDatasetInputTable {
+  run_id: string;
+  dataset_id: string;
+  /** The input's `mlflow.data.context` tag, kept as a column for `datasets.context` search. */
+  context: string | null;
+  /** JSON array of the input's `{key, value}` tags. */
+  tags: string;
+  created_at: number;
+}
+
+export const MODEL_LINK_DIRECTIONS = ['input', 'output'] as const;
+export type ModelLinkDirection = (typeof MODEL_LINK_DIRECTIONS)[number];
+
+/** A LoggedModel a run consumed or produced (MLflow 3's run inputs/outputs). */
+export interface RunModelLinkTable {
+  run_id: string;
+  model_id: string;
+  direction: ModelLinkDirection;
+  step: number;
+  created_at: number;
+}
+
 /** Every table of the spine. */
 export interface Database {
   experiment: ExperimentTable;
@@ -239,6 +274,9 @@ export interface Database {
   model_version: ModelVersionTable;
   model_version_tag: ModelVersionTagTable;
   registered_model_alias: RegisteredModelAliasTable;
+  run_dataset: RunDatasetTable;
+  run_dataset_input: RunDatasetInputTable;
+  run_model_link: RunModelLinkTable;
 }
 
 export type Row<T extends keyof Database> = Selectable<Database[T]>;

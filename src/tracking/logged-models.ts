@@ -202,31 +202,6 @@ export class LoggedModelService {
     });
   }
 
-  /** Records that `runId` produced model `id` (MLflow's runs/outputs), as a lineage edge. */
-  async linkOutput(runId: string, id: string): Promise<void> {
-    await this.store.write(async (trx) => {
-      await this.#mustExist(trx, id);
-      const run = await trx
-        .selectFrom('run')
-        .select('id')
-        .where('id', '=', runId)
-        .executeTakeFirst();
-      if (run === undefined) throw new MobiusError('NOT_FOUND', `no run with id '${runId}'`);
-      await trx
-        .insertInto('edge')
-        .values({
-          from_kind: 'run',
-          from_id: runId,
-          to_kind: 'logged_model',
-          to_id: id,
-          relation: 'produced',
-          created_at: this.clock.now(),
-        })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-    });
-  }
-
   /**
    * Models in the given experiments, newest first. Filters: none, or the
    * `source_run_id = '…'` and `name = '…'` clauses MLflow's client itself sends.

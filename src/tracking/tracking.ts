@@ -5,6 +5,7 @@ import type { Store } from '../store/index.js';
 import { ArtifactService } from './artifacts.js';
 import { ExperimentService } from './experiments.js';
 import { LoggedModelService } from './logged-models.js';
+import { RunInputService } from './run-inputs.js';
 import { RunService } from './runs.js';
 
 /** Experiments, runs and artifacts; what the API, the MLflow protocol, the SDK and the CLI all call. */
@@ -13,11 +14,14 @@ export class TrackingService {
   readonly runs: RunService;
   readonly artifacts: ArtifactService;
   readonly loggedModels: LoggedModelService;
+  /** Datasets and models each run consumed and produced. */
+  readonly inputs: RunInputService;
 
   constructor(store: Store, blobs: BlobStore, clock: Clock) {
     this.experiments = new ExperimentService(store, clock);
     this.runs = new RunService(store, clock);
     this.artifacts = new ArtifactService(store, blobs, clock);
     this.loggedModels = new LoggedModelService(store, clock);
+    this.inputs = new RunInputService(store, clock);
   }
 }

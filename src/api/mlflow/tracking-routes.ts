@@ -21,9 +21,18 @@ import {
   metricJson,
   parseKeyValues,
   parseMetrics,
+  parseDatasetInputs,
   runInfoJson,
   runJson,
 } from './wire.js';
+
+/** The `model_id` of a ModelInput / ModelOutput message. */
+function modelId(m: unknown, at: string): string {
+  const id = (m as { model_id?: unknown } | null)?.model_id;
+  if (typeof id !== 'string' || id === '')
+    throw new MobiusError('INVALID_ARGUMENT', `${at}.model_id must be a model id string`);
+  return id;
+}
 
 type Handler = (fields: Fields, request: FastifyRequest) => Promise<unknown>;
 
@@ -72,7 +81,7 @@ export function mlflowRoute(
 
 /** All tracking endpoints. */
 export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusContext): void {
-  const { experiments, runs } = ctx.tracking;
+  const { experiments, runs, loggedModels, inputs } = ctx.tracking;
   const runId = (f: Fields) => f.str('run_id', 'optional') ?? f.str('run_uuid');
 
   mlflowRoute(app, ['POST'], 'experiments/create', async (f) => {
@@ -167,7 +176,11 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     });
     return { run: runJson(run) };
   });
-  mlflowRoute(app, ['GET'], 'runs/get', async (f) => ({ run: runJson(await runs.get(runId(f))) }));
+  mlflowRoute(app, ['GET'], 'runs/get', async (f) => {
+    const id = runId(f);
+    const [run, io] = await Promise.all([runs.get(id), inputs.ioOfRun(id)]);
+    return { run: runJson(run, io) };
+  });
   mlflowRoute(app, ['POST'], 'runs/update', async (f) => {
     const status = f.str('status', 'optional') as RunStatus | undefined;
     const endTime = f.int('end_time');
@@ -236,12 +249,12 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
       pageToken: f.str('page_token', 'optional'),
       viewType: viewType(f.raw('run_view_type')),
     });
+    const io = await inputs.ioOf(page.runs.map((r) => r.info.id));
     return {
-      runs: page.runs.map(runJson),
+      runs: page.runs.map((r) => runJson(r, io.get(r.info.id))),
       ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
     };
   });
-  const { loggedModels } = ctx.tracking;
   mlflowRoute(app, ['POST'], 'logged-models', async (f) => {
     const sourceRunId = f.str('source_run_id', 'optional');
     const model = await loggedModels.create({
@@ -324,16 +337,20 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     },
     'viewer',
   );
-  // MLflow 3 links a run to the models it produced; Mobius records that as a lineage edge.
+  mlflowRoute(app, ['POST'], 'runs/log-inputs', async (f) => {
+    const models = f.list('models').map((m, i) => modelId(m, `models[${i}]`));
+    await inputs.logInputs(runId(f), parseDatasetInputs(f.list('datasets')), models);
+  });
+  // MLflow 3 links a run to the models it produced, with the step they were logged at.
   mlflowRoute(app, ['POST'], 'runs/outputs', async (f) => {
     const models = f.list('models').map((m, i) => {
-      const id = (m as { model_id?: unknown } | null)?.model_id;
-      if (typeof id !== 'string')
-        throw new MobiusError('INVALID_ARGUMENT', `models[${i}].model_id must be a string`);
-      return id;
+      const step = (m as { step?: unknown }).step;
+      const n = typeof step === 'string' && /^-?\d+$/.test(step) ? Number(step) : (step ?? 0);
+      if (typeof n !== 'number' || !Number.isSafeInteger(n))
+        throw new MobiusError('INVALID_ARGUMENT', `models[${i}].step must be an integer`);
+      return { modelId: modelId(m, `models[${i}]`), step: n };
     });
-    const run = runId(f);
-    for (const id of models) await loggedModels.linkOutput(run, id);
+    await inputs.logOutputs(runId(f), models);
   });
 
   mlflowRoute(app, ['GET'], 'metrics/get-history', async (f) => {

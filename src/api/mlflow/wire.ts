@@ -5,7 +5,15 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { MobiusError } from '../../core/index.js';
-import type { Experiment, LoggedModel, MetricPoint, Run, RunInfo } from '../../tracking/index.js';
+import type {
+  DatasetInput,
+  Experiment,
+  LoggedModel,
+  MetricPoint,
+  Run,
+  RunInfo,
+  RunIo,
+} from '../../tracking/index.js';
 
 /** Reads MLflow request fields: the query string on GET, the JSON body otherwise. */
 export class Fields {
@@ -175,8 +183,8 @@ export function metricJson(m: MetricPoint) {
   return { key: m.key, value: double(m.value), timestamp: m.timestamp, step: m.step };
 }
 
-/** A run as MLflow's `Run` message. */
-export function runJson(r: Run) {
+/** A run as MLflow's `Run` message, with what it consumed and produced when known. */
+export function runJson(r: Run, io?: RunIo) {
   return {
     info: runInfoJson(r.info),
     data: {
@@ -184,8 +192,72 @@ export function runJson(r: Run) {
       params: keyValues(r.data.params),
       tags: keyValues(r.data.tags),
     },
-    inputs: {},
+    inputs: {
+      dataset_inputs: (io?.datasetInputs ?? []).map(datasetInputJson),
+      model_inputs: (io?.modelInputs ?? []).map((m) => ({ model_id: m.modelId })),
+    },
+    outputs: {
+      model_outputs: (io?.modelOutputs ?? []).map((m) => ({ model_id: m.modelId, step: m.step })),
+    },
   };
+}
+
+/** A dataset input as MLflow's `DatasetInput` message. */
+function datasetInputJson(i: DatasetInput) {
+  const d = i.dataset;
+  return {
+    tags: i.tags,
+    dataset: {
+      name: d.name,
+      digest: d.digest,
+      source_type: d.sourceType,
+      source: d.source,
+      ...(d.schema == null ? {} : { schema: d.schema }),
+      ...(d.profile == null ? {} : { profile: d.profile }),
+    },
+  };
+}
+
+/** Validates MLflow `DatasetInput` messages from a log-inputs request. */
+export function parseDatasetInputs(items: unknown[]): DatasetInput[] {
+  return items.map((item, i) => {
+    const { tags, dataset } = (item ?? {}) as { tags?: unknown; dataset?: unknown };
+    if (typeof dataset !== 'object' || dataset === null) {
+      throw new MobiusError('INVALID_ARGUMENT', `datasets[${i}].dataset is required`);
+    }
+    const d = dataset as Record<string, unknown>;
+    const text = (name: string, required: boolean): string | undefined => {
+      const v = d[name];
+      if (v === undefined || v === null) {
+        if (required)
+          throw new MobiusError(
+            'INVALID_ARGUMENT',
+            `Missing value for required parameter 'datasets[${i}].dataset.${name}'.`,
+          );
+        return undefined;
+      }
+      if (typeof v !== 'string')
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `Invalid value ${JSON.stringify(v)} for parameter 'datasets[${i}].dataset.${name}': expected a string.`,
+        );
+      return v;
+    };
+    return {
+      dataset: {
+        name: text('name', true)!,
+        digest: text('digest', true)!,
+        sourceType: text('source_type', true)!,
+        source: text('source', true)!,
+        schema: text('schema', false),
+        profile: text('profile', false),
+      },
+      tags: parseKeyValues(
+        Array.isArray(tags) ? tags : tags == null ? [] : [tags],
+        `datasets[${i}].tags`,
+      ),
+    };
+  });
 }
 
 /** A LoggedModel as MLflow's `LoggedModel` message. */

@@ -5,19 +5,18 @@
  * `_get_sqlalchemy_filter_clauses`, `_get_orderby_clauses`) except where noted.
  */
 import type { ExpressionBuilder, Expression, SelectQueryBuilder, SqlBool } from 'kysely';
-import { MobiusError } from '../../core/index.js';
 import { sql, type Database, type StoreDialect } from '../../store/index.js';
 import type {
   AttributeListComparison,
   Comparison,
+  DatasetComparison,
   FilterNode,
   NumericAttributeComparison,
   StringAttributeComparison,
   StringComparator,
 } from './filter-parser.js';
 import type { OrderByClause } from './order-by.js';
-import type { RunAttribute } from './run-fields.js';
-import { quoteText } from './search-scanner.js';
+import type { DatasetKey, RunAttribute } from './run-fields.js';
 
 /** The expression builder a filter is compiled with: `run` is the outer table. */
 export type RunExpressionBuilder = ExpressionBuilder<Database, 'run'>;
@@ -95,13 +94,40 @@ function compileComparison(
     case 'attribute':
       return compileAttribute(eb, c, dialect);
     case 'dataset':
-      // MLflow matches dataset inputs logged with log_inputs; Mobius does not record
-      // those yet, and guessing from lineage edges would invent a contract. Say so.
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `dataset filters are not supported yet: this server does not record MLflow dataset inputs (at ${quoteText(c.source)})`,
-      );
+      return compileDataset(eb, c, dialect);
   }
+}
+
+/** The column each dataset field reads: the dataset's own, or the input's context tag. */
+const DATASET_COLUMNS: Readonly<Record<DatasetKey, string>> = {
+  name: 'ds.name',
+  digest: 'ds.digest',
+  context: 'dsi.context',
+};
+
+/**
+ * A run matches a dataset comparison when any dataset it logged as input does, as in
+ * MLflow's SQL store (which joins inputs to datasets): `datasets.name != 'a'` finds runs
+ * with some other dataset, and runs without inputs match no dataset comparison.
+ */
+function compileDataset(
+  eb: RunExpressionBuilder,
+  c: DatasetComparison,
+  dialect: StoreDialect,
+): Expression<SqlBool> {
+  const column = sql.ref(DATASET_COLUMNS[c.key]);
+  const condition =
+    c.type === 'list'
+      ? eb(column, c.comparator === 'IN' ? 'in' : 'not in', c.values)
+      : compareText(eb, column, c.comparator, c.value, dialect);
+  return eb.exists(
+    eb
+      .selectFrom('run_dataset_input as dsi')
+      .innerJoin('run_dataset as ds', 'ds.id', 'dsi.dataset_id')
+      .select('dsi.run_id')
+      .whereRef('dsi.run_id', '=', 'run.id')
+      .where(condition),
+  );
 }
 
 function compileAttribute(
