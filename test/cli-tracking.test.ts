@@ -160,7 +160,7 @@ for (const backend of STORE_BACKENDS) {
     it('runs show of an unknown run is NOT_FOUND with exit code 3', () => {
       const r = cli('runs', 'show', 'f'.repeat(32));
       expect(r.code).toBe(3);
-      expect(r.stderr).toContain('no run with id');
+      expect(r.stderr).toContain(`Run with id=${'f'.repeat(32)} not found`);
       const json = cli('--json', 'runs', 'show', 'f'.repeat(32));
       expect(json.code).toBe(3);
       expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'NOT_FOUND' } });

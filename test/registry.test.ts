@@ -85,9 +85,16 @@ for (const backend of STORE_BACKENDS) {
       await expect(registry.aliases.set('m', 'champion', 9)).rejects.toMatchObject({
         code: 'NOT_FOUND',
       });
-      await expect(
-        registry.versions.create({ name: 'm', source: 's3://x', runId: 'no-such-run' }),
-      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+
+    it('records a version from a run this server never saw, as the MLflow registry does', async () => {
+      await withVersions('elsewhere', 0);
+      const v = await registry.versions.create({
+        name: 'elsewhere',
+        source: 's3://x',
+        runId: 'run-on-another-server',
+      });
+      expect(v.runId).toBe('run-on-another-server');
     });
 
     it('numbers versions 1, 2, 3 and never reuses a deleted number', async () => {

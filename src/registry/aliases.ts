@@ -91,7 +91,7 @@ export class AliasService {
       throw new MobiusError(
         'NOT_FOUND',
         exists === undefined
-          ? `no registered model named '${name}'`
+          ? `Registered Model with name=${name} not found`
           : `registered model '${name}' has no alias '${alias}'`,
       );
     }

@@ -56,7 +56,8 @@ export async function requireModel(trx: Transaction<Database>, name: string): Pr
     .select('name')
     .where('name', '=', name)
     .executeTakeFirst();
-  if (row === undefined) throw new MobiusError('NOT_FOUND', `no registered model named '${name}'`);
+  if (row === undefined)
+    throw new MobiusError('NOT_FOUND', `Registered Model with name=${name} not found`);
 }
 
 /** Creates, reads, renames, describes, tags, searches and deletes registered models. */
@@ -94,10 +95,7 @@ export class RegisteredModelService {
       });
     } catch (error) {
       if (constraintViolation(error) === 'unique')
-        throw new MobiusError(
-          'ALREADY_EXISTS',
-          `a registered model named '${name}' already exists`,
-        );
+        throw new MobiusError('ALREADY_EXISTS', `Registered Model (name=${name}) already exists`);
       throw error;
     }
     return this.get(name);
@@ -111,7 +109,7 @@ export class RegisteredModelService {
       .where('name', '=', modelKey(name))
       .executeTakeFirst();
     if (row === undefined)
-      throw new MobiusError('NOT_FOUND', `no registered model named '${name}'`);
+      throw new MobiusError('NOT_FOUND', `Registered Model with name=${name} not found`);
     return (await hydrateModels(this.store.db, [row]))[0]!;
   }
 
@@ -130,11 +128,11 @@ export class RegisteredModelService {
           .where('name', '=', from)
           .executeTakeFirst();
         if (result.numUpdatedRows === 0n)
-          throw new MobiusError('NOT_FOUND', `no registered model named '${name}'`);
+          throw new MobiusError('NOT_FOUND', `Registered Model with name=${name} not found`);
       });
     } catch (error) {
       if (constraintViolation(error) === 'unique')
-        throw new MobiusError('ALREADY_EXISTS', `a registered model named '${to}' already exists`);
+        throw new MobiusError('ALREADY_EXISTS', `Registered Model (name=${to}) already exists`);
       throw error;
     }
     return this.get(to);
@@ -150,7 +148,7 @@ export class RegisteredModelService {
         .where('name', '=', key)
         .executeTakeFirst();
       if (result.numUpdatedRows === 0n)
-        throw new MobiusError('NOT_FOUND', `no registered model named '${name}'`);
+        throw new MobiusError('NOT_FOUND', `Registered Model with name=${name} not found`);
     });
     return this.get(key);
   }
@@ -163,7 +161,7 @@ export class RegisteredModelService {
         .where('name', '=', modelKey(name))
         .executeTakeFirst();
       if (result.numDeletedRows === 0n)
-        throw new MobiusError('NOT_FOUND', `no registered model named '${name}'`);
+        throw new MobiusError('NOT_FOUND', `Registered Model with name=${name} not found`);
     });
   }
 

@@ -81,7 +81,10 @@ export async function requireVersion(
     .where('version', '=', version)
     .executeTakeFirst();
   if (row === undefined)
-    throw new MobiusError('NOT_FOUND', `registered model '${name}' has no version ${version}`);
+    throw new MobiusError(
+      'NOT_FOUND',
+      `Model Version (name=${name}, version=${version}) not found`,
+    );
   return row;
 }
 
@@ -112,16 +115,9 @@ export class ModelVersionService {
         .returning('last_version')
         .executeTakeFirst();
       if (counter === undefined)
-        throw new MobiusError('NOT_FOUND', `no registered model named '${input.name}'`);
-      if (input.runId !== undefined) {
-        const run = await trx
-          .selectFrom('run')
-          .select('id')
-          .where('id', '=', input.runId)
-          .executeTakeFirst();
-        if (run === undefined)
-          throw new MobiusError('NOT_FOUND', `no run with id '${input.runId}'`);
-      }
+        throw new MobiusError('NOT_FOUND', `Registered Model with name=${input.name} not found`);
+      // The run is a reference, not a foreign key: like MLflow's registry (which may live
+      // apart from the tracking server), a version may name a run this server never saw.
       await trx
         .insertInto('model_version')
         .values({
@@ -156,7 +152,10 @@ export class ModelVersionService {
       .where('version', '=', version)
       .executeTakeFirst();
     if (row === undefined)
-      throw new MobiusError('NOT_FOUND', `registered model '${name}' has no version ${version}`);
+      throw new MobiusError(
+        'NOT_FOUND',
+        `Model Version (name=${name}, version=${version}) not found`,
+      );
     return (await hydrateVersions(this.store.db, [row]))[0]!;
   }
 
@@ -189,7 +188,10 @@ export class ModelVersionService {
         .where('version', '=', version)
         .executeTakeFirst();
       if (result.numDeletedRows === 0n)
-        throw new MobiusError('NOT_FOUND', `registered model '${name}' has no version ${version}`);
+        throw new MobiusError(
+          'NOT_FOUND',
+          `Model Version (name=${name}, version=${version}) not found`,
+        );
       await trx
         .updateTable('registered_model')
         .set({ updated_at: this.clock.now() })
@@ -248,7 +250,7 @@ export class ModelVersionService {
       .where('name', '=', key)
       .executeTakeFirst();
     if (exists === undefined)
-      throw new MobiusError('NOT_FOUND', `no registered model named '${name}'`);
+      throw new MobiusError('NOT_FOUND', `Registered Model with name=${name} not found`);
     const rows = await latestVersionRows(
       this.store.db,
       [key],

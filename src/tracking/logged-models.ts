@@ -72,7 +72,7 @@ export class LoggedModelService {
           .where('id', '=', input.sourceRunId)
           .executeTakeFirst();
         if (run === undefined)
-          throw new MobiusError('NOT_FOUND', `no run with id '${input.sourceRunId}'`);
+          throw new MobiusError('NOT_FOUND', `Run with id=${input.sourceRunId} not found`);
       }
       await trx
         .insertInto('logged_model')
@@ -122,7 +122,8 @@ export class LoggedModelService {
   /** The model with `id`; NOT_FOUND otherwise (also when deleted). */
   async get(id: string): Promise<LoggedModel> {
     const [model] = await this.#load([id]);
-    if (model === undefined) throw new MobiusError('NOT_FOUND', `no logged model with id '${id}'`);
+    if (model === undefined)
+      throw new MobiusError('NOT_FOUND', `Logged model with ID '${id}' not found`);
     return model;
   }
 
@@ -171,7 +172,10 @@ export class LoggedModelService {
         .where('key', '=', key)
         .executeTakeFirst();
       if (result.numDeletedRows === 0n)
-        throw new MobiusError('NOT_FOUND', `logged model '${id}' has no tag '${key}'`);
+        throw new MobiusError(
+          'NOT_FOUND',
+          `No tag with key '${key}' found for model with ID '${id}'`,
+        );
     });
   }
 
@@ -277,7 +281,7 @@ export class LoggedModelService {
       .where('id', '=', id)
       .executeTakeFirst();
     if (row === undefined || row.lifecycle_stage !== 'active')
-      throw new MobiusError('NOT_FOUND', `no logged model with id '${id}'`);
+      throw new MobiusError('NOT_FOUND', `Logged model with ID '${id}' not found`);
   }
 }
 

@@ -176,7 +176,7 @@ async function activeRunExperiment(trx: Transaction<Database>, runId: string): P
     .select(['experiment_id', 'lifecycle_stage'])
     .where('id', '=', runId)
     .executeTakeFirst();
-  if (run === undefined) throw new MobiusError('NOT_FOUND', `no run with id '${runId}'`);
+  if (run === undefined) throw new MobiusError('NOT_FOUND', `Run with id=${runId} not found`);
   if (run.lifecycle_stage !== 'active') {
     throw new MobiusError(
       'INVALID_ARGUMENT',
@@ -234,7 +234,7 @@ async function linkModel(
     .where('id', '=', modelId)
     .executeTakeFirst();
   if (model === undefined)
-    throw new MobiusError('NOT_FOUND', `no logged model with id '${modelId}'`);
+    throw new MobiusError('NOT_FOUND', `Logged model with ID '${modelId}' not found`);
   const inserted = await trx
     .insertInto('run_model_link')
     .values({ run_id: runId, model_id: modelId, direction, step, created_at: now })

@@ -63,16 +63,19 @@ export class RunService {
     const userId = input.userId ?? tags[USER_TAG] ?? null;
     await this.store.write(async (trx) => {
       const artifactRoot = await activeExperimentRoot(trx, input.experimentId);
-      const parent = tags[PARENT_RUN_TAG];
-      if (parent !== undefined) {
-        const exists = await trx
-          .selectFrom('run')
-          .select('id')
-          .where('id', '=', parent)
-          .executeTakeFirst();
-        if (exists === undefined)
-          throw new MobiusError('NOT_FOUND', `parent run '${parent}' does not exist`);
-      }
+      // MLflow stores the parent tag as given; only a parent this server knows becomes
+      // the parent_run_id link (a foreign key), so a run from elsewhere is no error.
+      const parentTag = tags[PARENT_RUN_TAG];
+      const parent =
+        parentTag === undefined
+          ? undefined
+          : (
+              await trx
+                .selectFrom('run')
+                .select('id')
+                .where('id', '=', parentTag)
+                .executeTakeFirst()
+            )?.id;
       await trx
         .insertInto('run')
         .values({
@@ -99,7 +102,7 @@ export class RunService {
   /** The run with its params, tags and latest metrics; NOT_FOUND otherwise. */
   async get(id: string): Promise<Run> {
     const [run] = await this.getMany([id]);
-    if (run === undefined) throw new MobiusError('NOT_FOUND', `no run with id '${id}'`);
+    if (run === undefined) throw new MobiusError('NOT_FOUND', `Run with id=${id} not found`);
     return run;
   }
 
@@ -176,7 +179,7 @@ export class RunService {
         .where('id', '=', id)
         .executeTakeFirst();
       if (result.numUpdatedRows === 0n)
-        throw new MobiusError('NOT_FOUND', `no run with id '${id}'`);
+        throw new MobiusError('NOT_FOUND', `Run with id=${id} not found`);
     });
   }
 
@@ -232,7 +235,7 @@ export class RunService {
         .where('key', '=', key)
         .executeTakeFirst();
       if (result.numDeletedRows === 0n)
-        throw new MobiusError('NOT_FOUND', `run '${id}' has no tag '${key}'`);
+        throw new MobiusError('NOT_FOUND', `No tag with key '${key}' found for run '${id}'`);
     });
   }
 
@@ -293,7 +296,7 @@ async function activeRun(trx: Kysely<Database>, id: string): Promise<void> {
     .select('lifecycle_stage')
     .where('id', '=', id)
     .executeTakeFirst();
-  if (row === undefined) throw new MobiusError('NOT_FOUND', `no run with id '${id}'`);
+  if (row === undefined) throw new MobiusError('NOT_FOUND', `Run with id=${id} not found`);
   if (row.lifecycle_stage !== 'active')
     throw new MobiusError('INVALID_ARGUMENT', `run '${id}' is deleted; restore it to change it`);
 }

@@ -18,6 +18,7 @@ import type {
 /** Reads MLflow request fields: the query string on GET, the JSON body otherwise. */
 export class Fields {
   readonly #values: Record<string, unknown>;
+  readonly #fromQuery: boolean;
 
   constructor(request: FastifyRequest) {
     const part = (v: unknown) =>
@@ -32,6 +33,7 @@ export class Fields {
           ? { ...part(request.query), ...part(request.body) }
           : part(request.body);
     this.#values = { ...fields, ...part(request.params) };
+    this.#fromQuery = request.method === 'GET';
   }
 
   /** A string field; INVALID_PARAMETER_VALUE when required and missing. */
@@ -41,13 +43,9 @@ export class Fields {
     const v = this.#values[name];
     if (v === undefined || v === null || v === '') {
       if (optional === 'optional') return undefined;
-      throw new MobiusError('INVALID_ARGUMENT', `Missing value for required parameter '${name}'.`);
+      throw missingValue(name);
     }
-    if (typeof v !== 'string')
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `Invalid value ${JSON.stringify(v)} for parameter '${name}': expected a string.`,
-      );
+    if (typeof v !== 'string') throw invalidValue(name, v, 'a string');
     return v;
   }
 
@@ -56,38 +54,67 @@ export class Fields {
     const v = this.#values[name];
     if (v === undefined || v === null || v === '') return undefined;
     const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `Invalid value ${JSON.stringify(v)} for parameter '${name}': expected an integer.`,
-      );
-    }
+    if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw invalidValue(name, v, 'an integer');
     return n;
   }
 
   /** A double field: a number, a numeric string, or NaN / Infinity / -Infinity. */
   num(name: string): number {
     const v = this.#values[name];
+    if (v === undefined || v === null) throw missingValue(name);
     const n = parseDouble(v);
-    if (n === undefined)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `Invalid value ${JSON.stringify(v)} for parameter '${name}': expected a number.`,
-      );
+    if (n === undefined) throw invalidValue(name, v, 'a number');
     return n;
   }
 
-  /** A repeated field (array); an empty array when absent. GET repeats become arrays too. */
+  /**
+   * A repeated field (array); an empty array when absent. A query string's single value
+   * becomes a one-item list; in a JSON body anything but an array is refused.
+   */
   list(name: string): unknown[] {
     const v = this.#values[name];
     if (v === undefined || v === null) return [];
-    return Array.isArray(v) ? v : [v];
+    if (Array.isArray(v)) return v;
+    if (this.#fromQuery) return [v];
+    throw invalidValue(name, v, 'a list');
   }
 
   /** The raw value of a field. */
   raw(name: string): unknown {
     return this.#values[name];
   }
+}
+
+/** The Python type name MLflow's messages use for a JSON value. */
+function pythonType(v: unknown): string {
+  if (v === null) return 'NoneType';
+  if (Array.isArray(v)) return 'list';
+  switch (typeof v) {
+    case 'string':
+      return 'str';
+    case 'number':
+      return Number.isInteger(v) ? 'int' : 'float';
+    case 'boolean':
+      return 'bool';
+    default:
+      return 'dict';
+  }
+}
+
+/**
+ * MLflow's message for a field of the wrong type ("Invalid value … for parameter '…'
+ * supplied"), which its own tests and some clients match on, plus what was expected.
+ */
+export function invalidValue(name: string, value: unknown, expected: string): MobiusError {
+  return new MobiusError(
+    'INVALID_ARGUMENT',
+    `Invalid value ${JSON.stringify(value)} for parameter '${name}' supplied. Hint: Value was of type '${pythonType(value)}'; expected ${expected}.`,
+  );
+}
+
+/** MLflow's message for a required field that is absent. */
+export function missingValue(name: string): MobiusError {
+  return new MobiusError('INVALID_ARGUMENT', `Missing value for required parameter '${name}'.`);
 }
 
 /** Parses a protobuf-JSON double. */
@@ -113,40 +140,51 @@ export function keyValues(record: Record<string, string>): { key: string; value:
   return Object.entries(record).map(([key, value]) => ({ key, value }));
 }
 
-/** Validates a list of `{key, value}` objects from a request. */
+/** Validates a list of `{key, value}` objects from a request; a missing value is "". */
 export function parseKeyValues(items: unknown[], what: string): { key: string; value: string }[] {
   return items.map((item, i) => {
-    const { key, value } = (item ?? {}) as { key?: unknown; value?: unknown };
-    if (typeof key !== 'string' || (value !== undefined && typeof value !== 'string')) {
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `${what}[${i}] must be {"key": string, "value": string}`,
-      );
-    }
+    const at = `${what}[${i}]`;
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      throw invalidValue(at, item, '{"key": string, "value": string}');
+    const { key, value } = item as { key?: unknown; value?: unknown };
+    if (key === undefined || key === null) throw missingValue(`${at}.key`);
+    if (typeof key !== 'string') throw invalidValue(`${at}.key`, key, 'a string');
+    if (value !== undefined && value !== null && typeof value !== 'string')
+      throw invalidValue(`${at}.value`, value, 'a string');
     return { key, value: value ?? '' };
   });
 }
 
-/** Validates a list of metrics from a request (log-batch). */
+/** Validates a list of metrics from a request (log-batch); step defaults to 0. */
 export function parseMetrics(items: unknown[]): MetricPoint[] {
   return items.map((item, i) => {
-    const m = (item ?? {}) as Record<string, unknown>;
+    const at = `metrics[${i}]`;
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      throw invalidValue(at, item, 'a metric object');
+    const m = item as Record<string, unknown>;
+    if (m.key === undefined || m.key === null) throw missingValue(`${at}.key`);
+    if (typeof m.key !== 'string') throw invalidValue(`${at}.key`, m.key, 'a string');
+    if (m.value === undefined || m.value === null) throw missingValue(`${at}.value`);
     const value = parseDouble(m.value);
-    const timestamp = typeof m.timestamp === 'string' ? Number(m.timestamp) : m.timestamp;
-    const step = m.step === undefined ? 0 : typeof m.step === 'string' ? Number(m.step) : m.step;
-    if (
-      typeof m.key !== 'string' ||
-      value === undefined ||
-      typeof timestamp !== 'number' ||
-      typeof step !== 'number'
-    ) {
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `metrics[${i}] must be {"key": string, "value": number, "timestamp": integer, "step"?: integer}`,
-      );
-    }
-    return { key: m.key, value, timestamp, step };
+    if (value === undefined) throw invalidValue(`${at}.value`, m.value, 'a number');
+    return {
+      key: m.key,
+      value,
+      timestamp: int64(m.timestamp, `${at}.timestamp`, true)!,
+      step: int64(m.step, `${at}.step`, false) ?? 0,
+    };
   });
+}
+
+/** An int64 as protobuf JSON sends it (number or decimal string). */
+function int64(v: unknown, at: string, required: boolean): number | undefined {
+  if (v === undefined || v === null) {
+    if (required) throw missingValue(at);
+    return undefined;
+  }
+  const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw invalidValue(at, v, 'an integer');
+  return n;
 }
 
 /** An experiment as MLflow's `Experiment` message. */
