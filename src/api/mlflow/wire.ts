@@ -54,7 +54,8 @@ export class Fields {
     const v = this.#values[name];
     if (v === undefined || v === null || v === '') return undefined;
     const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw invalidValue(name, v, 'an integer');
+    if (typeof n !== 'number' || !Number.isSafeInteger(n))
+      throw invalidValue(name, v, 'an integer');
     return n;
   }
 
