@@ -33,9 +33,8 @@ export interface SearchModelsOptions {
   offset?: number | undefined;
 }
 
-/** MLflow's default and ceiling for search_registered_models. */
-export const SEARCH_MODELS_DEFAULT = 100;
-export const SEARCH_MODELS_MAX = 1000;
+/** MLflow's default and ceiling for search_registered_models (reasons in core/limits.ts). */
+export const { SEARCH_MODELS_DEFAULT, SEARCH_MODELS_MAX } = limits;
 
 const ORDER_KEYS = {
   name: 'name',

@@ -36,9 +36,8 @@ export interface SearchVersionsOptions {
   offset?: number | undefined;
 }
 
-/** MLflow's default and ceiling for search_model_versions. */
-export const SEARCH_VERSIONS_DEFAULT = 10_000;
-export const SEARCH_VERSIONS_MAX = 200_000;
+/** MLflow's default and ceiling for search_model_versions (reasons in core/limits.ts). */
+export const { SEARCH_VERSIONS_DEFAULT, SEARCH_VERSIONS_MAX } = limits;
 
 const FILTER_COLUMNS: Readonly<Record<string, string>> = {
   name: 'name',
