@@ -1,8 +1,8 @@
 /** tracking: experiments, runs, params, metrics and tags (MLflow's model, Mobius' spine). */
 export { TrackingService } from './tracking.js';
 export { ExperimentService, DEFAULT_EXPERIMENT_ID } from './experiments.js';
-export { ArtifactService, runArtifactRoot } from './artifacts.js';
-export type { ArtifactEntry } from './artifacts.js';
+export { ArtifactService, artifactFilePath, runArtifactRoot } from './artifacts.js';
+export type { ArtifactEntry, CompletedPart } from './artifacts.js';
 export { LoggedModelService } from './logged-models.js';
 export type { LoggedModel, LoggedModelStatus, CreateLoggedModelInput } from './logged-models.js';
 export { RunService, RUN_NAME_TAG, PARENT_RUN_TAG, USER_TAG } from './runs.js';
