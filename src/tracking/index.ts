@@ -1,6 +1,8 @@
 /** tracking: experiments, runs, params, metrics and tags (MLflow's model, Mobius' spine). */
 export { TrackingService } from './tracking.js';
 export { ExperimentService, DEFAULT_EXPERIMENT_ID } from './experiments.js';
+export { parseExperimentFilter, parseExperimentOrderBy } from './experiment-search.js';
+export type { ExperimentFilter, ExperimentOrder } from './experiment-search.js';
 export { ArtifactService, artifactFilePath, runArtifactRoot } from './artifacts.js';
 export type { ArtifactEntry, CompletedPart } from './artifacts.js';
 export { LoggedModelService } from './logged-models.js';
