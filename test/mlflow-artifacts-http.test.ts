@@ -440,4 +440,78 @@ for (const backend of STORE_BACKENDS) {
       }
     });
   });
+
+  describe(`multipart upload with auth on: ${backend}`, () => {
+    const ADMIN = 'admin-token-0123456789abcdef';
+    let t: TestContext;
+    let app: FastifyInstance;
+    let editor: string;
+    let otherEditor: string;
+    let viewer: string;
+
+    beforeAll(async () => {
+      t = await openTestContext(backend, { token: ADMIN });
+      app = await buildServer(t.ctx);
+      const make = async (name: string, role: 'editor' | 'viewer') =>
+        (await t.ctx.tokens.create({ name, role }, 'test')).secret;
+      editor = await make('uploader', 'editor');
+      otherEditor = await make('someone-else', 'editor');
+      viewer = await make('reader', 'viewer');
+    });
+    afterAll(async () => {
+      await app.close();
+      await t.cleanup();
+    });
+
+    const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` });
+
+    it("hands the caller's Authorization back in each part credential, and only the creator may use the upload", async () => {
+      const dir = '1/0123456789abcdef0123456789abcdef/artifacts';
+      const created = await app.inject({
+        method: 'POST',
+        url: `${MPU}/create/${dir}`,
+        headers: bearer(editor),
+        payload: { path: 'w.bin', num_parts: 1 },
+      });
+      expect(created.statusCode, created.body).toBe(200);
+      const { upload_id: id, credentials } = created.json<{
+        upload_id: string;
+        credentials: { url: string; headers: Record<string, string> }[];
+      }>();
+      expect(credentials[0]!.headers).toEqual({ Authorization: `Bearer ${editor}` });
+      const partUrl = new URL(credentials[0]!.url).pathname;
+      const put = (headers: Record<string, string>) =>
+        app.inject({
+          method: 'PUT',
+          url: partUrl,
+          headers: { ...headers, 'content-type': 'application/octet-stream' },
+          payload: Buffer.from('part'),
+        });
+      expect((await put({})).statusCode).toBe(401);
+      expect((await put(bearer(viewer))).statusCode).toBe(403);
+      expect((await put(bearer(otherEditor))).statusCode).toBe(404);
+      const ok = await put(credentials[0]!.headers);
+      expect(ok.statusCode, ok.body).toBe(200);
+      const complete = (secret: string) =>
+        app.inject({
+          method: 'POST',
+          url: `${MPU}/complete/${dir}`,
+          headers: bearer(secret),
+          payload: {
+            path: 'w.bin',
+            upload_id: id,
+            parts: [{ part_number: 1, etag: ok.headers.etag }],
+          },
+        });
+      expect((await complete(otherEditor)).statusCode).toBe(404);
+      const done = await complete(editor);
+      expect(done.statusCode, done.body).toBe(200);
+      const got = await app.inject({
+        method: 'GET',
+        url: `${PREFIX}/${dir}/w.bin`,
+        headers: bearer(viewer),
+      });
+      expect(got.body).toBe('part');
+    });
+  });
 }
