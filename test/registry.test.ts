@@ -251,14 +251,64 @@ for (const backend of STORE_BACKENDS) {
       await expect(registry.models.search({ filter: "version = '1'" })).rejects.toMatchObject({
         code: 'INVALID_ARGUMENT',
       });
-      await expect(
-        registry.models.search({ filter: "name = 'a' OR name = 'b'" }),
-      ).rejects.toMatchObject({
-        code: 'INVALID_ARGUMENT',
-      });
       await expect(registry.models.search({ orderBy: ['size DESC'] })).rejects.toMatchObject({
         code: 'INVALID_ARGUMENT',
       });
+    });
+
+    it('searches models and versions with OR and parentheses, AND binding tighter', async () => {
+      for (const name of ['alpha', 'beta', 'gamma', 'delta']) await withVersions(name, 2);
+      await registry.models.setTag('gamma', 'team', 'risk');
+      await registry.models.setTag('delta', 'team', 'risk');
+      await registry.versions.setTag('beta', 2, 'stage', 'prod');
+      const models = async (filter: string) =>
+        (await registry.models.search({ filter })).items.map((m) => m.name);
+      const versions = async (filter: string) =>
+        (await registry.versions.search({ filter })).items.map((v) => `${v.name}/${v.version}`);
+
+      expect(await models("name = 'alpha' OR name = 'beta'")).toEqual(['alpha', 'beta']);
+      expect(await models("name = 'alpha' or name = 'beta'")).toEqual(['alpha', 'beta']);
+      // AND binds tighter: alpha, plus the risk models whose name starts with d.
+      expect(await models("name = 'alpha' OR tags.team = 'risk' AND name LIKE 'd%'")).toEqual([
+        'alpha',
+        'delta',
+      ]);
+      expect(await models("(name = 'alpha' OR tags.team = 'risk') AND name LIKE '%a'")).toEqual([
+        'alpha',
+        'delta',
+        'gamma',
+      ]);
+      expect(await models("((name = 'beta'))")).toEqual(['beta']);
+      expect(await models("name IN ('beta', 'gamma') OR (name LIKE 'a%')")).toEqual([
+        'alpha',
+        'beta',
+        'gamma',
+      ]);
+      // A string value holding ')' or ' OR ' is still one string.
+      expect(await models("name = 'x) OR (name = y' OR name = 'beta'")).toEqual(['beta']);
+
+      expect(
+        await versions(
+          "name = 'alpha' AND (source = 's3://models/alpha/2' OR tags.stage = 'prod')",
+        ),
+      ).toEqual(['alpha/2']);
+      expect(
+        await versions("tags.stage = 'prod' OR (name = 'gamma' AND source LIKE '%/1')"),
+      ).toEqual(['beta/2', 'gamma/1']);
+
+      for (const bad of [
+        "(name = 'a'",
+        "name = 'a')",
+        "name = 'a' OR",
+        "OR name = 'a'",
+        "name = 'a' AND AND name = 'b'",
+        '()',
+        `${'('.repeat(40)}name = 'a'${')'.repeat(40)}`,
+      ]) {
+        await expect(registry.models.search({ filter: bad }), bad).rejects.toMatchObject({
+          code: 'INVALID_ARGUMENT',
+        });
+      }
     });
 
     it('updates descriptions, sets and deletes tags, and deletes a model with everything in it', async () => {

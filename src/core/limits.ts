@@ -169,3 +169,70 @@ export const MAX_DATASET_PROFILE_LENGTH = 16_777_215;
 /** Input tag key and value: MLflow's MAX_INPUT_TAG_KEY_SIZE / MAX_INPUT_TAG_VALUE_SIZE. */
 export const MAX_INPUT_TAG_KEY_LENGTH = 255;
 export const MAX_INPUT_TAG_VALUE_LENGTH = 500;
+
+// Experiment search (src/tracking/experiment-search.ts).
+
+/** Experiments per page when max_results is not given: MLflow's SEARCH_MAX_RESULTS_DEFAULT. */
+export const SEARCH_EXPERIMENTS_DEFAULT = 1000;
+
+/** Most experiments per page: MLflow's SEARCH_MAX_RESULTS_THRESHOLD for experiments. */
+export const SEARCH_EXPERIMENTS_MAX = 50_000;
+
+// Model registry (src/registry).
+
+/** Registered models per page when max_results is not given: MLflow's default for search_registered_models. */
+export const SEARCH_MODELS_DEFAULT = 100;
+
+/** Most registered models per page: MLflow's SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD. */
+export const SEARCH_MODELS_MAX = 1000;
+
+/** Model versions per page when max_results is not given: MLflow's default for search_model_versions. */
+export const SEARCH_VERSIONS_DEFAULT = 10_000;
+
+/** Most model versions per page: MLflow's SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD. */
+export const SEARCH_VERSIONS_MAX = 200_000;
+
+/** Longest alias: MLflow's limit (validation.py), so an alias valid here is valid there. */
+export const MAX_ALIAS_LENGTH = 255;
+
+/** Alias characters: letters, digits, `_` and `-` only, because aliases appear in `models:/name@alias` URIs. */
+export const ALIAS_PATTERN = /^[\w-]*$/;
+
+/** Reserved aliases, in any case: `latest` and `v<digits>` already name versions in `models:/` URIs. */
+export const RESERVED_ALIASES: readonly RegExp[] = [/^latest$/i, /^v\d+$/i];
+
+// Metric history downsampling (src/tracking/metric-history.ts still declares its own copies;
+// they move here when that file's owner next touches it).
+
+/** Points per run when the caller does not say: what MLflow's UI asks for per chart. */
+export const DEFAULT_HISTORY_POINTS = 320;
+
+/** Most points per run: a chart cannot show more, and it bounds the response. */
+export const MAX_HISTORY_POINTS = 1000;
+
+/** Most runs per request (MLflow's MAX_RUNS_GET_METRIC_HISTORY_BULK): one query per chart. */
+export const MAX_HISTORY_RUNS = 100;
+
+// Multipart artifact uploads (src/tracking/artifacts.ts).
+
+/**
+ * Most parts in one multipart upload: S3's limit, which MLflow's client already respects
+ * (it asks for ceil(size / MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE) parts). Each part is one
+ * entry in memory until the upload completes.
+ */
+export const MAX_MULTIPART_PARTS = 10_000;
+
+/**
+ * Most multipart uploads open at once in one server process. Their state lives in memory
+ * (parts are blobs), so an unbounded number would let a client exhaust the heap.
+ */
+export const MAX_OPEN_MULTIPART_UPLOADS = 1000;
+
+/**
+ * How long an unfinished multipart upload is kept: a client that dies between create and
+ * complete never aborts, and its parts would otherwise stay in the blob store for ever.
+ */
+export const MULTIPART_UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** Largest JSON body of mpu/create, complete and abort: 10,000 parts of ~200 bytes each, with room. */
+export const MAX_MULTIPART_REQUEST_BYTES = 4 * 1024 * 1024;

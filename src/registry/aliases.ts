@@ -3,19 +3,15 @@
  * `models:/<name>@<alias>` URIs. The name rules are MLflow's (mlflow/utils/validation.py),
  * so an alias valid here is valid there and the other way round.
  */
-import { MobiusError } from '../core/index.js';
+import { MobiusError, limits } from '../core/index.js';
 import type { Store } from '../store/index.js';
 import { hydrateVersions } from './hydrate.js';
 import { modelKey, requireModel } from './models.js';
 import { requireVersion } from './versions.js';
 import type { ModelVersion } from './types.js';
 
-/** Longest alias MLflow accepts. */
-export const MAX_ALIAS_LENGTH = 255;
-/** Letters, digits, `_` and `-` only: aliases appear in `models:/name@alias` URIs. */
-const ALIAS_PATTERN = /^[\w-]*$/;
-/** `latest` and `v<digits>` already mean something in `models:/` URIs, in any case. */
-const RESERVED = [/^latest$/i, /^v\d+$/i];
+/** Longest alias MLflow accepts (the rules and their reasons live in core/limits.ts). */
+export const { MAX_ALIAS_LENGTH } = limits;
 
 /** Checks an alias against MLflow's rules; returns it unchanged. */
 export function checkAlias(alias: unknown): string {
@@ -26,12 +22,12 @@ export function checkAlias(alias: unknown): string {
       'INVALID_ARGUMENT',
       `alias is ${alias.length} characters; the limit is ${MAX_ALIAS_LENGTH}`,
     );
-  if (!ALIAS_PATTERN.test(alias))
+  if (!limits.ALIAS_PATTERN.test(alias))
     throw new MobiusError(
       'INVALID_ARGUMENT',
       `alias '${alias}' may contain only letters, digits, '_' and '-'`,
     );
-  if (RESERVED.some((r) => r.test(alias)))
+  if (limits.RESERVED_ALIASES.some((r) => r.test(alias)))
     throw new MobiusError(
       'INVALID_ARGUMENT',
       `alias '${alias}' is reserved ('latest' and 'v<number>' name versions in models:/ URIs)`,

@@ -17,6 +17,7 @@ import { hydrateModels } from './hydrate.js';
 import {
   comparisonSql,
   parseRegistryFilter,
+  registryFilterSql,
   parseRegistryOrderBy,
   tagComparisonSql,
   orderExpression,
@@ -33,9 +34,8 @@ export interface SearchModelsOptions {
   offset?: number | undefined;
 }
 
-/** MLflow's default and ceiling for search_registered_models. */
-export const SEARCH_MODELS_DEFAULT = 100;
-export const SEARCH_MODELS_MAX = 1000;
+/** MLflow's default and ceiling for search_registered_models (reasons in core/limits.ts). */
+export const { SEARCH_MODELS_DEFAULT, SEARCH_MODELS_MAX } = limits;
 
 const ORDER_KEYS = {
   name: 'name',
@@ -177,11 +177,13 @@ export class RegisteredModelService {
     const filter = parseRegistryFilter(options.filter, ['name', 'tags']);
     const order = parseRegistryOrderBy(options.orderBy ?? [], ORDER_KEYS);
     let query = this.store.db.selectFrom('registered_model').selectAll();
-    for (const c of filter)
+    if (filter !== undefined)
       query = query.where(
-        c.tagKey === undefined
-          ? comparisonSql('registered_model.name', { ...c, values: c.values.map(modelKey) })
-          : tagComparisonSql('registered_model_tag', [['name', 'registered_model.name']], c),
+        registryFilterSql(filter, (c) =>
+          c.tagKey === undefined
+            ? comparisonSql('registered_model.name', { ...c, values: c.values.map(modelKey) })
+            : tagComparisonSql('registered_model_tag', [['name', 'registered_model.name']], c),
+        ),
       );
     for (const o of order)
       query = query.orderBy(orderExpression(this.store.dialect, o.column), o.direction);

@@ -1,6 +1,7 @@
 /**
  * The small filter language of MLflow's registry searches: comparisons joined by AND,
- * e.g. `name LIKE 'churn%' AND run_id = 'abc'`. Each search says which attributes it
+ * e.g. `name LIKE 'churn%' AND run_id = 'abc'`, plus OR and parentheses (MLflow has only
+ * AND; every filter it accepts means the same here). Each search says which attributes it
  * accepts; the result is SQL over those columns, the same on SQLite and PostgreSQL.
  */
 import { MobiusError, limits } from '../core/index.js';
@@ -9,7 +10,8 @@ import type { Expression, SqlBool } from 'kysely';
 
 type Op = '=' | '!=' | 'LIKE' | 'ILIKE' | 'IN';
 
-interface Comparison {
+export interface Comparison {
+  kind: 'comparison';
   attribute: string;
   /** Set for `tags.<key>` / `tag.<key>` comparisons (attribute is then 'tags'). */
   tagKey?: string;
@@ -27,20 +29,77 @@ function unquote(literal: string): string {
   return literal.slice(1, -1).replace(/\\(.)/g, '$1');
 }
 
-/** Parses `filter` into comparisons; INVALID_ARGUMENT naming what could not be read. */
+/** A parsed filter: comparisons joined by AND and OR (nested groups of one kind flattened). */
+export type RegistryFilterNode =
+  Comparison | { kind: 'and' | 'or'; operands: RegistryFilterNode[] };
+
+/**
+ * Parses `filter` (MLflow's registry grammar, plus OR and parentheses as run search has
+ * them; AND binds tighter than OR); undefined when blank. INVALID_ARGUMENT names what
+ * could not be read.
+ *
+ * @example
+ * parseRegistryFilter("name LIKE 'churn%' AND (tags.team = 'a' OR tags.team = 'b')", ['name', 'tags']);
+ */
 export function parseRegistryFilter(
   filter: string | undefined,
   attributes: readonly string[],
-): Comparison[] {
-  const out: Comparison[] = [];
-  let rest = (filter ?? '').trim();
-  while (rest !== '') {
-    const m = COMPARISON.exec(rest);
-    if (m === null)
+): RegistryFilterNode | undefined {
+  const text = (filter ?? '').trim();
+  if (text === '') return undefined;
+  let rest = text;
+  let depth = 0;
+  let comparisons = 0;
+  const fail = (expected: string): never => {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      rest.trim() === ''
+        ? `filter ends too early: expected ${expected}`
+        : `cannot parse filter at '${rest.trim().slice(0, 60)}': expected ${expected}`,
+    );
+  };
+  const keyword = (word: 'AND' | 'OR'): boolean => {
+    const m = new RegExp(`^\\s*${word}(?![\\w])\\s*`, 'i').exec(rest);
+    if (m === null) return false;
+    rest = rest.slice(m[0].length);
+    return true;
+  };
+  const parseOr = (): RegistryFilterNode => {
+    const operands = [parseAnd()];
+    while (keyword('OR')) operands.push(parseAnd());
+    return joinNodes('or', operands);
+  };
+  const parseAnd = (): RegistryFilterNode => {
+    const operands = [parsePrimary()];
+    while (keyword('AND')) operands.push(parsePrimary());
+    return joinNodes('and', operands);
+  };
+  const parsePrimary = (): RegistryFilterNode => {
+    const open = /^\s*\(\s*/.exec(rest);
+    if (open !== null) {
+      if (++depth > limits.MAX_FILTER_DEPTH)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `parentheses nest deeper than ${limits.MAX_FILTER_DEPTH} levels`,
+        );
+      rest = rest.slice(open[0].length);
+      const node = parseOr();
+      const close = /^\s*\)\s*/.exec(rest);
+      if (close === null) fail("AND, OR or ')'");
+      rest = rest.slice(close![0].length);
+      depth--;
+      return node;
+    }
+    if (++comparisons > limits.MAX_FILTER_COMPARISONS)
       throw new MobiusError(
         'INVALID_ARGUMENT',
-        `cannot parse filter at '${rest.slice(0, 60)}': expected <attribute> <=|!=|LIKE|ILIKE|IN> '<value>'`,
+        `a filter may have at most ${limits.MAX_FILTER_COMPARISONS} comparisons`,
       );
+    return parseComparison();
+  };
+  const parseComparison = (): Comparison => {
+    const m = COMPARISON.exec(rest);
+    if (m === null) return fail(`<attribute> <=|!=|LIKE|ILIKE|IN> '<value>'`);
     const tag = /^tags?\.(.+)$/.exec(m[1]!);
     const attribute = tag === null ? m[1]! : 'tags';
     const tagKey = tag === null ? undefined : tag[1]!.replace(/^[`"](.*)[`"]$/, '$1');
@@ -77,23 +136,41 @@ export function parseRegistryFilter(
     }
     if (tagKey !== undefined && op === 'IN')
       throw new MobiusError('INVALID_ARGUMENT', `tags compare with =, !=, LIKE or ILIKE, not IN`);
-    out.push({ attribute, op, values, ...(tagKey === undefined ? {} : { tagKey }) });
-    if (out.length > limits.MAX_FILTER_COMPARISONS)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `a filter may have at most ${limits.MAX_FILTER_COMPARISONS} comparisons`,
-      );
     rest = rest.slice(m[0].length);
-    if (rest === '') break;
-    const and = /^AND\s+/i.exec(rest);
-    if (and === null)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `cannot parse filter at '${rest.slice(0, 60)}': comparisons are joined with AND`,
-      );
-    rest = rest.slice(and[0].length);
+    return {
+      kind: 'comparison',
+      attribute,
+      op,
+      values,
+      ...(tagKey === undefined ? {} : { tagKey }),
+    };
+  };
+  const node = parseOr();
+  if (rest.trim() !== '') {
+    if (/^\s*\)/.test(rest))
+      throw new MobiusError('INVALID_ARGUMENT', `unexpected ')' in filter with no '(' to close`);
+    fail('AND, OR or the end of the filter');
   }
-  return out;
+  return node;
+}
+
+/** One operand stays itself; nested groups of the same kind are flattened. */
+function joinNodes(kind: 'and' | 'or', operands: RegistryFilterNode[]): RegistryFilterNode {
+  if (operands.length === 1) return operands[0]!;
+  return {
+    kind,
+    operands: operands.flatMap((o) => (o.kind === kind ? o.operands : [o])),
+  };
+}
+
+/** A filter tree as SQL, each comparison turned into SQL by `comparison`. */
+export function registryFilterSql(
+  node: RegistryFilterNode,
+  comparison: (c: Comparison) => Expression<SqlBool>,
+): Expression<SqlBool> {
+  if (node.kind === 'comparison') return comparison(node);
+  const parts = node.operands.map((o) => sql`(${registryFilterSql(o, comparison)})`);
+  return sql<SqlBool>`${sql.join(parts, node.kind === 'and' ? sql` and ` : sql` or `)}`;
 }
 
 /**

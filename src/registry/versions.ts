@@ -9,6 +9,7 @@ import { checkTags, modelKey } from './models.js';
 import {
   comparisonSql,
   parseRegistryFilter,
+  registryFilterSql,
   parseRegistryOrderBy,
   tagComparisonSql,
   orderExpression,
@@ -36,9 +37,8 @@ export interface SearchVersionsOptions {
   offset?: number | undefined;
 }
 
-/** MLflow's default and ceiling for search_model_versions. */
-export const SEARCH_VERSIONS_DEFAULT = 10_000;
-export const SEARCH_VERSIONS_MAX = 200_000;
+/** MLflow's default and ceiling for search_model_versions (reasons in core/limits.ts). */
+export const { SEARCH_VERSIONS_DEFAULT, SEARCH_VERSIONS_MAX } = limits;
 
 const FILTER_COLUMNS: Readonly<Record<string, string>> = {
   name: 'name',
@@ -212,21 +212,22 @@ export class ModelVersionService {
     const filter = parseRegistryFilter(options.filter, Object.keys(FILTER_COLUMNS));
     const order = parseRegistryOrderBy(options.orderBy ?? [], ORDER_KEYS);
     let query = this.store.db.selectFrom('model_version').selectAll();
-    for (const c of filter) {
-      const values = c.attribute === 'name' ? c.values.map(modelKey) : c.values;
+    if (filter !== undefined)
       query = query.where(
-        c.tagKey === undefined
-          ? comparisonSql(`model_version.${FILTER_COLUMNS[c.attribute]!}`, { ...c, values })
-          : tagComparisonSql(
-              'model_version_tag',
-              [
-                ['name', 'model_version.name'],
-                ['version', 'model_version.version'],
-              ],
-              c,
-            ),
+        registryFilterSql(filter, (c) => {
+          const values = c.attribute === 'name' ? c.values.map(modelKey) : c.values;
+          return c.tagKey === undefined
+            ? comparisonSql(`model_version.${FILTER_COLUMNS[c.attribute]!}`, { ...c, values })
+            : tagComparisonSql(
+                'model_version_tag',
+                [
+                  ['name', 'model_version.name'],
+                  ['version', 'model_version.version'],
+                ],
+                c,
+              );
+        }),
       );
-    }
     for (const o of order)
       query = query.orderBy(orderExpression(this.store.dialect, o.column), o.direction);
     if (!order.some((o) => o.column === 'name'))

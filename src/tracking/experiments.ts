@@ -14,6 +14,12 @@ import {
   type Row,
   type Store,
 } from '../store/index.js';
+import {
+  experimentFilterSql,
+  experimentOrderSql,
+  parseExperimentFilter,
+  parseExperimentOrderBy,
+} from './experiment-search.js';
 import { newExperimentId } from './ids.js';
 import type { Experiment, ViewType } from './types.js';
 
@@ -106,6 +112,39 @@ export class ExperimentService {
       .orderBy('created_at', 'desc')
       .orderBy('id', 'asc')
       .limit(options.maxResults ?? 1000)
+      .offset(options.offset ?? 0)
+      .execute();
+    return this.#withTags(rows);
+  }
+
+  /**
+   * MLflow's search_experiments: a filter (name, experiment_id, creation_time,
+   * last_update_time, tags; AND, OR, parentheses), order_by, view type and offset paging.
+   * Returns up to `maxResults` experiments.
+   *
+   * @example
+   * await experiments.search({ filter: "name LIKE 'churn%'", orderBy: ['name ASC'], maxResults: 10 });
+   */
+  async search(options: {
+    filter?: string | undefined;
+    orderBy?: readonly string[];
+    viewType?: ViewType;
+    maxResults?: number;
+    offset?: number;
+  }): Promise<Experiment[]> {
+    const filter = parseExperimentFilter(options.filter);
+    const order = parseExperimentOrderBy(options.orderBy ?? []);
+    const maxResults = options.maxResults ?? limits.SEARCH_EXPERIMENTS_DEFAULT;
+    let query = this.store.db.selectFrom('experiment').selectAll();
+    if (options.viewType === 'ACTIVE_ONLY' || options.viewType === undefined)
+      query = query.where('lifecycle_stage', '=', 'active');
+    if (options.viewType === 'DELETED_ONLY') query = query.where('lifecycle_stage', '=', 'deleted');
+    if (filter !== undefined) query = query.where(experimentFilterSql(filter));
+    for (const clause of order)
+      for (const expression of experimentOrderSql(this.store.dialect, clause))
+        query = query.orderBy(expression, clause.direction);
+    const rows = await query
+      .limit(maxResults)
       .offset(options.offset ?? 0)
       .execute();
     return this.#withTags(rows);

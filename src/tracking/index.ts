@@ -1,8 +1,10 @@
 /** tracking: experiments, runs, params, metrics and tags (MLflow's model, Mobius' spine). */
 export { TrackingService } from './tracking.js';
 export { ExperimentService, DEFAULT_EXPERIMENT_ID } from './experiments.js';
-export { ArtifactService, runArtifactRoot } from './artifacts.js';
-export type { ArtifactEntry } from './artifacts.js';
+export { parseExperimentFilter, parseExperimentOrderBy } from './experiment-search.js';
+export type { ExperimentFilter, ExperimentOrder } from './experiment-search.js';
+export { ArtifactService, artifactFilePath, runArtifactRoot } from './artifacts.js';
+export type { ArtifactEntry, CompletedPart } from './artifacts.js';
 export { LoggedModelService } from './logged-models.js';
 export type { LoggedModel, LoggedModelStatus, CreateLoggedModelInput } from './logged-models.js';
 export { RunInputService, DATASET_CONTEXT_TAG } from './run-inputs.js';

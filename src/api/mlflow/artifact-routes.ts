@@ -3,19 +3,32 @@
  * uploads stream straight into the blob store, downloads stream out of it. Registered in
  * its own plugin scope so its catch-all body parser (any content type, not parsed) does
  * not touch JSON routes.
+ *
+ * Multipart uploads (mpu/create, complete, abort) answer as MLflow's S3-backed proxy does,
+ * except that each part's "presigned" URL is a Mobius URL (`…/mpu/part/<upload>/<n>`).
+ * MLflow's client PUTs parts with plain `requests`, sending only the headers we hand out,
+ * so the credential carries the caller's own Authorization header: auth stays on for every
+ * route, and no second kind of secret exists.
  */
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { MobiusError } from '../../core/index.js';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { MobiusError, limits, safeRelativePath } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
-import { runArtifactRoot } from '../../tracking/index.js';
+import {
+  artifactFilePath,
+  runArtifactRoot,
+  type ArtifactService,
+  type CompletedPart,
+} from '../../tracking/index.js';
 import { requireRole } from '../auth.js';
+import { jsonDepth } from '../json-body.js';
 import { mlflowRoute } from './tracking-routes.js';
 
 const PROXY_PREFIXES = [
   '/api/2.0/mlflow-artifacts/artifacts',
   '/ajax-api/2.0/mlflow-artifacts/artifacts',
 ];
+const MPU_PREFIXES = ['/api/2.0/mlflow-artifacts/mpu', '/ajax-api/2.0/mlflow-artifacts/mpu'];
 
 /** The artifact path of a proxy request: the raw URL after the prefix, still percent-encoded. */
 function proxyPath(request: FastifyRequest, prefix: string): string {
@@ -33,7 +46,172 @@ const INLINE = new Set([
   'image/gif',
 ]);
 
-/** The plugin: proxy routes plus `GET …/mlflow/artifacts/list`. */
+/**
+ * `attachment; filename=…` for a download (RFC 6266), with an RFC 5987 `filename*` for
+ * names that are not plain ASCII; quotes, backslashes and controls never reach the header.
+ */
+export function attachmentDisposition(path: string): string {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  const ascii = name.normalize('NFKD').replace(/[^\x20-\x7e]|["\\]/g, '_');
+  if (ascii === name) return `attachment; filename="${name}"`;
+  const encoded = encodeURIComponent(name).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}
+
+/** Streams the artifact file at `path` as a download (MLflow's get-artifact routes). */
+export async function sendArtifactDownload(
+  artifacts: ArtifactService,
+  path: string,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  const file = await artifacts.open(path);
+  void reply.header('content-length', file.size);
+  void reply.header('x-content-type-options', 'nosniff');
+  void reply.header('content-disposition', attachmentDisposition(path));
+  void reply.type(file.mediaType);
+  return reply.send(file.stream);
+}
+
+/**
+ * The artifact path of `relative` below an `mlflow-artifacts:` root, refusing anything
+ * that is not a plain relative path (the same checks as the proxy).
+ */
+export function pathBelow(rootUri: string, relative: string): string {
+  const root = runArtifactRoot(rootUri);
+  const sub = safeRelativePath(relative);
+  return root === '' ? sub : `${root}/${sub}`;
+}
+
+/** Who owns a multipart upload: the token (or local user) that created it. */
+function uploader(request: FastifyRequest): string {
+  const principal = requireRole(request, 'editor');
+  return `${principal.name}\u0000${principal.tokenId ?? ''}`;
+}
+
+/** Reads a JSON object body from the raw stream (this scope does not parse bodies). */
+async function jsonBody(request: FastifyRequest): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of (request.body ?? request.raw) as Readable) {
+    size += (chunk as Buffer).length;
+    if (size > limits.MAX_MULTIPART_REQUEST_BYTES)
+      throw new MobiusError(
+        'PAYLOAD_TOO_LARGE',
+        `request body is larger than ${limits.MAX_MULTIPART_REQUEST_BYTES} bytes`,
+      );
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (jsonDepth(text, limits.MAX_JSON_DEPTH) > limits.MAX_JSON_DEPTH)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `JSON body nests deeper than ${limits.MAX_JSON_DEPTH} levels`,
+    );
+  let value: unknown;
+  try {
+    value = text.trim() === '' ? {} : JSON.parse(text);
+  } catch (error) {
+    throw new MobiusError('INVALID_ARGUMENT', `request body is not valid JSON`, { cause: error });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new MobiusError('INVALID_ARGUMENT', 'request body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** A required string field of an mpu request. */
+function stringField(body: Record<string, unknown>, name: string): string {
+  const v = body[name];
+  if (typeof v !== 'string' || v === '')
+    throw new MobiusError('INVALID_ARGUMENT', `Missing value for required parameter '${name}'.`);
+  return v;
+}
+
+/** An int64 field sent as a number or a decimal string (protobuf JSON). */
+function intField(value: unknown, name: string): number {
+  const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n))
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `Invalid value ${JSON.stringify(value)} for parameter '${name}': expected an integer.`,
+    );
+  return n;
+}
+
+/** The `parts` of a complete request. */
+function completedParts(body: Record<string, unknown>): CompletedPart[] {
+  const parts = body.parts;
+  if (!Array.isArray(parts))
+    throw new MobiusError('INVALID_ARGUMENT', `Missing value for required parameter 'parts'.`);
+  return parts.map((item, i) => {
+    const p = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+    const etag = p.etag ?? '';
+    if (typeof etag !== 'string')
+      throw new MobiusError('INVALID_ARGUMENT', `parts[${i}].etag must be a string`);
+    return { partNumber: intField(p.part_number, `parts[${i}].part_number`), etag };
+  });
+}
+
+/** The multipart upload routes under one prefix. */
+function registerMultipartRoutes(scope: FastifyInstance, artifacts: ArtifactService, base: string) {
+  const target = (request: FastifyRequest, action: string, body: Record<string, unknown>) =>
+    artifactFilePath(proxyPath(request, `${base}/${action}`), stringField(body, 'path'));
+
+  scope.post(`${base}/create/*`, { schema: { hide: true } }, async (request) => {
+    const owner = uploader(request);
+    const body = await jsonBody(request);
+    const path = target(request, 'create', body);
+    const numParts = intField(body.num_parts ?? 1, 'num_parts');
+    const uploadId = artifacts.createMultipartUpload(path, numParts, owner);
+    const origin = `${request.protocol}://${request.host}`;
+    const auth = request.headers.authorization;
+    return {
+      upload_id: uploadId,
+      credentials: Array.from({ length: numParts }, (_, i) => ({
+        url: `${origin}${base}/part/${uploadId}/${i + 1}`,
+        part_number: i + 1,
+        headers: auth === undefined ? {} : { Authorization: auth },
+      })),
+    };
+  });
+  scope.put(
+    `${base}/part/:uploadId/:partNumber`,
+    { config: { contentTypes: ['*'] }, schema: { hide: true } },
+    async (request, reply) => {
+      const owner = uploader(request);
+      const { uploadId, partNumber } = request.params as { uploadId: string; partNumber: string };
+      if (!/^\d{1,6}$/.test(partNumber))
+        throw new MobiusError('INVALID_ARGUMENT', `part number '${partNumber}' is not a number`);
+      const body = (request.body ?? request.raw) as Readable;
+      const part = await artifacts.putMultipartPart(uploadId, Number(partNumber), owner, body);
+      void reply.header('etag', `"${part.sha256}"`);
+      return {};
+    },
+  );
+  scope.post(`${base}/complete/*`, { schema: { hide: true } }, async (request) => {
+    const owner = uploader(request);
+    const body = await jsonBody(request);
+    const path = target(request, 'complete', body);
+    await artifacts.completeMultipartUpload(
+      stringField(body, 'upload_id'),
+      path,
+      completedParts(body),
+      owner,
+    );
+    return {};
+  });
+  scope.post(`${base}/abort/*`, { schema: { hide: true } }, async (request) => {
+    const owner = uploader(request);
+    const body = await jsonBody(request);
+    const path = target(request, 'abort', body);
+    await artifacts.abortMultipartUpload(stringField(body, 'upload_id'), path, owner);
+    return {};
+  });
+}
+
+/** The plugin: proxy routes, multipart uploads, `GET …/mlflow/artifacts/list` and `/get-artifact`. */
 export function registerMlflowArtifactRoutes(ctx: MobiusContext): FastifyPluginAsync {
   const { artifacts, runs } = ctx.tracking;
   return async (scope: FastifyInstance) => {
@@ -78,6 +256,26 @@ export function registerMlflowArtifactRoutes(ctx: MobiusContext): FastifyPluginA
               : { path: e.name, is_dir: false, file_size: e.size },
           ),
         };
+      });
+    }
+    for (const base of MPU_PREFIXES) registerMultipartRoutes(scope, artifacts, base);
+
+    // The UI's download link for a run's file (mlflow/server/__init__.py serves it at the
+    // root; the ajax-api spelling is answered too, with MLflow's error shape).
+    for (const url of ['/get-artifact', '/ajax-api/2.0/mlflow/get-artifact']) {
+      scope.get(url, { schema: { hide: true } }, async (request, reply) => {
+        requireRole(request, 'viewer');
+        const q = request.query as Record<string, unknown>;
+        const id = typeof q.run_id === 'string' && q.run_id !== '' ? q.run_id : q.run_uuid;
+        if (typeof id !== 'string' || id === '')
+          throw new MobiusError(
+            'INVALID_ARGUMENT',
+            `Missing value for required parameter 'run_id'.`,
+          );
+        if (typeof q.path !== 'string' || q.path === '')
+          throw new MobiusError('INVALID_ARGUMENT', `Missing value for required parameter 'path'.`);
+        const run = await runs.get(id);
+        return sendArtifactDownload(artifacts, pathBelow(run.info.artifactUri, q.path), reply);
       });
     }
 

@@ -8,6 +8,8 @@ import { MobiusError } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
 import { parseVersion, type ModelVersion, type RegisteredModel } from '../../registry/index.js';
 import { decodePageToken, encodePageToken } from '../../tracking/index.js';
+import { requireRole } from '../auth.js';
+import { pathBelow, sendArtifactDownload } from './artifact-routes.js';
 import { mlflowRoute } from './tracking-routes.js';
 import { keyValues, parseKeyValues, type Fields } from './wire.js';
 
@@ -214,4 +216,43 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
   mlflowRoute(app, ['GET'], 'model-versions/get-download-uri', async (f) => ({
     artifact_uri: await versions.downloadUri(f.str('name'), versionField(f)),
   }));
+
+  // The UI's download link for a file of a model version (mlflow/server/__init__.py serves
+  // it at the root; the ajax-api spelling is answered too, with MLflow's error shape).
+  const { runs, loggedModels, artifacts } = ctx.tracking;
+  /** The `mlflow-artifacts:` root a version's source points at, following runs:/ and models:/. */
+  const sourceRoot = async (source: string): Promise<string> => {
+    const model = /^models:\/(m-[\w-]+)\/?$/.exec(source);
+    if (model !== null) return (await loggedModels.get(model[1]!)).artifactUri;
+    const run = /^runs:\/([0-9a-f]{32})(?:\/(.*))?$/.exec(source);
+    if (run !== null) {
+      const uri = (await runs.get(run[1]!)).info.artifactUri.replace(/\/+$/, '');
+      return run[2] === undefined || run[2] === '' ? uri : `${uri}/${run[2]}`;
+    }
+    return source;
+  };
+  for (const url of [
+    '/model-versions/get-artifact',
+    '/ajax-api/2.0/mlflow/model-versions/get-artifact',
+  ]) {
+    app.get(url, { schema: { hide: true } }, async (request, reply) => {
+      requireRole(request, 'viewer');
+      const q = request.query as Record<string, unknown>;
+      for (const name of ['name', 'version', 'path'])
+        if (typeof q[name] !== 'string' || q[name] === '')
+          throw new MobiusError(
+            'INVALID_ARGUMENT',
+            `Missing value for required parameter '${name}'.`,
+          );
+      const { name, version, path } = q as Record<'name' | 'version' | 'path', string>;
+      const source = await versions.downloadUri(name, parseVersion(version));
+      const root = await sourceRoot(source);
+      if (!root.startsWith('mlflow-artifacts:'))
+        throw new MobiusError(
+          'NOT_FOUND',
+          `model version ${name}/${version} has its files at '${source}', which this server does not store`,
+        );
+      return sendArtifactDownload(artifacts, pathBelow(root, path), reply);
+    });
+  }
 }

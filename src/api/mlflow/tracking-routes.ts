@@ -4,7 +4,7 @@
  * wire format; every rule lives in src/tracking.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { MobiusError } from '../../core/index.js';
+import { MobiusError, limits } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
 import {
   decodePageToken,
@@ -103,20 +103,16 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     experiment: experimentJson(await experiments.getByName(f.str('experiment_name'))),
   }));
   mlflowRoute(app, ['GET', 'POST'], 'experiments/search', async (f) => {
-    if ((f.str('filter', 'optional') ?? '').trim() !== '') {
+    const maxResults = f.int('max_results') ?? limits.SEARCH_EXPERIMENTS_DEFAULT;
+    if (maxResults < 1 || maxResults > limits.SEARCH_EXPERIMENTS_MAX)
       throw new MobiusError(
         'INVALID_ARGUMENT',
-        'filtering experiments is not supported yet; search without a filter',
-      );
-    }
-    const maxResults = f.int('max_results') ?? 1000;
-    if (maxResults < 1 || maxResults > 50_000)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `max_results must be between 1 and 50000, not ${maxResults}`,
+        `max_results must be between 1 and ${limits.SEARCH_EXPERIMENTS_MAX}, not ${maxResults}`,
       );
     const offset = decodePageToken(f.str('page_token', 'optional'));
-    const page = await experiments.list({
+    const page = await experiments.search({
+      filter: f.str('filter', 'optional'),
+      orderBy: f.list('order_by').map(String),
       viewType: viewType(f.raw('view_type')),
       maxResults: maxResults + 1,
       offset,

@@ -1,0 +1,366 @@
+/**
+ * MLflow's experiment search (SearchExperimentsUtils in mlflow/utils/search_utils.py and
+ * SqlAlchemyStore._search_experiments), with OR and parentheses as run search has them:
+ *
+ *   filter     := or-expr
+ *   or-expr    := and-expr (OR and-expr)*
+ *   and-expr   := primary (AND primary)*
+ *   primary    := '(' or-expr ')' | comparison
+ *   comparison := identifier comparator value
+ *   identifier := [attribute(s) '.'] name | tag(s) '.' key      -- quoted with ` or " if odd
+ *
+ * Attributes: `name` (=, !=, LIKE, ILIKE), `experiment_id` (=, !=, IN, NOT IN),
+ * `creation_time` and `last_update_time` (=, !=, <, <=, >, >= on integers); tags take
+ * =, !=, LIKE, ILIKE, and IS NULL / IS NOT NULL as in MLflow. A tag comparison matches
+ * experiments that have the tag with a matching value (MLflow joins the tag table), so
+ * `tags.team != 'a'` does not match experiments without a `team` tag.
+ *
+ * order_by: name, experiment_id, creation_time, last_update_time, ASC or DESC; the default
+ * is `creation_time DESC, experiment_id ASC`, and experiment_id DESC breaks remaining ties
+ * (both as MLflow's SQL store does).
+ */
+import type { Expression, SqlBool } from 'kysely';
+import { MobiusError, limits } from '../core/index.js';
+import { sql, type StoreDialect } from '../store/index.js';
+
+type StringOp = '=' | '!=' | 'LIKE' | 'ILIKE';
+type NumberOp = '=' | '!=' | '<' | '<=' | '>' | '>=';
+type ListOp = 'IN' | 'NOT IN';
+
+/** One checked comparison of an experiment filter. */
+export type ExperimentComparison =
+  | { kind: 'name'; op: StringOp; value: string }
+  | { kind: 'id'; op: '=' | '!='; value: string }
+  | { kind: 'id'; op: ListOp; values: string[] }
+  | { kind: 'time'; column: 'created_at' | 'updated_at'; op: NumberOp; value: number }
+  | { kind: 'tag'; key: string; op: StringOp; value: string }
+  | { kind: 'tag'; key: string; op: 'IS NULL' | 'IS NOT NULL' };
+
+/** A parsed experiment filter. */
+export type ExperimentFilter =
+  ExperimentComparison | { kind: 'and' | 'or'; operands: ExperimentFilter[] };
+
+/** One order_by item: the column and direction. */
+export interface ExperimentOrder {
+  key: 'name' | 'experiment_id' | 'creation_time' | 'last_update_time';
+  direction: 'asc' | 'desc';
+}
+
+type Token =
+  | { type: 'word'; text: string; pos: number }
+  | { type: 'ident'; text: string; pos: number }
+  | { type: 'string'; text: string; pos: number }
+  | { type: 'number'; text: string; pos: number }
+  | { type: 'op'; text: string; pos: number };
+
+const KEYWORDS = new Set(['AND', 'OR', 'LIKE', 'ILIKE', 'IN', 'NOT', 'IS', 'NULL']);
+
+function invalid(message: string): MobiusError {
+  return new MobiusError('INVALID_ARGUMENT', message);
+}
+
+/** Splits a filter into tokens; quoted strings keep their content with escapes undone. */
+function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  const re =
+    /\s+|('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(`[^`]*`)|(!=|<>|<=|>=|=|<|>|\(|\)|,)|([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w.]))|([\p{L}\p{N}_][\p{L}\p{N}_\-/:]*(?:\.(?:`[^`]*`|"[^"]*"|[\p{L}\p{N}_.\-/:]+))?)/uy;
+  let pos = 0;
+  while (pos < text.length) {
+    re.lastIndex = pos;
+    const m = re.exec(text);
+    if (m === null)
+      throw invalid(`cannot read the filter at column ${pos + 1}: '${text.slice(pos, pos + 20)}'`);
+    const [all, str, tick, op, num, word] = m;
+    if (str !== undefined)
+      tokens.push({ type: 'string', text: str.slice(1, -1).replace(/\\(.)/g, '$1'), pos });
+    else if (tick !== undefined) tokens.push({ type: 'ident', text: tick.slice(1, -1), pos });
+    else if (op !== undefined) tokens.push({ type: 'op', text: op === '<>' ? '!=' : op, pos });
+    else if (num !== undefined) tokens.push({ type: 'number', text: num, pos });
+    else if (word !== undefined) {
+      const upper = word.toUpperCase();
+      tokens.push(
+        KEYWORDS.has(upper)
+          ? { type: 'word', text: upper, pos }
+          : { type: 'ident', text: word, pos },
+      );
+    }
+    pos += all.length;
+  }
+  return tokens;
+}
+
+/**
+ * Parses an experiment filter; undefined when blank. INVALID_ARGUMENT names what is wrong.
+ *
+ * @example
+ * parseExperimentFilter("name LIKE 'churn%' AND (tags.team = 'risk' OR creation_time > 0)");
+ */
+export function parseExperimentFilter(filter: string | undefined): ExperimentFilter | undefined {
+  if (filter === undefined || filter.trim() === '') return undefined;
+  const tokens = tokenize(filter);
+  let i = 0;
+  let depth = 0;
+  let comparisons = 0;
+  let listValues = 0;
+  const peek = () => tokens[i];
+  const isWord = (t: Token | undefined, w: string) => t?.type === 'word' && t.text === w;
+  const where = (t: Token | undefined) =>
+    t === undefined ? 'at the end of the filter' : `at column ${t.pos + 1}`;
+
+  const parseOr = (): ExperimentFilter => {
+    const operands = [parseAnd()];
+    while (isWord(peek(), 'OR')) {
+      i++;
+      operands.push(parseAnd());
+    }
+    return join('or', operands);
+  };
+  const parseAnd = (): ExperimentFilter => {
+    const operands = [parsePrimary()];
+    while (isWord(peek(), 'AND')) {
+      i++;
+      operands.push(parsePrimary());
+    }
+    return join('and', operands);
+  };
+  const parsePrimary = (): ExperimentFilter => {
+    const t = peek();
+    if (t?.type === 'op' && t.text === '(') {
+      if (++depth > limits.MAX_FILTER_DEPTH)
+        throw invalid(`parentheses nest deeper than ${limits.MAX_FILTER_DEPTH} levels`);
+      i++;
+      const node = parseOr();
+      const close = peek();
+      if (close?.type !== 'op' || close.text !== ')') throw invalid(`expected ')' ${where(close)}`);
+      i++;
+      depth--;
+      return node;
+    }
+    if (++comparisons > limits.MAX_FILTER_COMPARISONS)
+      throw invalid(`the filter has more than ${limits.MAX_FILTER_COMPARISONS} comparisons`);
+    return parseComparison();
+  };
+  const parseComparison = (): ExperimentComparison => {
+    const id = tokens[i++];
+    if (id?.type !== 'ident')
+      throw invalid(`expected a comparison such as name = 'x' ${where(id)}`);
+    const field = resolveIdentifier(id.text);
+    // The comparator: one symbol, or LIKE / ILIKE / IN / NOT IN / IS [NOT] NULL.
+    const c = tokens[i++];
+    let op: string;
+    if (c?.type === 'op' && ['=', '!=', '<', '<=', '>', '>='].includes(c.text)) op = c.text;
+    else if (c?.type === 'word' && ['LIKE', 'ILIKE', 'IN'].includes(c.text)) op = c.text;
+    else if (isWord(c, 'NOT') && isWord(peek(), 'IN')) {
+      i++;
+      op = 'NOT IN';
+    } else if (isWord(c, 'IS')) {
+      const not = isWord(peek(), 'NOT');
+      if (not) i++;
+      if (!isWord(tokens[i++], 'NULL')) throw invalid(`expected NULL after IS ${where(c)}`);
+      op = not ? 'IS NOT NULL' : 'IS NULL';
+    } else throw invalid(`expected a comparator after '${id.text}' ${where(c)}`);
+
+    if (op === 'IS NULL' || op === 'IS NOT NULL') {
+      if (field.kind !== 'tag') throw invalid(`${op} applies to tags only, not '${id.text}'`);
+      return { kind: 'tag', key: field.key, op };
+    }
+    if (op === 'IN' || op === 'NOT IN') {
+      if (field.kind !== 'id')
+        throw invalid(`${op} applies to experiment_id only, not '${id.text}'`);
+      const values = readList();
+      listValues += values.length;
+      if (listValues > limits.MAX_FILTER_LIST_VALUES)
+        throw invalid(`IN lists hold more than ${limits.MAX_FILTER_LIST_VALUES} values in all`);
+      return { kind: 'id', op, values };
+    }
+    const v = tokens[i++];
+    switch (field.kind) {
+      case 'time': {
+        if (!['=', '!=', '<', '<=', '>', '>='].includes(op))
+          throw invalid(`'${id.text}' compares with =, !=, <, <=, > or >=, not ${op}`);
+        const n = v?.type === 'number' || v?.type === 'string' ? Number(v.text) : NaN;
+        if (!Number.isSafeInteger(n) || v?.text.trim() === '')
+          throw invalid(
+            `'${id.text}' compares with an integer (milliseconds), not ${v === undefined ? 'nothing' : `'${v.text}'`}`,
+          );
+        return { kind: 'time', column: field.column, op: op as NumberOp, value: n };
+      }
+      case 'id': {
+        if (op !== '=' && op !== '!=')
+          throw invalid(`experiment_id compares with =, !=, IN or NOT IN, not ${op}`);
+        if (v?.type !== 'string' && v?.type !== 'number')
+          throw invalid(`experiment_id compares with a quoted id ${where(v)}`);
+        return { kind: 'id', op, value: v.text };
+      }
+      case 'name':
+      case 'tag': {
+        if (!['=', '!=', 'LIKE', 'ILIKE'].includes(op))
+          throw invalid(`'${id.text}' compares with =, !=, LIKE or ILIKE, not ${op}`);
+        if (v?.type !== 'string')
+          throw invalid(`'${id.text}' compares with a quoted string ${where(v)}`);
+        return field.kind === 'name'
+          ? { kind: 'name', op: op as StringOp, value: v.text }
+          : { kind: 'tag', key: field.key, op: op as StringOp, value: v.text };
+      }
+    }
+  };
+  const readList = (): string[] => {
+    const open = tokens[i++];
+    if (open?.type !== 'op' || open.text !== '(')
+      throw invalid(`IN needs a list such as ('1', '2') ${where(open)}`);
+    const values: string[] = [];
+    for (;;) {
+      const v = tokens[i++];
+      if (v?.type !== 'string' && v?.type !== 'number')
+        throw invalid(`expected a quoted value in the IN list ${where(v)}`);
+      values.push(v.text);
+      const sep = tokens[i++];
+      if (sep?.type === 'op' && sep.text === ')') return values;
+      if (sep?.type !== 'op' || sep.text !== ',')
+        throw invalid(`expected ',' or ')' in the IN list ${where(sep)}`);
+    }
+  };
+
+  const node = parseOr();
+  if (i < tokens.length) {
+    const t = tokens[i];
+    throw invalid(`expected AND, OR or the end of the filter ${where(t)}`);
+  }
+  return node;
+}
+
+type Field =
+  | { kind: 'name' }
+  | { kind: 'id' }
+  | { kind: 'time'; column: 'created_at' | 'updated_at' }
+  | { kind: 'tag'; key: string };
+
+/** `name`, `attribute.name`, `tags.team`, ``tags.`a b` ``, `tags."a.b"` → what it compares. */
+function resolveIdentifier(text: string): Field {
+  const dot = text.indexOf('.');
+  const prefix = dot === -1 ? undefined : text.slice(0, dot);
+  const rawKey = dot === -1 ? text : text.slice(dot + 1);
+  const key = rawKey.replace(/^`(.*)`$|^"(.*)"$/s, '$1$2');
+  if (prefix === 'tag' || prefix === 'tags') {
+    if (key === '') throw invalid(`'${text}' names no tag`);
+    return { kind: 'tag', key };
+  }
+  if (prefix !== undefined && prefix !== 'attribute' && prefix !== 'attributes')
+    throw invalid(`invalid entity '${prefix}' in '${text}': use attribute or tags`);
+  switch (key) {
+    case 'name':
+      return { kind: 'name' };
+    case 'experiment_id':
+      return { kind: 'id' };
+    case 'creation_time':
+      return { kind: 'time', column: 'created_at' };
+    case 'last_update_time':
+      return { kind: 'time', column: 'updated_at' };
+    default:
+      throw invalid(
+        `invalid attribute '${key}': use name, experiment_id, creation_time, last_update_time or tags.<key>`,
+      );
+  }
+}
+
+function join(kind: 'and' | 'or', operands: ExperimentFilter[]): ExperimentFilter {
+  if (operands.length === 1) return operands[0]!;
+  return { kind, operands: operands.flatMap((o) => (o.kind === kind ? o.operands : [o])) };
+}
+
+/** A string comparison on `ref` (LIKE is case-sensitive on both backends; ILIKE is not). */
+function stringSql(ref: Expression<unknown>, op: StringOp, value: string): Expression<SqlBool> {
+  switch (op) {
+    case '=':
+      return sql<SqlBool>`${ref} = ${value}`;
+    case '!=':
+      return sql<SqlBool>`${ref} <> ${value}`;
+    case 'LIKE':
+      return sql<SqlBool>`${ref} like ${value}`;
+    case 'ILIKE':
+      return sql<SqlBool>`lower(${ref}) like lower(${value})`;
+  }
+}
+
+/** The filter as SQL over the `experiment` table. */
+export function experimentFilterSql(node: ExperimentFilter): Expression<SqlBool> {
+  switch (node.kind) {
+    case 'and':
+    case 'or': {
+      const parts = node.operands.map((o) => sql`(${experimentFilterSql(o)})`);
+      return sql<SqlBool>`${sql.join(parts, node.kind === 'and' ? sql` and ` : sql` or `)}`;
+    }
+    case 'name':
+      return stringSql(sql.ref('experiment.name'), node.op, node.value);
+    case 'id': {
+      const ref = sql.ref('experiment.id');
+      if ('values' in node)
+        return node.op === 'IN'
+          ? sql<SqlBool>`${ref} in (${sql.join(node.values)})`
+          : sql<SqlBool>`${ref} not in (${sql.join(node.values)})`;
+      return stringSql(ref, node.op, node.value);
+    }
+    case 'time': {
+      const ref = sql.ref(`experiment.${node.column}`);
+      const op = node.op === '!=' ? '<>' : node.op;
+      return sql<SqlBool>`${ref} ${sql.raw(op)} ${node.value}`;
+    }
+    case 'tag': {
+      const base = sql`select 1 from experiment_tag as t
+        where t.experiment_id = experiment.id and t.key = ${node.key}`;
+      if (!('value' in node))
+        return node.op === 'IS NULL'
+          ? sql<SqlBool>`not exists (${base})`
+          : sql<SqlBool>`exists (${base})`;
+      return sql<SqlBool>`exists (${base} and ${stringSql(sql.ref('t.value'), node.op, node.value)})`;
+    }
+  }
+}
+
+const ORDER_KEYS = ['name', 'experiment_id', 'creation_time', 'last_update_time'] as const;
+
+/** Parses order_by items; an empty list gives MLflow's default order. */
+export function parseExperimentOrderBy(items: readonly string[]): ExperimentOrder[] {
+  const clauses = items.map((item): ExperimentOrder => {
+    const m = /^\s*(?:attributes?\.)?(`?)([\w]+)\1(?:\s+(ASC|DESC))?\s*$/i.exec(item);
+    const key = ORDER_KEYS.find((k) => k === m?.[2]);
+    if (m === null || key === undefined)
+      throw invalid(
+        `invalid order_by '${item}': use one of ${ORDER_KEYS.join(', ')}, then ASC or DESC`,
+      );
+    return { key, direction: m[3]?.toUpperCase() === 'DESC' ? 'desc' : 'asc' };
+  });
+  if (clauses.length === 0)
+    clauses.push(
+      { key: 'creation_time', direction: 'desc' },
+      { key: 'experiment_id', direction: 'asc' },
+    );
+  if (!clauses.some((c) => c.key === 'experiment_id'))
+    clauses.push({ key: 'experiment_id', direction: 'desc' });
+  return clauses;
+}
+
+/**
+ * ORDER BY expressions for one clause. Experiment ids are decimal strings, ordered as
+ * numbers (shorter first, then by digits) the way MLflow's integer column sorts; names
+ * sort in byte order on both backends.
+ */
+export function experimentOrderSql(
+  dialect: StoreDialect,
+  clause: ExperimentOrder,
+): Expression<unknown>[] {
+  switch (clause.key) {
+    case 'name':
+      return [
+        dialect === 'postgres'
+          ? sql`${sql.ref('experiment.name')} collate "C"`
+          : sql.ref('experiment.name'),
+      ];
+    case 'experiment_id':
+      return [sql`length(${sql.ref('experiment.id')})`, sql.ref('experiment.id')];
+    case 'creation_time':
+      return [sql.ref('experiment.created_at')];
+    case 'last_update_time':
+      return [sql.ref('experiment.updated_at')];
+  }
+}
