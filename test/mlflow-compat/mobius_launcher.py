@@ -1,0 +1,107 @@
+"""
+Pytest plugin that points MLflow's own live-server tests at `mobius server`.
+
+MLflow's `tests/tracking/test_rest_tracking.py` and `test_model_registry.py` start their
+server through `tests.tracking.integration_test_utils` (`ServerThread`, and `_init_server`
+in older releases). This plugin replaces both, before the test modules import them, with
+a launcher that spawns the real Mobius CLI on a fresh state directory per test — the
+same isolation MLflow gives each test with its fresh database. Everything else in
+MLflow's tests runs unmodified.
+
+Used by scripts/mlflow-compat.sh; environment:
+  MOBIUS_BIN        path to bin/mobius.js (required)
+  MOBIUS_COMPAT_PG  a postgres:// URL: run each test in its own schema there instead of
+                    a fresh SQLite file
+"""
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import requests
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MobiusServer:
+    """Drop-in for MLflow's ServerThread: a context manager yielding the server URL."""
+
+    def __init__(self, app=None, port=None, **_ignored):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.home = tempfile.mkdtemp(prefix="mobius-compat-")
+        self.proc = None
+
+    def __enter__(self) -> str:
+        args = ["node", os.environ["MOBIUS_BIN"], "server", "--port", str(self.port)]
+        args += ["--home", self.home]
+        pg = os.environ.get("MOBIUS_COMPAT_PG")
+        if pg:
+            sep = "&" if "?" in pg else "?"
+            args += ["--store", f"{pg}{sep}schema=compat_{uuid.uuid4().hex[:12]}"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MOBIUS_")}
+        self.log = open(os.path.join(self.home, "server.log"), "wb")
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mobius server exited: {open(self.log.name).read()}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).ok:
+                    return self.url
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"mobius server did not become healthy on {self.url}")
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.home, ignore_errors=True)
+        return None
+
+    # MLflow's ServerThread API, for tests that call these directly.
+    def start(self):
+        self.__enter__()
+
+    def shutdown(self):
+        self.__exit__()
+
+
+@contextlib.contextmanager
+def _init_server(backend_uri=None, root_artifact_uri=None, extra_env=None, app=None, **_):
+    with MobiusServer() as url:
+        yield url
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselects the cases parametrized for MLflow's file store: they test MLflow's own
+    backend, not the server protocol, and are outside the compatibility target."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        (drop if "file" in params.values() else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_configure(config):
+    import tests.tracking.integration_test_utils as utils
+
+    utils.ServerThread = MobiusServer
+    utils._init_server = _init_server
