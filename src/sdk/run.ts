@@ -27,6 +27,16 @@ export interface RunHandleOptions {
 
 type EndStatus = 'FINISHED' | 'FAILED' | 'KILLED';
 
+/**
+ * Runs not yet ended. One `beforeExit` listener serves them all (one per run would trip
+ * Node's max-listeners warning with a dozen runs). beforeExit fires when the event loop
+ * runs dry: the last chance to send what is buffered; the sends keep the loop alive.
+ */
+const openRuns = new Set<RunHandle>();
+function flushOpenRuns(): void {
+  for (const run of openRuns) run.flushBeforeExit();
+}
+
 interface Batch {
   id: string;
   points: { key: string; value: number; step: number; timestamp: number }[];
@@ -55,7 +65,8 @@ export class RunHandle {
   #error: Error | undefined;
   #timer: NodeJS.Timeout | undefined;
   #ended = false;
-  readonly #onBeforeExit = () => {
+  /** Sends what is buffered without waiting (the process is about to exit). */
+  readonly flushBeforeExit = () => {
     if (this.#buffer.length > 0 || this.#pending.length > 0) this.#flushInBackground();
   };
 
@@ -77,8 +88,8 @@ export class RunHandle {
       }, interval);
       this.#timer.unref(); // the timer alone must not keep a finished script alive
     }
-    // beforeExit fires when the event loop runs dry: the last chance to send what is buffered.
-    process.on('beforeExit', this.#onBeforeExit);
+    openRuns.add(this);
+    if (openRuns.size === 1) process.on('beforeExit', flushOpenRuns);
   }
 
   /** Logs params (immutable: the same value again is fine, a different one is CONFLICT). */
@@ -161,7 +172,8 @@ export class RunHandle {
   /** Flushes, then marks the run ended with `status` (default FINISHED). Idempotent. */
   async end(status: EndStatus = 'FINISHED'): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
-    process.off('beforeExit', this.#onBeforeExit);
+    openRuns.delete(this);
+    if (openRuns.size === 0) process.off('beforeExit', flushOpenRuns);
     try {
       await this.flush();
     } finally {

@@ -363,7 +363,8 @@ function registerJsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
         name: body.name,
         startTime: body.startTime,
         tags: body.tags,
-        userId: principal.name,
+        // With auth on, the token says who ran it; without, the client's mlflow.user tag may.
+        userId: ctx.config.server.auth ? principal.name : undefined,
       });
       return reply.status(201).send(toWireRun(run));
     },
