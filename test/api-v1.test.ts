@@ -177,6 +177,26 @@ for (const backend of STORE_BACKENDS) {
           /extra|additional/,
         ],
         ['PATCH', `/api/v1/runs/${id}`, { status: 'DONE' }, /status/],
+        // Not coerced: null is not 0, true is not 1, null is not "".
+        [
+          'POST',
+          `/api/v1/runs/${id}/metrics`,
+          { metrics: [{ key: 'x', value: null, timestamp: 1 }] },
+          /metrics\/0\/value must be a number or "NaN" or "Infinity" or "-Infinity"/,
+        ],
+        [
+          'POST',
+          `/api/v1/runs/${id}/metrics`,
+          { metrics: [{ key: 'x', value: true, timestamp: 1 }] },
+          /value/,
+        ],
+        [
+          'POST',
+          `/api/v1/runs/${id}/metrics`,
+          { metrics: [{ key: 'x', value: 1, timestamp: null }] },
+          /timestamp must be an integer/,
+        ],
+        ['POST', `/api/v1/runs/${id}/params`, { params: { lr: null } }, /params\/lr/],
         ['POST', '/api/v1/runs', { name: 'no experiment' }, /experimentId/],
         ['GET', '/api/v1/runs', undefined, /experimentId/],
         ['GET', '/api/v1/runs/compare', undefined, /ids/],

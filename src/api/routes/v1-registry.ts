@@ -15,6 +15,7 @@ import {
 import { MODEL_STAGES } from '../../store/index.js';
 import { runArtifactRoot } from '../../tracking/index.js';
 import { requireRole } from '../auth.js';
+import { strictBody } from './v1-strict-body.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) =>
   Type.Union([t, Type.Null()]);
@@ -125,6 +126,7 @@ export function registerV1RegistryRoutes(app: FastifyInstance, ctx: MobiusContex
   app.post(
     '/api/v1/models',
     {
+      preValidation: strictBody(CreateModelBody),
       schema: {
         summary: 'Register a model name',
         tags,
@@ -184,6 +186,7 @@ export function registerV1RegistryRoutes(app: FastifyInstance, ctx: MobiusContex
   app.post(
     '/api/v1/models/:name/versions',
     {
+      preValidation: strictBody(CreateVersionBody),
       schema: {
         summary: "Create the next version of a model from a run's artifact path",
         tags,
@@ -279,6 +282,7 @@ export function registerV1RegistryRoutes(app: FastifyInstance, ctx: MobiusContex
   app.put(
     '/api/v1/models/:name/aliases/:alias',
     {
+      preValidation: strictBody(SetAliasBody),
       schema: {
         summary: 'Point an alias at a version (moving it if it named another)',
         tags,

@@ -20,6 +20,7 @@ import {
 } from '../../tracking/index.js';
 import { RUN_STATUSES } from '../../store/index.js';
 import { requireRole } from '../auth.js';
+import { strictBody } from './v1-strict-body.js';
 
 // ---- shared shapes ----------------------------------------------------------------
 
@@ -285,6 +286,7 @@ function registerJsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
   app.post(
     '/api/v1/experiments',
     {
+      preValidation: strictBody(CreateExperimentBody),
       schema: {
         summary: 'Create an experiment',
         tags,
@@ -348,6 +350,7 @@ function registerJsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
   app.post(
     '/api/v1/runs',
     {
+      preValidation: strictBody(CreateRunBody),
       schema: {
         summary: 'Start a run in an experiment',
         tags,
@@ -435,6 +438,7 @@ function registerJsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
   app.patch(
     '/api/v1/runs/:id',
     {
+      preValidation: strictBody(UpdateRunBody),
       schema: {
         summary: 'Change a run: status, end time (ending it) or name',
         tags,
@@ -473,6 +477,7 @@ function registerJsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
   app.post(
     '/api/v1/runs/:id/params',
     {
+      preValidation: strictBody(ParamsBody),
       schema: {
         summary: 'Log params (immutable: the same value again is fine, a new value is CONFLICT)',
         tags,
@@ -494,6 +499,7 @@ function registerJsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
   app.post(
     '/api/v1/runs/:id/tags',
     {
+      preValidation: strictBody(TagsBody),
       schema: {
         summary: 'Set run tags (a tag set again is overwritten)',
         tags,
@@ -515,6 +521,7 @@ function registerJsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
   app.post(
     '/api/v1/runs/:id/metrics',
     {
+      preValidation: strictBody(MetricsBody),
       schema: {
         summary: 'Log a batch of metric points; with a batch id, a retried batch is recorded once',
         tags,
