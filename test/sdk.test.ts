@@ -79,11 +79,29 @@ for (const backend of STORE_BACKENDS) {
         .where('run_id', '=', run.id)
         .execute();
       expect(batches.map((b) => b.points).sort((a, b) => a - b)).toEqual([502, 1000, 1000]);
+      const { runs } = await client.searchRuns({
+        experimentIds: [run.experimentId],
+        filter: "params.optimizer = 'adam'",
+      });
+      expect(runs.map((r) => r.id)).toEqual([run.id]);
       // Same experiment name again: the same experiment.
       const second = await client.startRun({ experiment: 'sdk-exp', codeIdentity: false });
       expect(second.experimentId).toBe(run.experimentId);
       await second.end('KILLED');
       expect((await client.getRun(second.id)).status).toBe('KILLED');
+      const compared = await client.compareRuns([run.id, second.id]);
+      expect(compared.metrics.find((m) => m.key === 'weird')).toEqual({
+        key: 'weird',
+        latest: ['-Infinity', null],
+        min: ['-Infinity', null],
+        max: ['-Infinity', null],
+        differs: true,
+      });
+      expect(compared.params.find((p) => p.key === 'lr')).toEqual({
+        key: 'lr',
+        values: ['0.01', null],
+        differs: true,
+      });
     });
 
     it('a batch whose response was lost is retried with the same id and recorded once', async () => {

@@ -6,7 +6,7 @@
 import { ERROR_CODES, MobiusError, isMobiusError, type ErrorCode } from '../core/index.js';
 import { captureCodeIdentity } from './code-identity.js';
 import { RunHandle, type RunHandleOptions } from './run.js';
-import type { ModelVersion, RunData } from './types.js';
+import type { ModelVersion, RunComparison, RunData } from './types.js';
 
 /** How a client retries: attempts in all, and the backoff between them. */
 export interface RetryPolicy {
@@ -172,6 +172,36 @@ export class MobiusClient {
       undefined,
       { retry: true },
     );
+  }
+
+  /**
+   * Runs of experiments matching an MLflow filter, e.g. `metrics.acc > 0.9 and params.opt = 'adam'`.
+   *
+   * @example
+   * const { runs } = await client.searchRuns({ experimentIds: [run.experimentId], filter: 'metrics.acc > 0.9' });
+   */
+  async searchRuns(query: {
+    experimentIds: string[];
+    filter?: string;
+    orderBy?: string[];
+    maxResults?: number;
+    pageToken?: string;
+  }): Promise<{ runs: RunData[]; nextPageToken?: string }> {
+    const q = new URLSearchParams();
+    for (const id of query.experimentIds) q.append('experimentId', id);
+    for (const o of query.orderBy ?? []) q.append('orderBy', o);
+    if (query.filter !== undefined) q.set('filter', query.filter);
+    if (query.maxResults !== undefined) q.set('maxResults', String(query.maxResults));
+    if (query.pageToken !== undefined) q.set('pageToken', query.pageToken);
+    return this.request('GET', `/api/v1/runs?${q.toString()}`, undefined, { retry: true });
+  }
+
+  /** Runs side by side: params, tags, metrics (latest, min, max), and which differ. */
+  async compareRuns(runIds: string[]): Promise<RunComparison> {
+    const q = new URLSearchParams(runIds.map((id): [string, string] => ['ids', id]));
+    return this.request('GET', `/api/v1/runs/compare?${q.toString()}`, undefined, {
+      retry: true,
+    });
   }
 
   /** A run as the server has it now. */

@@ -9,6 +9,6 @@ export type { RunHandleOptions } from './run.js';
 export { captureCodeIdentity, SOURCE_TAGS, MOBIUS_TAGS, LOCKFILES } from './code-identity.js';
 export type { CodeIdentityOptions } from './code-identity.js';
 export { encodeValue, decodeValue } from './types.js';
-export type { ModelVersion, RunData, WireValue } from './types.js';
+export type { ModelVersion, RunComparison, RunData, WireValue } from './types.js';
 export { MobiusError, isMobiusError } from '../core/index.js';
 export type { ErrorCode } from '../core/index.js';

@@ -37,6 +37,27 @@ export interface ModelVersion {
   aliases: string[];
 }
 
+/** `GET /api/v1/runs/compare`: every array is in the order the run ids were given. */
+export interface RunComparison {
+  runs: {
+    id: string;
+    name: string | null;
+    experimentId: string;
+    status: RunData['status'];
+    startTime: number;
+    endTime: number | null;
+  }[];
+  params: { key: string; values: (string | null)[]; differs: boolean }[];
+  tags: { key: string; values: (string | null)[]; differs: boolean }[];
+  metrics: {
+    key: string;
+    latest: (WireValue | null)[];
+    min: (WireValue | null)[];
+    max: (WireValue | null)[];
+    differs: boolean;
+  }[];
+}
+
 /** A number as the wire carries it. */
 export function encodeValue(value: number): WireValue {
   if (Number.isFinite(value)) return value;
