@@ -16,6 +16,8 @@ import { registerMetrics } from './metrics.js';
 import { registerRequestGuards } from './request-guards.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
+import { registerV1TrackingRoutes } from './routes/v1-tracking.js';
+import { registerV1RegistryRoutes } from './routes/v1-registry.js';
 import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
 import { registerMlflowRegistryRoutes } from './mlflow/registry-routes.js';
 import { registerMlflowArtifactRoutes } from './mlflow/artifact-routes.js';
@@ -88,6 +90,8 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerMetrics(app);
   registerSystemRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
+  await app.register(registerV1TrackingRoutes(ctx));
+  registerV1RegistryRoutes(app, ctx);
   registerMlflowTrackingRoutes(app, ctx);
   registerMlflowRegistryRoutes(app, ctx);
   await app.register(registerMlflowArtifactRoutes(ctx));

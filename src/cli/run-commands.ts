@@ -6,7 +6,7 @@
 import { Option, type Command } from 'commander';
 import { MobiusError, isMobiusError, type MobiusConfig } from '../core/index.js';
 import { openMobius, type MobiusContext } from '../context/index.js';
-import type { MetricPoint, Run } from '../tracking/index.js';
+import type { MetricPoint, Run, RunComparison } from '../tracking/index.js';
 import { emit, table } from './output.js';
 
 /** What a command file needs from `main.ts`: the merged config and the `--json` flag. */
@@ -115,17 +115,11 @@ export function registerRunCommands(program: Command, deps: CommandDeps): void {
     .action(async (runIds: string[], _options: unknown, command: Command) => {
       if (runIds.length < 2)
         throw new MobiusError('INVALID_ARGUMENT', 'compare needs at least two run ids');
-      const found = await withLocalContext(await deps.config(command), 'runs compare', (ctx) =>
-        ctx.tracking.runs.getMany(runIds),
+      const comparison = await withLocalContext(await deps.config(command), 'runs compare', (ctx) =>
+        ctx.tracking.compareRuns(runIds),
       );
-      const missing = runIds.filter((id) => !found.some((r) => r.info.id === id));
-      if (missing.length > 0)
-        throw new MobiusError(
-          'NOT_FOUND',
-          `no run with id ${missing.map((id) => `'${id}'`).join(', ')}`,
-        );
-      const comparison = compareRuns(runIds.map((id) => found.find((r) => r.info.id === id)!));
-      emit(deps.json(command), comparison, () => comparisonTable(comparison));
+      const shown = { runIds, rows: comparisonRows(comparison), ...comparison };
+      emit(deps.json(command), shown, () => comparisonTable(runIds, shown.rows));
     });
 }
 
@@ -233,7 +227,7 @@ function runDetails(run: Run): string {
   ].join('\n');
 }
 
-/** One compared field: a param, a metric or a run attribute, with a value per run. */
+/** One line of the comparison table: a run attribute, param or metric, a value per run. */
 export interface ComparisonRow {
   key: string;
   /** One per run, in the order asked for; null where the run lacks the key. */
@@ -241,45 +235,31 @@ export interface ComparisonRow {
   differs: boolean;
 }
 
-export interface Comparison {
-  runIds: string[];
-  rows: ComparisonRow[];
+/** The domain's comparison flattened to table rows: name, status, params.*, metrics.* (latest). */
+function comparisonRows(c: RunComparison): ComparisonRow[] {
+  const attribute = (key: string, values: (string | null)[]): ComparisonRow => ({
+    key,
+    values,
+    differs: new Set(values).size > 1,
+  });
+  return [
+    attribute(
+      'name',
+      c.runs.map((r) => r.name),
+    ),
+    attribute(
+      'status',
+      c.runs.map((r) => r.status),
+    ),
+    ...c.params.map((p) => ({ key: `params.${p.key}`, values: p.values, differs: p.differs })),
+    ...c.metrics.map((m) => ({ key: `metrics.${m.key}`, values: m.latest, differs: m.differs })),
+  ];
 }
 
-function compareRuns(runs: Run[]): Comparison {
-  const rows: ComparisonRow[] = [];
-  const add = (key: string, values: (string | number | null)[]) => {
-    // NaN !== NaN, so compare by the printed form.
-    const distinct = new Set(values.map((v) => (v === null ? '\0none' : String(v))));
-    rows.push({ key, values, differs: distinct.size > 1 });
-  };
-  add(
-    'name',
-    runs.map((r) => r.info.name),
-  );
-  add(
-    'status',
-    runs.map((r) => r.info.status),
-  );
-  const params = [...new Set(runs.flatMap((r) => Object.keys(r.data.params)))].sort();
-  for (const key of params)
-    add(
-      `params.${key}`,
-      runs.map((r) => r.data.params[key] ?? null),
-    );
-  const metrics = [...new Set(runs.flatMap((r) => r.data.metrics.map((m) => m.key)))].sort();
-  for (const key of metrics)
-    add(
-      `metrics.${key}`,
-      runs.map((r) => r.data.metrics.find((m) => m.key === key)?.value ?? null),
-    );
-  return { runIds: runs.map((r) => r.info.id), rows };
-}
-
-function comparisonTable(comparison: Comparison): string {
+function comparisonTable(runIds: string[], comparisonRows: ComparisonRow[]): string {
   // Run ids are 32 hex digits; eight tell runs apart in practice and keep columns narrow.
-  const headers = ['', 'KEY', ...comparison.runIds.map((id) => id.slice(0, 8))];
-  const rows = comparison.rows.map((row) => [
+  const headers = ['', 'KEY', ...runIds.map((id) => id.slice(0, 8))];
+  const rows = comparisonRows.map((row) => [
     row.differs ? '*' : '',
     row.key,
     ...row.values.map((v) => (v === null ? '-' : typeof v === 'number' ? formatValue(v) : v)),

@@ -59,6 +59,16 @@ export interface LatestMetricTable {
   timestamp: number;
 }
 
+/** A metric batch a client named with its own id, so a retried batch is recorded once. */
+export interface MetricBatchTable {
+  run_id: string;
+  batch_id: string;
+  /** sha256 of the batch's points, to tell a retry from a different batch reusing the id. */
+  digest: string;
+  points: number;
+  created_at: number;
+}
+
 export interface ExperimentTagTable {
   experiment_id: string;
   key: string;
@@ -259,6 +269,7 @@ export interface Database {
   param: ParamTable;
   metric: MetricTable;
   latest_metric: LatestMetricTable;
+  metric_batch: MetricBatchTable;
   tag: TagTable;
   artifact: ArtifactTable;
   dataset: DatasetTable;

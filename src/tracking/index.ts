@@ -12,6 +12,9 @@ export type { DatasetInfo, DatasetInput, ModelLink, RunIo } from './run-inputs.j
 export { RunService, RUN_NAME_TAG, PARENT_RUN_TAG, USER_TAG } from './runs.js';
 export type { CreateRunInput } from './runs.js';
 export * from './metric-history.js';
+export { compareRuns, compareRunData, MAX_COMPARE_RUNS } from './compare.js';
+export type { RunComparison, ComparedValues, ComparedMetric, MetricRange } from './compare.js';
+export { checkBatchId } from './metric-batches.js';
 export type {
   Experiment,
   LifecycleStage,

@@ -25,6 +25,7 @@ import {
   type MetricHistoryIntervalInput,
   type RunMetricPoint,
 } from './metric-history.js';
+import { checkBatchId, claimMetricBatch } from './metric-batches.js';
 import { fromStored, isNewer, toStored } from './metric-value.js';
 import { randomRunName } from './run-names.js';
 import { searchRuns, type SearchRunsOptions } from './search/index.js';
@@ -186,8 +187,14 @@ export class RunService {
   /**
    * Records a batch atomically: all of it or none. Params are immutable — the same value
    * again is a no-op, a different one is CONFLICT naming both. Metrics append; tags overwrite.
+   * With `batchId`, a batch already recorded under that id is not written again (a client's
+   * retry); the result says whether this call wrote it.
    */
-  async logBatch(id: string, batch: RunBatch): Promise<void> {
+  async logBatch(
+    id: string,
+    batch: RunBatch,
+    options: { batchId?: string | undefined } = {},
+  ): Promise<{ recorded: boolean }> {
     const metrics = batch.metrics ?? [];
     const params = dedupeParams(batch.params ?? []);
     const tags = lastWins(batch.tags ?? []);
@@ -197,10 +204,16 @@ export class RunService {
       checkValueLength('param', checkKey('param', p.key), p.value, limits.MAX_PARAM_VALUE_LENGTH);
     for (const t of tags)
       checkValueLength('tag', checkKey('tag', t.key), t.value, limits.MAX_TAG_VALUE_LENGTH);
-    if (metrics.length + params.length + tags.length === 0) return;
+    if (options.batchId !== undefined) checkBatchId(options.batchId);
+    if (metrics.length + params.length + tags.length === 0) return { recorded: false };
 
-    await this.store.write(async (trx) => {
+    return this.store.write(async (trx) => {
       await activeRun(trx, id);
+      if (
+        options.batchId !== undefined &&
+        !(await claimMetricBatch(trx, id, options.batchId, metrics, this.clock.now()))
+      )
+        return { recorded: false };
       if (params.length > 0) await insertParams(trx, id, params);
       if (tags.length > 0) {
         await upsertTags(trx, id, tags);
@@ -222,6 +235,7 @@ export class RunService {
         );
         await upsertLatest(trx, id, metrics);
       }
+      return { recorded: true };
     });
   }
 

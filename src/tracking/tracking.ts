@@ -3,6 +3,7 @@ import type { Clock } from '../core/index.js';
 import type { BlobStore } from '../blobs/index.js';
 import type { Store } from '../store/index.js';
 import { ArtifactService } from './artifacts.js';
+import { compareRuns, type RunComparison } from './compare.js';
 import { ExperimentService } from './experiments.js';
 import { LoggedModelService } from './logged-models.js';
 import { RunInputService } from './run-inputs.js';
@@ -16,12 +17,19 @@ export class TrackingService {
   readonly loggedModels: LoggedModelService;
   /** Datasets and models each run consumed and produced. */
   readonly inputs: RunInputService;
+  readonly #store: Store;
 
   constructor(store: Store, blobs: BlobStore, clock: Clock) {
+    this.#store = store;
     this.experiments = new ExperimentService(store, clock);
     this.runs = new RunService(store, clock);
     this.artifacts = new ArtifactService(store, blobs, clock);
     this.loggedModels = new LoggedModelService(store, clock);
     this.inputs = new RunInputService(store, clock);
+  }
+
+  /** Runs side by side: params, tags, latest/min/max metrics, and what differs. */
+  compareRuns(runIds: readonly string[]): Promise<RunComparison> {
+    return compareRuns(this.#store.db, this.runs, runIds);
   }
 }

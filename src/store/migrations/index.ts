@@ -8,6 +8,7 @@ import * as tracking from './002-tracking.js';
 import * as registry from './003-registry.js';
 import * as loggedModels from './004-logged-models.js';
 import * as runInputs from './006-run-inputs.js';
+import * as metricBatches from './007-metric-batches.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -17,4 +18,5 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '003-registry': registry,
   '004-logged-models': loggedModels,
   '006-run-inputs': runInputs,
+  '007-metric-batches': metricBatches,
 };
