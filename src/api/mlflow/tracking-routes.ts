@@ -3,6 +3,7 @@
  * mounted under /api/2.0/mlflow and /ajax-api/2.0/mlflow. Handlers only translate the
  * wire format; every rule lives in src/tracking.
  */
+import { isAbsolute, resolve } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MobiusError, limits } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
@@ -88,7 +89,13 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     const tags = Object.fromEntries(
       parseKeyValues(f.list('tags'), 'tags').map((t) => [t.key, t.value]),
     );
-    const artifactLocation = f.str('artifact_location', 'optional');
+    const location = f.str('artifact_location', 'optional');
+    // MLflow's server makes a relative local path absolute against its working directory
+    // (resolve_uri_if_local), so clients on the same machine agree on where it is.
+    const artifactLocation =
+      location === undefined || /^[a-z][a-z0-9+.-]*:/i.test(location) || isAbsolute(location)
+        ? location
+        : resolve(location);
     const id = await experiments.create({
       name: f.str('name'),
       tags,
