@@ -152,6 +152,7 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
         name: f.str('name'),
         source: f.str('source'),
         runId: f.str('run_id', 'optional'),
+        modelId: f.str('model_id', 'optional'),
         runLink: f.str('run_link', 'optional'),
         description: f.str('description', 'optional'),
         tags: tagRecord(f),
