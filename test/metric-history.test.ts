@@ -227,5 +227,33 @@ for (const backend of STORE_BACKENDS) {
       expect(bad.statusCode).toBe(400);
       expect(bad.json()).toMatchObject({ error_code: 'INVALID_PARAMETER_VALUE' });
     });
+
+    it('GET metrics/get-history: every point in order, NaN and ±Infinity as strings, paged', async () => {
+      const { runs, experiments } = t.ctx.tracking;
+      const experimentId = await experiments.create({ name: 'http-raw' });
+      const { info } = await runs.create({ experimentId });
+      const values = [0.5, NaN, Infinity, -Infinity, 2];
+      await runs.logBatch(info.id, {
+        metrics: values.map((value, step) => ({ key: 'loss', value, timestamp: 9, step })),
+      });
+      const url = `/api/2.0/mlflow/metrics/get-history?run_id=${info.id}&metric_key=loss`;
+      const all = await app.inject({ method: 'GET', url });
+      expect(all.statusCode).toBe(200);
+      const wire = [0.5, 'NaN', 'Infinity', '-Infinity', 2].map((value, step) => ({
+        key: 'loss',
+        value,
+        timestamp: 9,
+        step,
+      }));
+      expect(all.json()).toEqual({ metrics: wire });
+      const first = await app.inject({ method: 'GET', url: `${url}&max_results=3` });
+      const page = first.json<{ metrics: unknown[]; next_page_token: string }>();
+      expect(page.metrics).toEqual(wire.slice(0, 3));
+      const rest = await app.inject({
+        method: 'GET',
+        url: `${url}&max_results=3&page_token=${encodeURIComponent(page.next_page_token)}`,
+      });
+      expect(rest.json()).toEqual({ metrics: wire.slice(3) });
+    });
   });
 }
