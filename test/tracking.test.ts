@@ -215,43 +215,6 @@ for (const backend of STORE_BACKENDS) {
       expect(Object.keys(run.data.params)).toHaveLength(8);
     });
 
-    it('batches logged at the same moment (one group commit) fail or succeed each on its own', async () => {
-      const { info: a } = await newRun();
-      const { info: b } = await newRun();
-      const { info: gone } = await newRun();
-      await tracking.runs.logBatch(a.id, { params: [{ key: 'lr', value: '0.1' }] });
-      await tracking.runs.setLifecycle(gone.id, 'deleted');
-      const point = (value: number) => ({ key: 'm', value, timestamp: 1, step: value });
-      // Started in one tick, so they queue for the same transaction.
-      const results = await Promise.allSettled([
-        tracking.runs.logBatch(a.id, { metrics: [point(1)] }),
-        // 'fresh' is inserted before the conflict on 'lr' is found: only a rollback removes it.
-        tracking.runs.logBatch(a.id, {
-          params: [
-            { key: 'fresh', value: '1' },
-            { key: 'lr', value: '0.3' },
-          ],
-          metrics: [point(2)],
-          tags: [{ key: 't', value: 'x' }],
-        }),
-        tracking.runs.logBatch(gone.id, { metrics: [point(3)] }),
-        tracking.runs.logBatch('no-such-run', { metrics: [point(4)] }),
-        tracking.runs.logBatch(b.id, { metrics: [point(5)], tags: [{ key: 't', value: 'y' }] }),
-      ]);
-      expect(
-        results.map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : 'ok')),
-      ).toEqual(['ok', 'CONFLICT', 'INVALID_ARGUMENT', 'NOT_FOUND', 'ok']);
-      const values = async (id: string) =>
-        (await tracking.runs.metricHistory(id, 'm')).map((p) => p.value);
-      expect(await values(a.id)).toEqual([1]);
-      expect((await tracking.runs.get(a.id)).data.tags.t).toBeUndefined();
-      expect((await tracking.runs.get(a.id)).data.params).toEqual({ lr: '0.1' });
-      expect(await values(b.id)).toEqual([5]);
-      expect((await tracking.runs.get(b.id)).data.tags.t).toBe('y');
-      await tracking.runs.setLifecycle(gone.id, 'active');
-      expect(await values(gone.id)).toEqual([]);
-    });
-
     it('racing FINISHED and KILLED updates end in exactly one final status', async () => {
       const { info } = await newRun();
       const results = await Promise.all(

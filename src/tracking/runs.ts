@@ -5,7 +5,6 @@
 import {
   MobiusError,
   checkDisplayName,
-  isMobiusError,
   checkKey,
   checkValueLength,
   limits,
@@ -46,9 +45,6 @@ export interface CreateRunInput {
 
 /** Creates runs, reads them, changes their status, and records what they log. */
 export class RunService {
-  /** Validated batches waiting for the next group commit (see #flush). */
-  #pending: PendingBatch[] = [];
-
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -200,51 +196,30 @@ export class RunService {
       checkValueLength('tag', checkKey('tag', t.key), t.value, limits.MAX_TAG_VALUE_LENGTH);
     if (metrics.length + params.length + tags.length === 0) return;
 
-    await new Promise<void>((resolve, reject) => {
-      this.#pending.push({ id, metrics, params, tags, resolve, reject });
-      // The first batch to wait schedules the flush; setImmediate runs it after the
-      // requests already read in this event-loop turn have queued theirs.
-      if (this.#pending.length === 1) setImmediate(() => void this.#flush());
+    await this.store.write(async (trx) => {
+      await activeRun(trx, id);
+      if (params.length > 0) await insertParams(trx, id, params);
+      if (tags.length > 0) {
+        await upsertTags(trx, id, tags);
+        const renamed = tags.find((t) => t.key === RUN_NAME_TAG);
+        if (renamed !== undefined)
+          await trx.updateTable('run').set({ name: renamed.value }).where('id', '=', id).execute();
+      }
+      if (metrics.length > 0) {
+        await this.store.insertMany(
+          trx,
+          'metric',
+          metrics.map((m) => ({
+            run_id: id,
+            key: m.key,
+            ...toStored(m.value),
+            step: m.step,
+            timestamp: m.timestamp,
+          })),
+        );
+        await upsertLatest(trx, id, metrics);
+      }
     });
-  }
-
-  /**
-   * Group commit: every batch queued since the last flush is written in one transaction,
-   * so they share one commit (one fsync on SQLite, whose commits are synchronous=FULL).
-   * Each batch still succeeds or fails on its own: it runs inside a savepoint, and a
-   * MobiusError (deleted run, param conflict) rolls back that batch only and is its
-   * caller's answer. Database errors abort the whole group, so a transient conflict is
-   * retried by store.write for all of them. No batch is acknowledged before the commit.
-   */
-  async #flush(): Promise<void> {
-    const group = this.#pending;
-    this.#pending = [];
-    const failures = new Map<PendingBatch, unknown>();
-    try {
-      await this.store.write(async (trx) => {
-        failures.clear();
-        if (group.length === 1) return writeBatch(this.store, trx, group[0]!);
-        for (const [i, batch] of group.entries()) {
-          await sql.raw(`savepoint batch_${i}`).execute(trx);
-          try {
-            await writeBatch(this.store, trx, batch);
-          } catch (error) {
-            if (!isMobiusError(error)) throw error;
-            await sql.raw(`rollback to savepoint batch_${i}`).execute(trx);
-            failures.set(batch, error);
-          }
-          await sql.raw(`release savepoint batch_${i}`).execute(trx);
-        }
-      });
-    } catch (error) {
-      for (const batch of group) batch.reject(error);
-      return;
-    }
-    for (const batch of group) {
-      const failure = failures.get(batch);
-      if (failure === undefined) batch.resolve();
-      else batch.reject(failure);
-    }
   }
 
   /** Removes a run tag; NOT_FOUND if it is not set. */
@@ -305,43 +280,6 @@ export class RunService {
   /** A metric's history in several runs, downsampled to evenly spaced steps (for charts). */
   metricHistoryInterval(input: MetricHistoryIntervalInput): Promise<RunMetricPoint[]> {
     return metricHistoryInterval(this.store.db, input);
-  }
-}
-
-/** A validated log-batch call waiting for the next group commit. */
-interface PendingBatch {
-  id: string;
-  metrics: MetricPoint[];
-  params: { key: string; value: string }[];
-  tags: { key: string; value: string }[];
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
-/** Writes one validated batch inside `trx`. */
-async function writeBatch(store: Store, trx: Kysely<Database>, batch: PendingBatch): Promise<void> {
-  const { id, metrics, params, tags } = batch;
-  await activeRun(trx, id);
-  if (params.length > 0) await insertParams(trx, id, params);
-  if (tags.length > 0) {
-    await upsertTags(trx, id, tags);
-    const renamed = tags.find((t) => t.key === RUN_NAME_TAG);
-    if (renamed !== undefined)
-      await trx.updateTable('run').set({ name: renamed.value }).where('id', '=', id).execute();
-  }
-  if (metrics.length > 0) {
-    await store.insertMany(
-      trx,
-      'metric',
-      metrics.map((m) => ({
-        run_id: id,
-        key: m.key,
-        ...toStored(m.value),
-        step: m.step,
-        timestamp: m.timestamp,
-      })),
-    );
-    await upsertLatest(trx, id, metrics);
   }
 }
 
