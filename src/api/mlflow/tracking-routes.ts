@@ -10,6 +10,7 @@ import type { MobiusContext } from '../../context/index.js';
 import {
   decodePageToken,
   encodePageToken,
+  type MetricPoint,
   type RunStatus,
   type ViewType,
 } from '../../tracking/index.js';
@@ -361,12 +362,15 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     const offset = decodePageToken(f.str('page_token', 'optional'));
     const id = runId(f);
     const key = f.str('metric_key');
-    if (maxResults === undefined)
-      return { metrics: (await runs.metricHistory(id, key)).map(metricJson) };
+    // A history can hold 100,000 points: a finite point already has the wire shape, so
+    // only NaN and ±Infinity are copied (metricJson writes them as strings).
+    const wire = (points: MetricPoint[]) =>
+      points.map((p) => (Number.isFinite(p.value) ? p : metricJson(p)));
+    if (maxResults === undefined) return { metrics: wire(await runs.metricHistory(id, key)) };
     const page = await runs.metricHistory(id, key, { offset, limit: maxResults + 1 });
     const more = page.length > maxResults;
     return {
-      metrics: page.slice(0, maxResults).map(metricJson),
+      metrics: wire(page.slice(0, maxResults)),
       ...(more ? { next_page_token: encodePageToken(offset + maxResults) } : {}),
     };
   });
