@@ -360,7 +360,11 @@ for (const backend of STORE_BACKENDS) {
           source: `${run.info.artifactUri}/model`,
           runId,
         });
-        await t.ctx.registry.versions.create({ name: 'dl-model', source: `runs:/${runId}/model` });
+        await t.ctx.registry.versions.create({
+          name: 'dl-model',
+          source: `runs:/${runId}/model`,
+          runId,
+        });
       });
 
       it('streams a run file as an attachment, by run_id or run_uuid, on both routes', async () => {
