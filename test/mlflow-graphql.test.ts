@@ -98,7 +98,7 @@ for (const backend of STORE_BACKENDS) {
     it('gets an experiment, with LongString times as decimal strings', async () => {
       const d = await data(
         `{ mlflowGetExperiment(input: {experimentId: "${experimentId}"}) {
-             experiment { experimentId name lifecycleStage creationTime tags { key value } }
+             experiment { experimentId name lifecycleStage creationTime tags { key value } workspace }
              apiError { code } } }`,
       );
       const got = d.mlflowGetExperiment as {
@@ -111,6 +111,7 @@ for (const backend of STORE_BACKENDS) {
         name: 'graphql-exp',
         lifecycleStage: 'active',
         tags: [{ key: 'team', value: 'ml' }],
+        workspace: 'default',
       });
       expect(got.experiment.creationTime).toMatch(/^\d+$/);
     });
@@ -132,7 +133,7 @@ for (const backend of STORE_BACKENDS) {
             data { metrics { key value step timestamp runId } params { key value } }
             inputs { datasetInputs { dataset { name digest } tags { key value } } }
             experiment { name }
-            modelVersions { name version runId status }
+            modelVersions { name version runId status deploymentJobState { jobId jobState } }
         } } }`,
         { variables: { id: runIds[0] } },
       );
@@ -150,13 +151,19 @@ for (const backend of STORE_BACKENDS) {
         value: 6,
         step: '4',
         timestamp: '104',
-        runId: runIds[0],
+        runId: '',
       });
       expect(metrics.find((m) => m.key === 'broken')).toMatchObject({ value: null, step: '3' });
       expect((run.data as { params: unknown }).params).toEqual([{ key: 'lr', value: '0.1' }]);
       expect(run.experiment).toEqual({ name: 'graphql-exp' });
       expect(run.modelVersions).toEqual([
-        { name: 'churn', version: '1', runId: runIds[0], status: 'READY' },
+        {
+          name: 'churn',
+          version: '1',
+          runId: runIds[0],
+          status: 'READY',
+          deploymentJobState: { jobId: '', jobState: null },
+        },
       ]);
       const datasets = (run.inputs as { datasetInputs: { dataset: { name: string } }[] })
         .datasetInputs;
@@ -203,6 +210,15 @@ for (const backend of STORE_BACKENDS) {
           step: String(i),
           runId: runIds[0],
         })),
+      });
+      // The UI sends the zoomed range and a sample size; both are honoured.
+      const ranged = await data(
+        `query($ids: [String]) { mlflowGetMetricHistoryBulkInterval(input: {runIds: $ids,
+            metricKey: "loss", startStep: 1, endStep: 3, maxResults: 320}) { metrics { step } } }`,
+        { variables: { ids: [runIds[0]] } },
+      );
+      expect(ranged.mlflowGetMetricHistoryBulkInterval).toEqual({
+        metrics: [{ step: '1' }, { step: '2' }, { step: '3' }],
       });
     });
 

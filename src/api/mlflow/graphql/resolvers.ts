@@ -79,11 +79,13 @@ function experimentSource(e: Experiment) {
     creationTime: e.createdAt,
     tags: keyValues(e.tags),
     effectiveTraceArchivalRetention: '',
-    workspace: '',
+    // MLflow without workspaces files every experiment under "default".
+    workspace: 'default',
   };
 }
 
-function metricSource(m: MetricPoint, runId: string) {
+/** A run's latest metric value; MLflow leaves `runId` (and the dataset/model ids) empty here. */
+function metricSource(m: MetricPoint) {
   return {
     key: m.key,
     value: m.value,
@@ -92,7 +94,7 @@ function metricSource(m: MetricPoint, runId: string) {
     datasetName: '',
     datasetDigest: '',
     modelId: '',
-    runId,
+    runId: '',
   };
 }
 
@@ -113,7 +115,7 @@ function runSource(r: Run, io: RunIo | undefined) {
       lifecycleStage: i.lifecycleStage,
     },
     data: {
-      metrics: r.data.metrics.map((m) => metricSource(m, i.id)),
+      metrics: r.data.metrics.map(metricSource),
       params: keyValues(r.data.params),
       tags: keyValues(r.data.tags),
     },
@@ -157,7 +159,14 @@ function modelVersionSource(v: ModelVersion) {
     modelId: '',
     modelParams: [],
     modelMetrics: [],
-    deploymentJobState: null,
+    // An unset message reads as an empty one in MLflow (its enums as null).
+    deploymentJobState: {
+      jobId: '',
+      runId: '',
+      jobState: null,
+      runState: null,
+      currentTaskName: '',
+    },
   };
 }
 
