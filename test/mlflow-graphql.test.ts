@@ -391,6 +391,13 @@ for (const backend of STORE_BACKENDS) {
       });
       expect(ok.statusCode).toBe(200);
       expect(ok.json()).toEqual({ data: { test: { output: 'x' } }, errors: null });
+      const deep = await app.inject({
+        method: 'GET',
+        url: '/graphql',
+        query: { query: '{ test { output } }', variables: '['.repeat(200) + ']'.repeat(200) },
+      });
+      expect(deep.statusCode).toBe(400);
+      expect(deep.json<{ message: string }>().message).toMatch(/nests deeper/);
       const mutation = await app.inject({
         method: 'GET',
         url: '/graphql',

@@ -19,10 +19,11 @@ import {
   type DocumentNode,
   type ExecutionResult,
 } from 'graphql';
-import { MobiusError, isMobiusError, toMobiusError } from '../../../core/index.js';
+import { MobiusError, isMobiusError, limits, toMobiusError } from '../../../core/index.js';
 import type { MobiusContext } from '../../../context/index.js';
 import { requireRole } from '../../auth.js';
 import { toHttpError } from '../../http-errors.js';
+import { jsonDepth } from '../../json-body.js';
 import { toMlflowError } from '../errors.js';
 import { MAX_ALIASES, MAX_ROOT_FIELDS, checkQuerySafety, type QueryLimits } from './limits.js';
 import { graphqlContext } from './resolvers.js';
@@ -57,6 +58,12 @@ function readRequest(request: FastifyRequest): GraphqlRequest {
   if (typeof query !== 'string' || query === '')
     throw new MobiusError('INVALID_ARGUMENT', `Missing value for required parameter 'query'.`);
   if (get && typeof variables === 'string') {
+    // The same nesting bound as JSON bodies get from the body parser.
+    if (jsonDepth(variables, limits.MAX_JSON_DEPTH) > limits.MAX_JSON_DEPTH)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `'variables' nests deeper than ${limits.MAX_JSON_DEPTH} levels`,
+      );
     try {
       variables = JSON.parse(variables) as unknown;
     } catch {
@@ -92,7 +99,7 @@ export async function runGraphql(
   ctx: MobiusContext,
   request: FastifyRequest,
   body: GraphqlRequest,
-  limits: QueryLimits,
+  queryLimits: QueryLimits,
 ): Promise<GraphqlAnswer> {
   let document: DocumentNode;
   try {
@@ -101,7 +108,7 @@ export async function runGraphql(
     if (error instanceof GraphQLError) return { data: null, errors: [error.message] };
     throw error;
   }
-  const unsafe = checkQuerySafety(document, limits);
+  const unsafe = checkQuerySafety(document, queryLimits);
   if (unsafe !== undefined) return { data: null, errors: [unsafe] };
   const invalid = validate(mlflowSchema, document, specifiedRules);
   if (invalid.length > 0) return { data: null, errors: invalid.map((e) => e.message) };
@@ -129,7 +136,7 @@ export async function runGraphql(
 /** The plugin: the route, in a scope whose errors answer in MLflow's error shape. */
 export function registerMlflowGraphqlRoutes(
   ctx: MobiusContext,
-  limits: QueryLimits = { maxRootFields: MAX_ROOT_FIELDS, maxAliases: MAX_ALIASES },
+  queryLimits: QueryLimits = { maxRootFields: MAX_ROOT_FIELDS, maxAliases: MAX_ALIASES },
 ): FastifyPluginAsync {
   return async (scope: FastifyInstance) => {
     scope.setErrorHandler((error, request, reply) => {
@@ -146,7 +153,7 @@ export function registerMlflowGraphqlRoutes(
       schema: { hide: true },
       handler: async (request) => {
         requireRole(request, 'viewer');
-        return runGraphql(ctx, request, readRequest(request), limits);
+        return runGraphql(ctx, request, readRequest(request), queryLimits);
       },
     });
   };
