@@ -4,7 +4,7 @@
  * its `{data, errors}` answer shape; and the guards and auth every route passes.
  */
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServer } from '../src/api/index.js';
 import { runArtifactRoot } from '../src/tracking/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
@@ -196,6 +196,42 @@ for (const backend of STORE_BACKENDS) {
         { variables: { t: p1.nextPageToken } },
       );
       expect(page2.mlflowSearchRuns).toEqual({ runs: [{ info: { runId: runIds[0] } }] });
+    });
+
+    it('gives each run of a search its own model versions (read in one batch)', async () => {
+      const { experiments, runs } = t.ctx.tracking;
+      const exp = await experiments.create({ name: 'graphql-versions' });
+      const made = [];
+      for (let i = 0; i < 3; i++) made.push(await runs.create({ experimentId: exp, startTime: i }));
+      const [a, b, c] = made.map((r) => r.info);
+      await t.ctx.registry.models.create({ name: 'm2' });
+      for (const run of [a!, b!, a!])
+        await t.ctx.registry.versions.create({
+          name: 'm2',
+          source: `${run.artifactUri}/m`,
+          runId: run.id,
+        });
+      const searches = vi.spyOn(t.ctx.registry.versions, 'search');
+      const d = await data(
+        `query($data: MlflowSearchRunsInput!) { mlflowSearchRuns(input: $data) {
+            runs { info { runUuid } modelVersions { name version } } } }`,
+        { variables: { data: { experimentIds: [exp], orderBy: ['attributes.start_time ASC'] } } },
+      );
+      expect(d.mlflowSearchRuns).toEqual({
+        runs: [
+          {
+            info: { runUuid: a!.id },
+            modelVersions: [
+              { name: 'm2', version: '3' },
+              { name: 'm2', version: '1' },
+            ],
+          },
+          { info: { runUuid: b!.id }, modelVersions: [{ name: 'm2', version: '2' }] },
+          { info: { runUuid: c!.id }, modelVersions: [] },
+        ],
+      });
+      expect(searches).toHaveBeenCalledTimes(1);
+      searches.mockRestore();
     });
 
     it('reads metric history at sampled steps with run ids', async () => {

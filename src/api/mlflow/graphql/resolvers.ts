@@ -24,11 +24,68 @@ export interface GraphqlContext {
   ctx: MobiusContext;
   /** Experiments already read in this request (runs of one search share theirs). */
   experiments: Map<string, Promise<Experiment>>;
+  versionsByRun: VersionsByRun;
 }
 
 /** Builds the per-request context. */
 export function graphqlContext(ctx: MobiusContext): GraphqlContext {
-  return { ctx, experiments: new Map() };
+  return { ctx, experiments: new Map(), versionsByRun: new VersionsByRun(ctx) };
+}
+
+/** Run ids per `run_id IN (…)` search: well under the registry filter's list limit. */
+const RUN_IDS_PER_SEARCH = 1000;
+
+/**
+ * The model versions made from runs, read in one registry search per batch: the UI's
+ * run search asks for every run's `modelVersions`, and GraphQL resolves those fields
+ * one run at a time. Runs asked for in the same turn of the event loop share a search.
+ */
+export class VersionsByRun {
+  #pending: string[] = [];
+  #batch: Promise<Map<string, ModelVersion[]>> | undefined;
+  readonly #known = new Map<string, Promise<ModelVersion[]>>();
+
+  constructor(private readonly ctx: MobiusContext) {}
+
+  /** The versions whose run is `runId`, in the registry's default order. */
+  get(runId: string): Promise<ModelVersion[]> {
+    const known = this.#known.get(runId);
+    if (known !== undefined) return known;
+    this.#pending.push(runId);
+    this.#batch ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#load());
+    const result = this.#batch.then((byRun) => byRun.get(runId) ?? []);
+    this.#known.set(runId, result);
+    return result;
+  }
+
+  async #load(): Promise<Map<string, ModelVersion[]>> {
+    const ids = this.#pending;
+    this.#pending = [];
+    this.#batch = undefined;
+    const byRun = new Map<string, ModelVersion[]>();
+    for (let i = 0; i < ids.length; i += RUN_IDS_PER_SEARCH) {
+      const list = ids
+        .slice(i, i + RUN_IDS_PER_SEARCH)
+        .map((id) => `'${id}'`)
+        .join(', ');
+      let offset: number | undefined = 0;
+      while (offset !== undefined) {
+        const page = await this.ctx.registry.versions.search({
+          filter: `run_id IN (${list})`,
+          maxResults: limits.SEARCH_VERSIONS_MAX,
+          offset,
+        });
+        for (const v of page.items) {
+          if (v.runId === null) continue;
+          const of = byRun.get(v.runId);
+          if (of === undefined) byRun.set(v.runId, [v]);
+          else of.push(v);
+        }
+        offset = page.nextOffset;
+      }
+    }
+    return byRun;
+  }
 }
 
 type Input = Record<string, unknown>;
@@ -316,13 +373,9 @@ export const resolvers = {
   },
 
   /** The registered versions made from a run (MlflowRunExtension.modelVersions). */
-  runModelVersions: async (source: unknown, _args: unknown, { ctx }: GraphqlContext) => {
+  runModelVersions: async (source: unknown, _args: unknown, context: GraphqlContext) => {
     const run = source as RunSource;
-    const page = await ctx.registry.versions.search({
-      filter: `run_id = '${run.info.runId}'`,
-      maxResults: limits.SEARCH_VERSIONS_MAX,
-    });
-    return page.items.map(modelVersionSource);
+    return (await context.versionsByRun.get(run.info.runId)).map(modelVersionSource);
   },
 
   /** MlflowMetricExtension.value: NaN reads as null (GraphQL's Float cannot carry it). */
