@@ -21,6 +21,7 @@ import { registerV1RegistryRoutes } from './routes/v1-registry.js';
 import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
 import { registerMlflowRegistryRoutes } from './mlflow/registry-routes.js';
 import { registerMlflowArtifactRoutes } from './mlflow/artifact-routes.js';
+import { registerMlflowGraphqlRoutes } from './mlflow/graphql/route.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -95,6 +96,7 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerMlflowTrackingRoutes(app, ctx);
   registerMlflowRegistryRoutes(app, ctx);
   await app.register(registerMlflowArtifactRoutes(ctx));
+  await app.register(registerMlflowGraphqlRoutes(ctx));
   await app.ready();
   return app;
 }
