@@ -130,6 +130,35 @@ for (const backend of STORE_BACKENDS) {
       expect(r3).toBeTypeOf('string');
     });
 
+    it('lists an experiment’s datasets with their contexts (search-datasets)', async () => {
+      const exp = await t.ctx.tracking.experiments.create({ name: 'inputs-summary' });
+      const id = (await t.ctx.tracking.runs.create({ experimentId: exp })).info.id;
+      await t.ctx.tracking.inputs.logInputs(id, [dataset('b', 'd2'), dataset('a', 'd1', 'eval')]);
+      const res = await app.inject({
+        method: 'POST',
+        url: '/ajax-api/2.0/mlflow/experiments/search-datasets',
+        payload: { experiment_ids: [exp] },
+      });
+      expect(res.json()).toEqual({
+        dataset_summaries: [
+          { experiment_id: exp, name: 'a', digest: 'd1', context: 'eval' },
+          { experiment_id: exp, name: 'b', digest: 'd2' },
+        ],
+      });
+      for (const [ids, message] of [
+        [[], 'must specify at least one experiment_id'],
+        [Array.from({ length: 21 }, (_, i) => `e${i}`), 'cannot specify more than 20'],
+      ] as const) {
+        const bad = await app.inject({
+          method: 'POST',
+          url: '/ajax-api/2.0/mlflow/experiments/search-datasets',
+          payload: { experiment_ids: ids },
+        });
+        expect(bad.statusCode).toBe(400);
+        expect(bad.json<{ message: string }>().message).toContain(message);
+      }
+    });
+
     it('speaks log-inputs and returns inputs and outputs on runs/get and runs/search', async () => {
       const run = await newRun();
       const post = (url: string, payload: unknown) =>

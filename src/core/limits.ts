@@ -166,6 +166,10 @@ export const MAX_DATASET_SOURCE_LENGTH = 65_535;
 export const MAX_DATASET_SCHEMA_LENGTH = 1_048_575;
 /** Dataset profile JSON: MLflow's MAX_DATASET_PROFILE_SIZE. */
 export const MAX_DATASET_PROFILE_LENGTH = 16_777_215;
+/** Experiments per SearchDatasets request: MLflow's MAX_EXPERIMENT_IDS_PER_REQUEST for it. */
+export const MAX_SEARCH_DATASETS_EXPERIMENTS = 20;
+/** Dataset summaries per SearchDatasets answer: MLflow's MAX_DATASET_SUMMARIES_RESULTS. */
+export const MAX_SEARCH_DATASETS = 1000;
 /** Input tag key and value: MLflow's MAX_INPUT_TAG_KEY_SIZE / MAX_INPUT_TAG_VALUE_SIZE. */
 export const MAX_INPUT_TAG_KEY_LENGTH = 255;
 export const MAX_INPUT_TAG_VALUE_LENGTH = 500;

@@ -8,7 +8,7 @@ export type { ArtifactEntry, CompletedPart } from './artifacts.js';
 export { LoggedModelService } from './logged-models.js';
 export type { LoggedModel, LoggedModelStatus, CreateLoggedModelInput } from './logged-models.js';
 export { RunInputService, DATASET_CONTEXT_TAG } from './run-inputs.js';
-export type { DatasetInfo, DatasetInput, ModelLink, RunIo } from './run-inputs.js';
+export type { DatasetInfo, DatasetInput, DatasetSummary, ModelLink, RunIo } from './run-inputs.js';
 export { RunService, RUN_NAME_TAG, PARENT_RUN_TAG, USER_TAG } from './runs.js';
 export type { CreateRunInput } from './runs.js';
 export * from './metric-history.js';

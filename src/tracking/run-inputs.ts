@@ -30,6 +30,15 @@ export interface ModelLink {
   step: number;
 }
 
+/** A dataset as the experiment's dataset filter lists it. */
+export interface DatasetSummary {
+  experimentId: string;
+  name: string;
+  digest: string;
+  /** The `mlflow.data.context` it was logged with, if any. */
+  context: string | null;
+}
+
 /** Everything a run read and wrote, as MLflow's RunInputs / RunOutputs carry it. */
 export interface RunIo {
   datasetInputs: DatasetInput[];
@@ -161,6 +170,44 @@ export class RunInputService {
       else io.modelOutputs.push({ modelId: row.model_id, step: row.step });
     }
     return result;
+  }
+
+  /**
+   * The distinct (dataset, context) pairs logged in some experiments, for the UI's dataset
+   * filter (MLflow's SearchDatasets): at most MAX_SEARCH_DATASETS, ordered by experiment,
+   * name, digest and context.
+   */
+  async searchDatasets(experimentIds: readonly string[]): Promise<DatasetSummary[]> {
+    if (experimentIds.length === 0) {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        'SearchDatasets request must specify at least one experiment_id.',
+      );
+    }
+    if (experimentIds.length > limits.MAX_SEARCH_DATASETS_EXPERIMENTS) {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `SearchDatasets request cannot specify more than ${limits.MAX_SEARCH_DATASETS_EXPERIMENTS} experiment_ids. Received ${experimentIds.length} experiment_ids.`,
+      );
+    }
+    const rows = await this.store.db
+      .selectFrom('run_dataset as d')
+      .innerJoin('run_dataset_input as i', 'i.dataset_id', 'd.id')
+      .select(['d.experiment_id', 'd.name', 'd.digest', 'i.context'])
+      .distinct()
+      .where('d.experiment_id', 'in', [...experimentIds])
+      .orderBy('d.experiment_id')
+      .orderBy('d.name')
+      .orderBy('d.digest')
+      .orderBy('i.context')
+      .limit(limits.MAX_SEARCH_DATASETS)
+      .execute();
+    return rows.map((r) => ({
+      experimentId: r.experiment_id,
+      name: r.name,
+      digest: r.digest,
+      context: r.context,
+    }));
   }
 
   /** Inputs and outputs of one run (empty lists when it has none). */

@@ -345,6 +345,18 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     const models = f.list('models').map((m, i) => modelId(m, `models[${i}]`));
     await inputs.logInputs(runId(f), parseDatasetInputs(f.list('datasets')), models);
   });
+  mlflowRoute(app, ['POST'], 'experiments/search-datasets', async (f) => {
+    const ids = f.list('experiment_ids').map((v) => String(v));
+    const summaries = await inputs.searchDatasets(ids);
+    return {
+      dataset_summaries: summaries.map((d) => ({
+        experiment_id: d.experimentId,
+        name: d.name,
+        digest: d.digest,
+        ...(d.context === null ? {} : { context: d.context }),
+      })),
+    };
+  });
   // MLflow 3 links a run to the models it produced, with the step they were logged at.
   mlflowRoute(app, ['POST'], 'runs/outputs', async (f) => {
     const models = f.list('models').map((m, i) => {

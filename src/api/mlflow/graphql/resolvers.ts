@@ -90,10 +90,6 @@ export class VersionsByRun {
 
 type Input = Record<string, unknown>;
 
-/** MLflow's SearchDatasets caps: experiment ids per request, summaries returned. */
-const SEARCH_DATASETS_MAX_EXPERIMENTS = 20;
-const SEARCH_DATASETS_MAX_RESULTS = 1000;
-
 /** A string input field, or undefined when absent, null or empty (a proto default). */
 function text(input: Input, name: string): string | undefined {
   const v = input[name];
@@ -332,36 +328,9 @@ export const resolvers = {
    * these experiments, as MLflow's SQL store's _search_datasets (first 1000).
    */
   searchDatasets: async (input: Input, { ctx }: GraphqlContext) => {
-    const ids = strings(input, 'experimentIds');
-    if (ids.length === 0)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        'SearchDatasets request must specify at least one experiment_id.',
-      );
-    if (ids.length > SEARCH_DATASETS_MAX_EXPERIMENTS)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `SearchDatasets request cannot specify more than ${SEARCH_DATASETS_MAX_EXPERIMENTS} experiment_ids. Received ${ids.length} experiment_ids.`,
-      );
-    const rows = await ctx.store.db
-      .selectFrom('run_dataset as d')
-      .innerJoin('run_dataset_input as i', 'i.dataset_id', 'd.id')
-      .select(['d.experiment_id', 'd.name', 'd.digest', 'i.context'])
-      .distinct()
-      .where('d.experiment_id', 'in', ids)
-      .orderBy('d.experiment_id')
-      .orderBy('d.name')
-      .orderBy('d.digest')
-      .orderBy('i.context')
-      .limit(SEARCH_DATASETS_MAX_RESULTS)
-      .execute();
+    const summaries = await ctx.tracking.inputs.searchDatasets(strings(input, 'experimentIds'));
     return {
-      datasetSummaries: rows.map((r) => ({
-        experimentId: r.experiment_id,
-        name: r.name,
-        digest: r.digest,
-        context: r.context ?? '',
-      })),
+      datasetSummaries: summaries.map((d) => ({ ...d, context: d.context ?? '' })),
       apiError: null,
     };
   },
