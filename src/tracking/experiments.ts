@@ -226,7 +226,7 @@ export class ExperimentService {
         .where('key', '=', key)
         .executeTakeFirst();
       if (result.numDeletedRows === 0n)
-        throw new MobiusError('NOT_FOUND', `experiment '${id}' has no tag '${key}'`);
+        throw new MobiusError('NOT_FOUND', `No tag with name: ${key} in experiment with id ${id}`);
     });
   }
 

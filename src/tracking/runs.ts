@@ -249,7 +249,7 @@ export class RunService {
         .where('key', '=', key)
         .executeTakeFirst();
       if (result.numDeletedRows === 0n)
-        throw new MobiusError('NOT_FOUND', `No tag with key '${key}' found for run '${id}'`);
+        throw new MobiusError('NOT_FOUND', `No tag with name: ${key} in run with id ${id}`);
     });
   }
 

@@ -23,6 +23,7 @@ import {
   metricJson,
   parseKeyValues,
   parseMetrics,
+  missingValue,
   parseDatasetInputs,
   runInfoJson,
   runJson,
@@ -84,7 +85,13 @@ export function mlflowRoute(
 /** All tracking endpoints. */
 export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusContext): void {
   const { experiments, runs, loggedModels, inputs } = ctx.tracking;
-  const runId = (f: Fields) => f.str('run_id', 'optional') ?? f.str('run_uuid');
+  // MLflow accepts the old run_uuid name too; a request with neither is missing run_id.
+  const runId = (f: Fields) =>
+    f.str('run_id', 'optional') ??
+    f.str('run_uuid', 'optional') ??
+    (() => {
+      throw missingValue('run_id');
+    })();
 
   mlflowRoute(app, ['POST'], 'experiments/create', async (f) => {
     const tags = Object.fromEntries(
