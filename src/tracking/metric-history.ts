@@ -10,8 +10,11 @@ import type { MetricPoint } from './types.js';
 
 /** Points per run when the caller does not say: what MLflow's UI asks for per chart. */
 export const DEFAULT_HISTORY_POINTS = 320;
-/** Most points per run: a chart cannot show more, and it bounds the response. */
-export const MAX_HISTORY_POINTS = 1000;
+/**
+ * Most points per run: MLflow's MAX_RESULTS_PER_RUN, the most its UI may ask for; it
+ * bounds the response.
+ */
+export const MAX_HISTORY_POINTS = 2500;
 /** Most runs per request (MLflow's MAX_RUNS_GET_METRIC_HISTORY_BULK): one query per chart. */
 export const MAX_HISTORY_RUNS = 100;
 

@@ -7,6 +7,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MobiusError, limits } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
 import {
+  MAX_HISTORY_POINTS,
+  MAX_HISTORY_RUNS,
   decodePageToken,
   encodePageToken,
   type RunStatus,
@@ -19,6 +21,7 @@ import {
   experimentJson,
   loggedModelJson,
   metricJson,
+  missingValue,
   parseKeyValues,
   parseMetrics,
   parseDatasetInputs,
@@ -33,6 +36,10 @@ function modelId(m: unknown, at: string): string {
     throw new MobiusError('INVALID_ARGUMENT', `${at}.model_id must be a model id string`);
   return id;
 }
+
+/** MLflow's get-history-bulk limits (server/handlers.py): runs per request, points in all. */
+const MAX_HISTORY_BULK_RUNS = 100;
+const MAX_HISTORY_BULK_POINTS = 25_000;
 
 type Handler = (fields: Fields, request: FastifyRequest) => Promise<unknown>;
 
@@ -58,15 +65,19 @@ export function viewType(value: unknown): ViewType {
   return v;
 }
 
-/** Registers `handler` for `method path` under both MLflow prefixes. */
+/**
+ * Registers `handler` for `method path` under both MLflow prefixes, or only under
+ * `prefixes` (the UI-only endpoints MLflow serves under /ajax-api alone).
+ */
 export function mlflowRoute(
   app: FastifyInstance,
   methods: ('GET' | 'POST' | 'PATCH' | 'DELETE')[],
   path: string,
   handler: Handler,
   role: 'viewer' | 'editor' = methods.includes('GET') ? 'viewer' : 'editor',
+  prefixes: readonly string[] = MLFLOW_PREFIXES,
 ): void {
-  for (const prefix of MLFLOW_PREFIXES) {
+  for (const prefix of prefixes) {
     app.route({
       method: methods,
       url: `${prefix}${path}`,
@@ -363,7 +374,50 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
       ...(more ? { next_page_token: encodePageToken(offset + maxResults) } : {}),
     };
   });
+  // The UI's multi-run history (MLflow serves it under /ajax-api only): every point of one
+  // metric in each run, runs in id order, each run's points by timestamp, step, value.
+  mlflowRoute(
+    app,
+    ['GET'],
+    'metrics/get-history-bulk',
+    async (f) => {
+      const ids = f.list('run_id').map(String);
+      if (ids.length === 0)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          'GetMetricHistoryBulk request must specify at least one run_id.',
+        );
+      if (ids.length > MAX_HISTORY_BULK_RUNS)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `GetMetricHistoryBulk request cannot specify more than ${MAX_HISTORY_BULK_RUNS} run_ids. Received ${ids.length} run_ids.`,
+        );
+      const key = f.raw('metric_key');
+      if (typeof key !== 'string')
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          'GetMetricHistoryBulk request must specify a metric_key.',
+        );
+      const max = Math.min(
+        f.int('max_results') ?? MAX_HISTORY_BULK_POINTS,
+        MAX_HISTORY_BULK_POINTS,
+      );
+      if (max < 1)
+        throw new MobiusError('INVALID_ARGUMENT', `max_results must be at least 1, not ${max}`);
+      const metrics: unknown[] = [];
+      for (const id of [...new Set(ids)].sort()) {
+        if (metrics.length >= max) break;
+        const points = await runs.metricHistory(id, key, { limit: max });
+        points.sort((a, b) => a.timestamp - b.timestamp || a.step - b.step || a.value - b.value);
+        metrics.push(...points.map((p) => ({ ...metricJson(p), run_id: id })));
+      }
+      return { metrics: metrics.slice(0, max) };
+    },
+    'viewer',
+    ['/ajax-api/2.0/mlflow/'],
+  );
   mlflowRoute(app, ['GET'], 'metrics/get-history-bulk-interval', async (f) => {
+    // MLflow's own checks and messages first; the service keeps its own limits.
     const runIds = f.list('run_ids').map((v) => {
       if (typeof v !== 'string' || v === '')
         throw new MobiusError(
@@ -372,12 +426,37 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
         );
       return v;
     });
+    if (runIds.length === 0) throw missingValue('run_ids');
+    if (runIds.length > MAX_HISTORY_RUNS)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `GetMetricHistoryBulkInterval request must specify at most ${MAX_HISTORY_RUNS} run_ids. Received ${runIds.length} run_ids.`,
+      );
+    const key = f.str('metric_key');
+    const maxResults = f.int('max_results');
+    if (maxResults !== undefined && (maxResults < 1 || maxResults > MAX_HISTORY_POINTS))
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `max_results must be between 1 and ${MAX_HISTORY_POINTS}.`,
+      );
+    const startStep = f.int('start_step');
+    const endStep = f.int('end_step');
+    if ((startStep === undefined) !== (endStep === undefined))
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        'If either start step or end step are specified, both must be specified.',
+      );
+    if (startStep !== undefined && endStep !== undefined && startStep > endStep)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `end_step must be greater than start_step. Found start_step=${startStep} and end_step=${endStep}.`,
+      );
     const points = await runs.metricHistoryInterval({
       runIds,
-      key: f.str('metric_key'),
-      startStep: f.int('start_step'),
-      endStep: f.int('end_step'),
-      maxResults: f.int('max_results'),
+      key,
+      startStep,
+      endStep,
+      maxResults,
     });
     return { metrics: points.map((p) => ({ ...metricJson(p), run_id: p.runId })) };
   });
