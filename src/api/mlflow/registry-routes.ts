@@ -146,18 +146,23 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
   }));
 
   // model-versions/…
-  mlflowRoute(app, ['POST'], 'model-versions/create', async (f) => ({
-    model_version: modelVersionJson(
-      await versions.create({
-        name: f.str('name'),
-        source: f.str('source'),
-        runId: f.str('run_id', 'optional'),
-        runLink: f.str('run_link', 'optional'),
-        description: f.str('description', 'optional'),
-        tags: tagRecord(f),
-      }),
-    ),
-  }));
+  mlflowRoute(app, ['POST'], 'model-versions/create', async (f) => {
+    // MLflow 3: a version made from a LoggedModel is listed on that model afterwards
+    // (its `mlflow.modelVersions` tag), as MLflow's handler does in a second write.
+    const modelId = f.str('model_id', 'optional');
+    if (modelId !== undefined) await ctx.tracking.loggedModels.get(modelId);
+    const version = await versions.create({
+      name: f.str('name'),
+      source: f.str('source'),
+      runId: f.str('run_id', 'optional'),
+      runLink: f.str('run_link', 'optional'),
+      description: f.str('description', 'optional'),
+      tags: tagRecord(f),
+    });
+    if (modelId !== undefined)
+      await ctx.tracking.loggedModels.addModelVersion(modelId, version.name, version.version);
+    return { model_version: modelVersionJson(version) };
+  });
   mlflowRoute(app, ['GET'], 'model-versions/get', async (f) => ({
     model_version: modelVersionJson(await versions.get(f.str('name'), versionField(f))),
   }));

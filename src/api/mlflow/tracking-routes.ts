@@ -20,8 +20,10 @@ import {
   Fields,
   experimentJson,
   loggedModelJson,
+  invalidValue,
   metricJson,
   missingValue,
+  parseMetricModelLinks,
   parseKeyValues,
   parseMetrics,
   parseDatasetInputs,
@@ -212,16 +214,17 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     async (f) => void (await runs.setLifecycle(runId(f), 'active')),
   );
   mlflowRoute(app, ['POST'], 'runs/log-metric', async (f) => {
-    await runs.logBatch(runId(f), {
-      metrics: [
-        {
-          key: f.str('key'),
-          value: f.num('value'),
-          timestamp: f.int('timestamp') ?? ctx.clock.now(),
-          step: f.int('step') ?? 0,
-        },
-      ],
-    });
+    const id = runId(f);
+    const metric = {
+      key: f.str('key'),
+      value: f.num('value'),
+      timestamp: f.int('timestamp') ?? ctx.clock.now(),
+      step: f.int('step') ?? 0,
+    };
+    const [link] = parseMetricModelLinks([f.all()], () => '');
+    if (link !== undefined) await loggedModels.get(link.modelId);
+    await runs.logBatch(id, { metrics: [metric] });
+    if (link !== undefined) await loggedModels.logMetrics(id, [{ ...metric, ...link }]);
   });
   mlflowRoute(app, ['POST'], 'runs/log-parameter', async (f) => {
     await runs.logBatch(runId(f), {
@@ -240,11 +243,23 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     async (f) => void (await runs.deleteTag(runId(f), f.str('key'))),
   );
   mlflowRoute(app, ['POST'], 'runs/log-batch', async (f) => {
-    await runs.logBatch(runId(f), {
-      metrics: parseMetrics(f.list('metrics')),
+    const id = runId(f);
+    const items = f.list('metrics');
+    const metrics = parseMetrics(items);
+    const links = parseMetricModelLinks(items, (i) => `metrics[${i}].`);
+    const forModels = metrics.flatMap((m, i) => {
+      const link = links[i];
+      return link === undefined ? [] : [{ ...m, ...link }];
+    });
+    for (const modelId of new Set(forModels.map((m) => m.modelId))) await loggedModels.get(modelId);
+    await runs.logBatch(id, {
+      metrics,
       params: parseKeyValues(f.list('params'), 'params'),
       tags: parseKeyValues(f.list('tags'), 'tags'),
     });
+    // A second write: the run's points are committed first (they are the record); the
+    // models were checked above, so this only fails if one is deleted in between.
+    await loggedModels.logMetrics(id, forModels);
   });
 
   mlflowRoute(app, ['POST'], 'runs/search', async (f) => {
@@ -333,6 +348,28 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
       const page = await loggedModels.search({
         experimentIds: f.list('experiment_ids').map(String),
         filter: f.str('filter', 'optional'),
+        datasets: f.list('datasets').map((d, i) => {
+          const { dataset_name: name, dataset_digest: digest } = (d ?? {}) as Record<
+            string,
+            unknown
+          >;
+          if (typeof name !== 'string' || name === '')
+            throw missingValue(`datasets[${i}].dataset_name`);
+          if (digest !== undefined && digest !== null && typeof digest !== 'string')
+            throw invalidValue(`datasets[${i}].dataset_digest`, digest, 'a string');
+          return {
+            datasetName: name,
+            datasetDigest: digest === '' ? undefined : (digest ?? undefined),
+          };
+        }),
+        orderBy: f.list('order_by').map((o, i) => {
+          const { field_name: field, ascending } = (o ?? {}) as Record<string, unknown>;
+          if (typeof field !== 'string' || field === '')
+            throw missingValue(`order_by[${i}].field_name`);
+          if (ascending !== undefined && ascending !== null && typeof ascending !== 'boolean')
+            throw invalidValue(`order_by[${i}].ascending`, ascending, 'a boolean');
+          return { field, ascending: ascending ?? true };
+        }),
         maxResults: maxResults + 1,
         offset,
       });

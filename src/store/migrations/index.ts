@@ -9,6 +9,8 @@ import * as registry from './003-registry.js';
 import * as loggedModels from './004-logged-models.js';
 import * as runInputs from './006-run-inputs.js';
 import * as metricBatches from './007-metric-batches.js';
+import * as loggedModelSource from './009-logged-model-source.js';
+import * as loggedModelMetrics from './010-logged-model-metrics.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -19,4 +21,6 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '004-logged-models': loggedModels,
   '006-run-inputs': runInputs,
   '007-metric-batches': metricBatches,
+  '009-logged-model-source': loggedModelSource,
+  '010-logged-model-metrics': loggedModelMetrics,
 };
