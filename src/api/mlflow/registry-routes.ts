@@ -23,7 +23,8 @@ export function modelVersionJson(v: ModelVersion) {
     current_stage: v.currentStage,
     source: v.source,
     status: v.status,
-    ...(v.description === null ? {} : { description: v.description }),
+    // MLflow's store keeps the request's empty description, so its clients read "" here.
+    description: v.description ?? '',
     ...(v.userId === null ? {} : { user_id: v.userId }),
     ...(v.runId === null ? {} : { run_id: v.runId }),
     ...(v.statusMessage === null ? {} : { status_message: v.statusMessage }),
