@@ -136,6 +136,53 @@ for (const backend of STORE_BACKENDS) {
 }
 
 for (const backend of STORE_BACKENDS) {
+  describe(`raw metric history across migration 005: ${backend}`, () => {
+    it('keeps history order (step, timestamp, then logging order) before and after the index change', async () => {
+      const t = await openTestStore(backend, { migrate: false });
+      try {
+        await t.store.migrate({ to: '004-logged-models' });
+        const blobs = await openBlobStore(
+          `file:${mkdtempSync(join(tmpdir(), 'mobius-blobs-'))}`,
+          resolveConfig({}, tmpdir()).s3,
+        );
+        const tracking = new TrackingService(t.store, blobs, systemClock);
+        const experimentId = await tracking.experiments.create({ name: 'upgrade' });
+        const { info } = await tracking.runs.create({ experimentId });
+        // Logged out of order, with ties on (step, timestamp) that only logging order breaks.
+        const logged = [
+          { step: 2, timestamp: 5, value: 20 },
+          { step: 1, timestamp: 9, value: 11 },
+          { step: 1, timestamp: 3, value: 10 },
+          { step: 2, timestamp: 5, value: 21 },
+          { step: 0, timestamp: 7, value: NaN },
+          { step: 2, timestamp: 5, value: 22 },
+        ];
+        const expected = [NaN, 10, 11, 20, 21, 22];
+        for (const [i, m] of logged.entries()) {
+          // One point per batch, so logging order is the order of the batches.
+          await tracking.runs.logBatch(info.id, { metrics: [{ key: 'loss', ...m }] });
+          if (i === 2) await t.store.migrate();
+        }
+        const values = async () =>
+          (await tracking.runs.metricHistory(info.id, 'loss')).map((p) => p.value);
+        expect(await values()).toEqual(expected);
+        const page = await tracking.runs.metricHistory(info.id, 'loss', { offset: 2, limit: 3 });
+        expect(page.map((p) => [p.step, p.timestamp, p.value])).toEqual([
+          [1, 9, 11],
+          [2, 5, 20],
+          [2, 5, 21],
+        ]);
+        await expect(tracking.runs.metricHistory('no-such-run', 'loss')).rejects.toMatchObject({
+          code: 'NOT_FOUND',
+        });
+      } finally {
+        await t.cleanup();
+      }
+    });
+  });
+}
+
+for (const backend of STORE_BACKENDS) {
   describe(`GET metrics/get-history-bulk-interval: ${backend}`, () => {
     let t: TestContext;
     let app: FastifyInstance;
@@ -179,6 +226,34 @@ for (const backend of STORE_BACKENDS) {
       const bad = await app.inject({ method: 'GET', url: `${url}&max_results=5000` });
       expect(bad.statusCode).toBe(400);
       expect(bad.json()).toMatchObject({ error_code: 'INVALID_PARAMETER_VALUE' });
+    });
+
+    it('GET metrics/get-history: every point in order, NaN and ±Infinity as strings, paged', async () => {
+      const { runs, experiments } = t.ctx.tracking;
+      const experimentId = await experiments.create({ name: 'http-raw' });
+      const { info } = await runs.create({ experimentId });
+      const values = [0.5, NaN, Infinity, -Infinity, 2];
+      await runs.logBatch(info.id, {
+        metrics: values.map((value, step) => ({ key: 'loss', value, timestamp: 9, step })),
+      });
+      const url = `/api/2.0/mlflow/metrics/get-history?run_id=${info.id}&metric_key=loss`;
+      const all = await app.inject({ method: 'GET', url });
+      expect(all.statusCode).toBe(200);
+      const wire = [0.5, 'NaN', 'Infinity', '-Infinity', 2].map((value, step) => ({
+        key: 'loss',
+        value,
+        timestamp: 9,
+        step,
+      }));
+      expect(all.json()).toEqual({ metrics: wire });
+      const first = await app.inject({ method: 'GET', url: `${url}&max_results=3` });
+      const page = first.json<{ metrics: unknown[]; next_page_token: string }>();
+      expect(page.metrics).toEqual(wire.slice(0, 3));
+      const rest = await app.inject({
+        method: 'GET',
+        url: `${url}&max_results=3&page_token=${encodeURIComponent(page.next_page_token)}`,
+      });
+      expect(rest.json()).toEqual({ metrics: wire.slice(3) });
     });
   });
 }

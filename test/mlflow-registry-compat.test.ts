@@ -95,7 +95,10 @@ for (const backend of STORE_BACKENDS) {
     it("gives a copied version's download URI as its original's files", async () => {
       await call('POST', `${API}/registered-models/create`, { name: 'orig' });
       await call('POST', `${API}/registered-models/create`, { name: 'copy' });
-      await call('POST', `${API}/model-versions/create`, { name: 'orig', source: 'runs:/r/model' });
+      await call('POST', `${API}/model-versions/create`, {
+        name: 'orig',
+        source: 's3://bucket/orig-model',
+      });
       await call('POST', `${API}/model-versions/create`, {
         name: 'copy',
         source: 'models:/orig/1',
@@ -115,8 +118,8 @@ for (const backend of STORE_BACKENDS) {
             `${API}/model-versions/get-download-uri?name=${name}&version=${version}`,
           )
         ).body.artifact_uri;
-      expect(await uri('copy', 1)).toBe('runs:/r/model');
-      expect(await uri('copy', 2)).toBe('runs:/r/model');
+      expect(await uri('copy', 1)).toBe('s3://bucket/orig-model');
+      expect(await uri('copy', 2)).toBe('s3://bucket/orig-model');
       // The original is gone (never existed): the copy answers its own source.
       expect(await uri('copy', 3)).toBe('models:/orig/9');
     });

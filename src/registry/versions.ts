@@ -14,6 +14,7 @@ import {
   tagComparisonSql,
   orderExpression,
 } from './search-filter.js';
+import { checkModelSource } from './model-source.js';
 import { canArchiveExisting, parseStage } from './stages.js';
 import type { ModelVersion, RegistryPage } from './types.js';
 
@@ -22,6 +23,8 @@ export interface CreateVersionInput {
   /** Where the model's files are (e.g. `mlflow-artifacts:/1/<run>/artifacts/model`). */
   source: string;
   runId?: string | undefined;
+  /** The MLflow 3 LoggedModel the version was made from, if any (its source is checked against it). */
+  modelId?: string | undefined;
   runLink?: string | undefined;
   description?: string | undefined;
   tags?: Record<string, string> | undefined;
@@ -119,6 +122,7 @@ export class ModelVersionService {
     if (typeof input.source !== 'string' || input.source.trim() === '')
       throw new MobiusError('INVALID_ARGUMENT', 'a model version needs a non-empty source');
     checkValueLength('model version', 'source', input.source, limits.MAX_PARAM_VALUE_LENGTH);
+    await this.#checkSource(input);
     const tags = checkTags(input.tags ?? {});
     const now = this.clock.now();
     const version = await this.store.write(async (trx) => {
@@ -155,6 +159,33 @@ export class ModelVersionService {
       return counter.last_version;
     });
     return this.get(name, version);
+  }
+
+  /** Refuses a source outside the artifacts of the run or logged model it claims (see model-source.ts). */
+  async #checkSource(input: CreateVersionInput): Promise<void> {
+    const db = this.store.db;
+    const run =
+      input.runId === undefined
+        ? undefined
+        : await db
+            .selectFrom('run')
+            .select('artifact_uri')
+            .where('id', '=', input.runId)
+            .executeTakeFirst();
+    const model =
+      input.modelId === undefined
+        ? undefined
+        : await db
+            .selectFrom('logged_model')
+            .select('artifact_uri')
+            .where('id', '=', input.modelId)
+            .executeTakeFirst();
+    checkModelSource(input.source, {
+      runId: input.runId,
+      runRoot: run?.artifact_uri ?? undefined,
+      modelId: input.modelId,
+      modelRoot: model?.artifact_uri,
+    });
   }
 
   /** Version `version` of model `name`; NOT_FOUND otherwise. */

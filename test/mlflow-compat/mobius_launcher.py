@@ -13,6 +13,7 @@ Used by scripts/mlflow-compat.sh; environment:
   MOBIUS_COMPAT_PG  a postgres:// URL: run each test in its own schema there instead of
                     a fresh SQLite file
   MOBIUS_COMPAT_LOGS  a directory: keep each server's log there (server-<port>.log)
+  MOBIUS_COMPAT_BASELINE=1  run against MLflow's own server instead (the control run)
 """
 
 import contextlib
@@ -106,6 +107,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
+    # MOBIUS_COMPAT_BASELINE=1 keeps MLflow's own server: the same tests, the same client,
+    # run against MLflow itself, to tell Mobius gaps from test/client version drift.
+    if os.environ.get("MOBIUS_COMPAT_BASELINE") == "1":
+        return
     import tests.tracking.integration_test_utils as utils
 
     utils.ServerThread = MobiusServer

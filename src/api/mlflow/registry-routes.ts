@@ -156,6 +156,7 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
       name: f.str('name'),
       source: f.str('source'),
       runId: f.str('run_id', 'optional'),
+      modelId,
       runLink: f.str('run_link', 'optional'),
       description: f.str('description', 'optional'),
       tags: tagRecord(f),

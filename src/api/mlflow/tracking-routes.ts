@@ -3,6 +3,7 @@
  * mounted under /api/2.0/mlflow and /ajax-api/2.0/mlflow. Handlers only translate the
  * wire format; every rule lives in src/tracking.
  */
+import { isAbsolute, resolve } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MobiusError, limits } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
@@ -11,6 +12,7 @@ import {
   MAX_HISTORY_RUNS,
   decodePageToken,
   encodePageToken,
+  type MetricPoint,
   type RunStatus,
   type ViewType,
 } from '../../tracking/index.js';
@@ -101,7 +103,13 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     const tags = Object.fromEntries(
       parseKeyValues(f.list('tags'), 'tags').map((t) => [t.key, t.value]),
     );
-    const artifactLocation = f.str('artifact_location', 'optional');
+    const location = f.str('artifact_location', 'optional');
+    // MLflow's server makes a relative local path absolute against its working directory
+    // (resolve_uri_if_local), so clients on the same machine agree on where it is.
+    const artifactLocation =
+      location === undefined || /^[a-z][a-z0-9+.-]*:/i.test(location) || isAbsolute(location)
+        ? location
+        : resolve(location);
     const id = await experiments.create({
       name: f.str('name'),
       tags,
@@ -402,12 +410,15 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     const offset = decodePageToken(f.str('page_token', 'optional'));
     const id = runId(f);
     const key = f.str('metric_key');
-    if (maxResults === undefined)
-      return { metrics: (await runs.metricHistory(id, key)).map(metricJson) };
+    // A history can hold 100,000 points: a finite point already has the wire shape, so
+    // only NaN and ±Infinity are copied (metricJson writes them as strings).
+    const wire = (points: MetricPoint[]) =>
+      points.map((p) => (Number.isFinite(p.value) ? p : metricJson(p)));
+    if (maxResults === undefined) return { metrics: wire(await runs.metricHistory(id, key)) };
     const page = await runs.metricHistory(id, key, { offset, limit: maxResults + 1 });
     const more = page.length > maxResults;
     return {
-      metrics: page.slice(0, maxResults).map(metricJson),
+      metrics: wire(page.slice(0, maxResults)),
       ...(more ? { next_page_token: encodePageToken(offset + maxResults) } : {}),
     };
   });

@@ -7,6 +7,7 @@ import * as spine from './001-spine.js';
 import * as tracking from './002-tracking.js';
 import * as registry from './003-registry.js';
 import * as loggedModels from './004-logged-models.js';
+import * as trackingPerf from './005-tracking-perf.js';
 import * as runInputs from './006-run-inputs.js';
 import * as metricBatches from './007-metric-batches.js';
 import * as loggedModelSource from './009-logged-model-source.js';
@@ -19,6 +20,7 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '002-tracking': tracking,
   '003-registry': registry,
   '004-logged-models': loggedModels,
+  '005-tracking-perf': trackingPerf,
   '006-run-inputs': runInputs,
   '007-metric-batches': metricBatches,
   '009-logged-model-source': loggedModelSource,

@@ -92,7 +92,8 @@ function checkMaxResults(value: number | null | undefined): number {
   if (value > limits.SEARCH_MAX_RESULTS_CAP) {
     throw new MobiusError(
       'INVALID_ARGUMENT',
-      `max_results is ${value}; the most one page can hold is ${limits.SEARCH_MAX_RESULTS_CAP}`,
+      // MLflow's wording, which its clients and tests match, then the limit.
+      `Invalid value ${value} for parameter 'max_results' supplied: the most one page can hold is ${limits.SEARCH_MAX_RESULTS_CAP}`,
     );
   }
   return value;
