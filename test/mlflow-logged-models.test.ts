@@ -257,6 +257,20 @@ for (const backend of STORE_BACKENDS) {
       await refused(`run_uuid=${run}`, 'Request must specify path.');
       await refused(`run_uuid=${run}&path=../x.txt`, 'Invalid path', 'x');
       await refused(`run_uuid=${run}&path=x.txt`, 'Request must specify data.');
+      // The root download routes answer in MLflow's error shape, with its exact message.
+      for (const url of [
+        `/get-artifact?run_id=${run}&path=../x`,
+        `/model-versions/get-artifact?name=none&version=1&path=../x`,
+      ]) {
+        const bad = await app.inject({ method: 'GET', url });
+        expect(bad.statusCode).toBe(400);
+        expect(bad.json()).toEqual({
+          error_code: 'INVALID_PARAMETER_VALUE',
+          message: 'Invalid path',
+        });
+      }
+      const noRun = await call('POST', `${API}/runs/log-metric`, { key: 'k', value: 1 });
+      expect(noRun.body.message).toBe("Missing value for required parameter 'run_id'.");
       const big = await upload(`run_uuid=${run}&path=big.bin`, 'x'.repeat(10 * 1024 * 1024 + 1));
       expect(big.json<{ message: string }>().message).toContain('too large');
     });

@@ -80,8 +80,8 @@ export async function sendArtifactDownload(
  * that is not a plain relative path (the same checks as the proxy).
  */
 export function pathBelow(rootUri: string, relative: string): string {
+  const sub = checkedPath(relative);
   const root = runArtifactRoot(rootUri);
-  const sub = safeRelativePath(relative);
   return root === '' ? sub : `${root}/${sub}`;
 }
 
@@ -140,13 +140,16 @@ async function rawBody(request: FastifyRequest, max: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** A relative artifact path from a query parameter; MLflow's "Invalid path" when it is not one. */
-function checkedPath(raw: string): string {
+/**
+ * A relative artifact path from a request, or MLflow's exact "Invalid path" (its clients
+ * and tests compare the whole message; the specific reason stays in the error's cause,
+ * which the server log records).
+ */
+export function checkedPath(raw: string): string {
   try {
     return safeRelativePath(raw);
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    throw new MobiusError('INVALID_ARGUMENT', `Invalid path: ${why}`, { cause: error });
+    throw new MobiusError('INVALID_ARGUMENT', 'Invalid path', { cause: error });
   }
 }
 
@@ -306,6 +309,7 @@ export function registerMlflowArtifactRoutes(ctx: MobiusContext): FastifyPluginA
           );
         if (typeof q.path !== 'string' || q.path === '')
           throw new MobiusError('INVALID_ARGUMENT', `Missing value for required parameter 'path'.`);
+        checkedPath(q.path); // before the run is looked up, as MLflow checks it
         const run = await runs.get(id);
         return sendArtifactDownload(artifacts, pathBelow(run.info.artifactUri, q.path), reply);
       });
@@ -374,12 +378,10 @@ export function registerMlflowArtifactRoutes(ctx: MobiusContext): FastifyPluginA
       const run = await runs.get(f.str('run_id', 'optional') ?? f.str('run_uuid'));
       const root = runArtifactRoot(run.info.artifactUri);
       const sub = f.str('path', 'optional') ?? '';
-      if (sub.split('/').some((s) => s === '..' || s === '.')) {
-        throw new MobiusError(
-          'INVALID_ARGUMENT',
-          `path '${sub}' is not allowed: '.' and '..' segments are not paths`,
-        );
-      }
+      if (sub.split('/').some((s) => s === '..' || s === '.'))
+        throw new MobiusError('INVALID_ARGUMENT', 'Invalid path', {
+          cause: new Error(`path '${sub}' has '.' or '..' segments`),
+        });
       const dir = sub === '' ? root : `${root}/${sub.replace(/\/+$/, '')}`;
       const entries = await artifacts.list(dir);
       return {

@@ -9,7 +9,7 @@ import type { MobiusContext } from '../../context/index.js';
 import { parseVersion, type ModelVersion, type RegisteredModel } from '../../registry/index.js';
 import { decodePageToken, encodePageToken } from '../../tracking/index.js';
 import { requireRole } from '../auth.js';
-import { pathBelow, sendArtifactDownload } from './artifact-routes.js';
+import { checkedPath, pathBelow, sendArtifactDownload } from './artifact-routes.js';
 import { mlflowRoute } from './tracking-routes.js';
 import { keyValues, parseKeyValues, type Fields } from './wire.js';
 
@@ -252,6 +252,7 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
             `Missing value for required parameter '${name}'.`,
           );
       const { name, version, path } = q as Record<'name' | 'version' | 'path', string>;
+      checkedPath(path); // before the version is looked up, as MLflow checks it
       const source = await versions.downloadUri(name, parseVersion(version));
       const root = await sourceRoot(source);
       if (!root.startsWith('mlflow-artifacts:'))

@@ -97,7 +97,10 @@ export function mlflowRoute(
 /** All tracking endpoints. */
 export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusContext): void {
   const { experiments, runs, loggedModels, inputs } = ctx.tracking;
-  const runId = (f: Fields) => f.str('run_id', 'optional') ?? f.str('run_uuid');
+  // MLflow's clients send run_id (older ones run_uuid); a request with neither is told
+  // about run_id, the name its messages use.
+  const runId = (f: Fields) =>
+    f.str('run_id', 'optional') ?? f.str('run_uuid', 'optional') ?? f.str('run_id');
 
   mlflowRoute(app, ['POST'], 'experiments/create', async (f) => {
     const tags = Object.fromEntries(
