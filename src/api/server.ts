@@ -64,6 +64,9 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
     // One log line per request is noise at our request rates; metrics count them instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: server.bodyLimit,
+    // `//model-versions/get-artifact` reaches the route, as it does on MLflow's server
+    // (its own tests and clients joining base URLs with a trailing slash send these).
+    routerOptions: { ignoreDuplicateSlashes: true },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // Reject unknown body keys (additionalProperties: false) instead of silently dropping them.

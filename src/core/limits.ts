@@ -205,14 +205,16 @@ export const ALIAS_PATTERN = /^[\w-]*$/;
 /** Reserved aliases, in any case: `latest` and `v<digits>` already name versions in `models:/` URIs. */
 export const RESERVED_ALIASES: readonly RegExp[] = [/^latest$/i, /^v\d+$/i];
 
-// Metric history downsampling (src/tracking/metric-history.ts still declares its own copies;
-// they move here when that file's owner next touches it).
+// Metric history downsampling (src/tracking/metric-history.ts).
 
 /** Points per run when the caller does not say: what MLflow's UI asks for per chart. */
 export const DEFAULT_HISTORY_POINTS = 320;
 
-/** Most points per run: a chart cannot show more, and it bounds the response. */
-export const MAX_HISTORY_POINTS = 1000;
+/**
+ * Most points per run: MLflow's MAX_RESULTS_PER_RUN, the most its UI may ask for; it
+ * bounds the response.
+ */
+export const MAX_HISTORY_POINTS = 2500;
 
 /** Most runs per request (MLflow's MAX_RUNS_GET_METRIC_HISTORY_BULK): one query per chart. */
 export const MAX_HISTORY_RUNS = 100;

@@ -34,7 +34,7 @@ export interface CreateVersionInput {
 export interface SearchVersionsOptions {
   /** e.g. `name = 'churn'`, `run_id = 'abc…'`, `run_id IN ('a', 'b')`, joined by AND. */
   filter?: string | undefined;
-  /** Default: name ascending, then version descending. */
+  /** Default: last updated first, then name ascending, then version descending (MLflow's). */
   orderBy?: readonly string[] | undefined;
   maxResults?: number | undefined;
   offset?: number | undefined;
@@ -60,15 +60,29 @@ const ORDER_KEYS = {
   timestamp: 'updated_at',
 } as const;
 
+/** Most `models:/` references followed to find a copied version's files. */
+const MAX_COPY_HOPS = 16;
+
 /** A version number as the wire sends it (a decimal string); INVALID_ARGUMENT otherwise. */
 export function parseVersion(value: string | number): number {
-  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  const n = typeof value === 'number' ? value : /^\s*-?\d+\s*$/.test(value) ? Number(value) : NaN;
+  // MLflow's message for a version that is not a number at all, which its clients match on.
+  if (!Number.isInteger(n))
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `Parameter 'version' must be an integer, got ${pythonRepr(value)}.`,
+    );
   if (!Number.isSafeInteger(n) || n < 1)
     throw new MobiusError(
       'INVALID_ARGUMENT',
       `version ${JSON.stringify(value)} is not a positive integer`,
     );
   return n;
+}
+
+/** A value as Python's repr shows it in MLflow's messages: strings in single quotes. */
+function pythonRepr(value: string | number): string {
+  return typeof value === 'number' ? String(value) : `'${value.replaceAll("'", "\\'")}'`;
 }
 
 /** The version row `name`/`version` inside `trx`; NOT_FOUND otherwise. */
@@ -259,6 +273,8 @@ export class ModelVersionService {
               );
         }),
       );
+    // No order_by: most recently updated first, as MLflow's store (then name, then version).
+    if (order.length === 0) query = query.orderBy('updated_at', 'desc');
     for (const o of order)
       query = query.orderBy(orderExpression(this.store.dialect, o.column), o.direction);
     if (!order.some((o) => o.column === 'name'))
@@ -369,8 +385,27 @@ export class ModelVersionService {
     });
   }
 
-  /** Where the version's files are: its source. */
+  /**
+   * Where the version's files are: its source, or — for a copy, whose source is another
+   * version (`models:/<name>/<version>`, what MLflow's copy_model_version writes) — that
+   * version's files, followed as MLflow's storage location does. A copy whose original is
+   * gone answers its own source.
+   */
   async downloadUri(name: string, version: number): Promise<string> {
-    return (await this.get(name, version)).source;
+    let source = (await this.get(name, version)).source;
+    // A bounded walk: a chain of copies is short, and renames cannot make a loop endless.
+    for (let hop = 0; hop < MAX_COPY_HOPS; hop++) {
+      const ref = /^models:\/([^/@]+)\/(\d+)$/.exec(source);
+      if (ref === null) break;
+      const row = await this.store.db
+        .selectFrom('model_version')
+        .select('source')
+        .where('name', '=', modelKey(ref[1]!))
+        .where('version', '=', Number(ref[2]))
+        .executeTakeFirst();
+      if (row === undefined) break;
+      source = row.source;
+    }
+    return source;
   }
 }

@@ -166,6 +166,21 @@ export interface LoggedModelKeyValueTable {
   value: string;
 }
 
+/** A run's metric point logged for a LoggedModel (MLflow 3's model_id on a metric). */
+export interface LoggedModelMetricTable {
+  seq: Generated<number>;
+  model_id: string;
+  run_id: string;
+  key: string;
+  /** NULL when `is_nan` is 1, as in `metric`. */
+  value: number | null;
+  is_nan: 0 | 1;
+  step: number;
+  timestamp: number;
+  dataset_name: string | null;
+  dataset_digest: string | null;
+}
+
 export const TOKEN_ROLES = ['admin', 'editor', 'viewer'] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
 
@@ -280,6 +295,7 @@ export interface Database {
   logged_model: LoggedModelTable;
   logged_model_tag: LoggedModelKeyValueTable;
   logged_model_param: LoggedModelKeyValueTable;
+  logged_model_metric: LoggedModelMetricTable;
   registered_model: RegisteredModelTable;
   registered_model_tag: RegisteredModelTagTable;
   model_version: ModelVersionTable;

@@ -21,6 +21,8 @@ import {
   type Transaction,
 } from '../store/index.js';
 import { activeExperimentRoot } from './experiments.js';
+import { fromStored, toStored } from './metric-value.js';
+import type { MetricPoint } from './types.js';
 
 export type { LoggedModelStatus };
 
@@ -38,7 +40,47 @@ export interface LoggedModel {
   updatedAt: number;
   tags: Record<string, string>;
   params: Record<string, string>;
+  /** Run metrics logged for this model, in the order they were logged. */
+  metrics: LoggedModelMetric[];
 }
+
+/** A run's metric point logged for a model, with the dataset it was measured on, if any. */
+export interface LoggedModelMetric extends MetricPoint {
+  modelId: string;
+  runId: string;
+  datasetName: string | null;
+  datasetDigest: string | null;
+}
+
+/** A metric point to record for a model: `runId` logged it (see `logMetrics`). */
+export type LoggedModelMetricInput = MetricPoint & {
+  modelId: string;
+  datasetName?: string | undefined;
+  datasetDigest?: string | undefined;
+};
+
+/** A dataset to search models by: models with a metric measured on it. */
+export interface DatasetFilter {
+  datasetName: string;
+  datasetDigest?: string | undefined;
+}
+
+/** An order of model search: an attribute, ascending or descending. */
+export interface LoggedModelOrder {
+  field: string;
+  ascending: boolean;
+}
+
+/** Attributes models can be ordered by, and their columns. */
+const ORDER_COLUMNS = {
+  creation_timestamp: 'created_at',
+  creation_time: 'created_at',
+  last_updated_timestamp: 'updated_at',
+  name: 'name',
+  model_id: 'id',
+  model_type: 'model_type',
+  status: 'status',
+} as const;
 
 export interface CreateLoggedModelInput {
   experimentId: string;
@@ -56,7 +98,7 @@ export class LoggedModelService {
     private readonly clock: Clock,
   ) {}
 
-  /** Creates a PENDING model in an active experiment. */
+  /** Creates a PENDING model in an active experiment; `sourceRunId` need not be a run held here. */
   async create(input: CreateLoggedModelInput): Promise<LoggedModel> {
     const id = `m-${randomUUID().replaceAll('-', '')}`;
     const name = checkDisplayName('model', input.name ?? `model-${id.slice(2, 10)}`);
@@ -65,15 +107,16 @@ export class LoggedModelService {
     const now = this.clock.now();
     await this.store.write(async (trx) => {
       const root = await activeExperimentRoot(trx, input.experimentId);
-      if (input.sourceRunId !== undefined) {
-        const run = await trx
-          .selectFrom('run')
-          .select('id')
-          .where('id', '=', input.sourceRunId)
-          .executeTakeFirst();
-        if (run === undefined)
-          throw new MobiusError('NOT_FOUND', `Run with id=${input.sourceRunId} not found`);
-      }
+      // MLflow stores source_run_id as given, even for a run it does not hold (one of
+      // another server); only a run held here joins the lineage graph.
+      const sourceRun =
+        input.sourceRunId === undefined
+          ? undefined
+          : await trx
+              .selectFrom('run')
+              .select('id')
+              .where('id', '=', input.sourceRunId)
+              .executeTakeFirst();
       await trx
         .insertInto('logged_model')
         .values({
@@ -101,12 +144,12 @@ export class LoggedModelService {
           .insertInto('logged_model_tag')
           .values(tags.map((t) => ({ model_id: id, ...t })))
           .execute();
-      if (input.sourceRunId !== undefined) {
+      if (sourceRun !== undefined) {
         await trx
           .insertInto('edge')
           .values({
             from_kind: 'run',
-            from_id: input.sourceRunId,
+            from_id: sourceRun.id,
             to_kind: 'logged_model',
             to_id: id,
             relation: 'produced',
@@ -162,6 +205,32 @@ export class LoggedModelService {
     });
   }
 
+  /**
+   * Records that registry version `name`/`version` was made from this model: MLflow keeps
+   * the list in the model's `mlflow.modelVersions` tag, as Python's json.dumps writes it
+   * (its UI and client parse it), each version once, in the order they were created.
+   */
+  async addModelVersion(id: string, name: string, version: number): Promise<void> {
+    await this.store.write(async (trx) => {
+      await this.#mustExist(trx, id);
+      const row = await trx
+        .selectFrom('logged_model_tag')
+        .select('value')
+        .where('model_id', '=', id)
+        .where('key', '=', MODEL_VERSIONS_TAG)
+        .executeTakeFirst();
+      const versions = row === undefined ? [] : parseModelVersions(row.value);
+      if (versions.some((v) => v.name === name && v.version === version)) return;
+      versions.push({ name, version });
+      const value = pythonJson(versions);
+      await trx
+        .insertInto('logged_model_tag')
+        .values({ model_id: id, key: MODEL_VERSIONS_TAG, value })
+        .onConflict((oc) => oc.columns(['model_id', 'key']).doUpdateSet({ value }))
+        .execute();
+    });
+  }
+
   /** Removes a tag; NOT_FOUND if it is not set. */
   async deleteTag(id: string, key: string): Promise<void> {
     await this.store.write(async (trx) => {
@@ -176,6 +245,33 @@ export class LoggedModelService {
           'NOT_FOUND',
           `No tag with key '${key}' found for model with ID '${id}'`,
         );
+    });
+  }
+
+  /**
+   * Records metric points run `runId` logged for models (MLflow's metric `model_id`).
+   * The run's own copy of each point is written by RunService.logBatch; this adds the
+   * model's. NOT_FOUND when a model does not exist or is deleted.
+   */
+  async logMetrics(runId: string, points: readonly LoggedModelMetricInput[]): Promise<void> {
+    if (points.length === 0) return;
+    await this.store.write(async (trx) => {
+      for (const id of new Set(points.map((p) => p.modelId))) await this.#mustExist(trx, id);
+      await trx
+        .insertInto('logged_model_metric')
+        .values(
+          points.map((p) => ({
+            model_id: p.modelId,
+            run_id: runId,
+            key: p.key,
+            ...toStored(p.value),
+            step: p.step,
+            timestamp: p.timestamp,
+            dataset_name: p.datasetName ?? null,
+            dataset_digest: p.datasetDigest ?? null,
+          })),
+        )
+        .execute();
     });
   }
 
@@ -213,6 +309,10 @@ export class LoggedModelService {
   async search(options: {
     experimentIds: string[];
     filter?: string | undefined;
+    /** Only models with a metric measured on one of these datasets. */
+    datasets?: readonly DatasetFilter[] | undefined;
+    /** Default: newest first. */
+    orderBy?: readonly LoggedModelOrder[] | undefined;
     maxResults?: number;
     offset?: number;
   }): Promise<LoggedModel[]> {
@@ -226,8 +326,42 @@ export class LoggedModelService {
     for (const clause of parseSimpleFilter(options.filter)) {
       query = query.where(clause.column, '=', clause.value);
     }
+    const datasets = options.datasets ?? [];
+    if (datasets.length > 0)
+      query = query.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('logged_model_metric as mm')
+            .select('mm.model_id')
+            .whereRef('mm.model_id', '=', 'logged_model.id')
+            .where((inner) =>
+              inner.or(
+                datasets.map((d) =>
+                  d.datasetDigest === undefined
+                    ? inner('mm.dataset_name', '=', d.datasetName)
+                    : inner.and([
+                        inner('mm.dataset_name', '=', d.datasetName),
+                        inner('mm.dataset_digest', '=', d.datasetDigest),
+                      ]),
+                ),
+              ),
+            ),
+        ),
+      );
+    const orders = options.orderBy ?? [];
+    for (const o of orders) {
+      const column = (
+        ORDER_COLUMNS as Record<string, (typeof ORDER_COLUMNS)[keyof typeof ORDER_COLUMNS]>
+      )[o.field];
+      if (column === undefined)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `cannot order logged models by '${o.field}': use one of ${Object.keys(ORDER_COLUMNS).join(', ')}`,
+        );
+      query = query.orderBy(column, o.ascending ? 'asc' : 'desc');
+    }
+    if (orders.length === 0) query = query.orderBy('created_at', 'desc');
     const rows = await query
-      .orderBy('created_at', 'desc')
       .orderBy('id')
       .limit(options.maxResults ?? 100)
       .offset(options.offset ?? 0)
@@ -238,7 +372,7 @@ export class LoggedModelService {
   async #load(ids: string[]): Promise<LoggedModel[]> {
     if (ids.length === 0) return [];
     const db = this.store.db;
-    const [rows, tags, params] = await Promise.all([
+    const [rows, tags, params, metrics] = await Promise.all([
       db
         .selectFrom('logged_model')
         .selectAll()
@@ -247,6 +381,12 @@ export class LoggedModelService {
         .execute(),
       db.selectFrom('logged_model_tag').selectAll().where('model_id', 'in', ids).execute(),
       db.selectFrom('logged_model_param').selectAll().where('model_id', 'in', ids).execute(),
+      db
+        .selectFrom('logged_model_metric')
+        .selectAll()
+        .where('model_id', 'in', ids)
+        .orderBy('seq')
+        .execute(),
     ]);
     const byId = new Map(rows.map((r) => [r.id, toModel(r)]));
     for (const t of tags) {
@@ -256,6 +396,18 @@ export class LoggedModelService {
     for (const p of params) {
       const m = byId.get(p.model_id);
       if (m !== undefined) m.params[p.key] = p.value;
+    }
+    for (const r of metrics) {
+      byId.get(r.model_id)?.metrics.push({
+        modelId: r.model_id,
+        runId: r.run_id,
+        key: r.key,
+        value: fromStored(r),
+        step: r.step,
+        timestamp: r.timestamp,
+        datasetName: r.dataset_name,
+        datasetDigest: r.dataset_digest,
+      });
     }
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
@@ -285,6 +437,37 @@ export class LoggedModelService {
   }
 }
 
+/** The tag listing the registry versions made from a model (MLflow's MLFLOW_MODEL_VERSIONS). */
+export const MODEL_VERSIONS_TAG = 'mlflow.modelVersions';
+
+/** The `{name, version}` entries of an `mlflow.modelVersions` tag; entries of other shapes are dropped. */
+function parseModelVersions(value: string): { name: string; version: number }[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return []; // a user overwrote the tag with something else: start the list again
+  }
+  if (!Array.isArray(parsed)) return [];
+  return parsed.flatMap((v: unknown) => {
+    const { name, version } = (v ?? {}) as { name?: unknown; version?: unknown };
+    const n = typeof version === 'string' ? Number(version) : version;
+    return typeof name === 'string' && typeof n === 'number' && Number.isSafeInteger(n)
+      ? [{ name, version: n }]
+      : [];
+  });
+}
+
+/** `[{"name": "m", "version": 1}]` spaced and escaped as Python's json.dumps does by default. */
+function pythonJson(versions: { name: string; version: number }[]): string {
+  const str = (s: string) =>
+    JSON.stringify(s).replace(
+      /[\u0080-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+  return `[${versions.map((v) => `{"name": ${str(v.name)}, "version": ${v.version}}`).join(', ')}]`;
+}
+
 function toModel(r: Row<'logged_model'>): LoggedModel {
   return {
     id: r.id,
@@ -300,6 +483,7 @@ function toModel(r: Row<'logged_model'>): LoggedModel {
     updatedAt: r.updated_at,
     tags: {},
     params: {},
+    metrics: [],
   };
 }
 

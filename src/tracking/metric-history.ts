@@ -3,17 +3,13 @@
  * hundred evenly spaced steps out of a history that may hold 100,000, chosen in SQL so
  * the rows that would be dropped never leave the database.
  */
-import { MobiusError } from '../core/index.js';
+import { MobiusError, limits } from '../core/index.js';
 import { sql, type Database, type Kysely } from '../store/index.js';
 import { fromStored } from './metric-value.js';
 import type { MetricPoint } from './types.js';
 
-/** Points per run when the caller does not say: what MLflow's UI asks for per chart. */
-export const DEFAULT_HISTORY_POINTS = 320;
-/** Most points per run: a chart cannot show more, and it bounds the response. */
-export const MAX_HISTORY_POINTS = 1000;
-/** Most runs per request (MLflow's MAX_RUNS_GET_METRIC_HISTORY_BULK): one query per chart. */
-export const MAX_HISTORY_RUNS = 100;
+/** The history limits live with every other limit; re-exported for this module's callers. */
+export const { DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS, MAX_HISTORY_RUNS } = limits;
 
 /** A piece of SQL (Kysely's RawBuilder, which the store's door does not re-export). */
 type Fragment = ReturnType<typeof sql.raw<unknown>>;

@@ -12,6 +12,7 @@ Used by scripts/mlflow-compat.sh; environment:
   MOBIUS_BIN        path to bin/mobius.js (required)
   MOBIUS_COMPAT_PG  a postgres:// URL: run each test in its own schema there instead of
                     a fresh SQLite file
+  MOBIUS_COMPAT_LOGS  a directory: keep each server's log there (server-<port>.log)
   MOBIUS_COMPAT_BASELINE=1  run against MLflow's own server instead (the control run)
 """
 
@@ -72,6 +73,10 @@ class MobiusServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+        keep = os.environ.get("MOBIUS_COMPAT_LOGS")
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            shutil.copy(self.log.name, os.path.join(keep, f"server-{self.port}.log"))
         shutil.rmtree(self.home, ignore_errors=True)
         return None
 

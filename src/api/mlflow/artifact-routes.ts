@@ -80,8 +80,8 @@ export async function sendArtifactDownload(
  * that is not a plain relative path (the same checks as the proxy).
  */
 export function pathBelow(rootUri: string, relative: string): string {
+  const sub = checkedPath(relative);
   const root = runArtifactRoot(rootUri);
-  const sub = safeRelativePath(relative);
   return root === '' ? sub : `${root}/${sub}`;
 }
 
@@ -119,6 +119,38 @@ async function jsonBody(request: FastifyRequest): Promise<Record<string, unknown
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new MobiusError('INVALID_ARGUMENT', 'request body must be a JSON object');
   return value as Record<string, unknown>;
+}
+
+/** The largest file the UI's upload-artifact accepts (MLflow's 10 MB; larger files go through the proxy). */
+const MAX_UI_UPLOAD_BYTES = 10 * 1024 * 1024;
+
+/** Reads a raw body of at most `max` bytes; MLflow's message when it is larger. */
+async function rawBody(request: FastifyRequest, max: number): Promise<Buffer> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  const tooLarge = () =>
+    new MobiusError('INVALID_ARGUMENT', 'Artifact size is too large. Max size is 10MB.');
+  if (declared > max) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of (request.body ?? request.raw) as Readable) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A relative artifact path from a request, or MLflow's exact "Invalid path" (its clients
+ * and tests compare the whole message; the specific reason stays in the error's cause,
+ * which the server log records).
+ */
+export function checkedPath(raw: string): string {
+  try {
+    return safeRelativePath(raw);
+  } catch (error) {
+    throw new MobiusError('INVALID_ARGUMENT', 'Invalid path', { cause: error });
+  }
 }
 
 /** A required string field of an mpu request. */
@@ -211,9 +243,12 @@ function registerMultipartRoutes(scope: FastifyInstance, artifacts: ArtifactServ
   });
 }
 
-/** The plugin: proxy routes, multipart uploads, `GET …/mlflow/artifacts/list` and `/get-artifact`. */
+/**
+ * The plugin: proxy routes, multipart uploads, `GET …/mlflow/artifacts/list`, `/get-artifact`,
+ * the UI's `upload-artifact` and a LoggedModel's `artifacts/directories` and `artifacts/files`.
+ */
 export function registerMlflowArtifactRoutes(ctx: MobiusContext): FastifyPluginAsync {
-  const { artifacts, runs } = ctx.tracking;
+  const { artifacts, runs, loggedModels } = ctx.tracking;
   return async (scope: FastifyInstance) => {
     // Uploads are streamed as they arrive, whatever their Content-Type (MLflow's client
     // sends the file's guessed type); the handler reads the body stream itself.
@@ -274,21 +309,79 @@ export function registerMlflowArtifactRoutes(ctx: MobiusContext): FastifyPluginA
           );
         if (typeof q.path !== 'string' || q.path === '')
           throw new MobiusError('INVALID_ARGUMENT', `Missing value for required parameter 'path'.`);
+        checkedPath(q.path); // before the run is looked up, as MLflow checks it
         const run = await runs.get(id);
         return sendArtifactDownload(artifacts, pathBelow(run.info.artifactUri, q.path), reply);
       });
     }
 
+    // The UI's small-file upload into a run (MLflow serves it under /ajax-api only): the raw
+    // body is the file, run_uuid and path are query parameters.
+    scope.post(
+      '/ajax-api/2.0/mlflow/upload-artifact',
+      { config: { contentTypes: ['*'] }, schema: { hide: true } },
+      async (request) => {
+        requireRole(request, 'editor');
+        const q = request.query as Record<string, unknown>;
+        const id = q.run_uuid;
+        if (typeof id !== 'string' || id === '')
+          throw new MobiusError('INVALID_ARGUMENT', 'Request must specify run_uuid.');
+        if (typeof q.path !== 'string' || q.path === '')
+          throw new MobiusError('INVALID_ARGUMENT', 'Request must specify path.');
+        const relative = checkedPath(q.path);
+        const data = await rawBody(request, MAX_UI_UPLOAD_BYTES);
+        if (data.length === 0)
+          throw new MobiusError('INVALID_ARGUMENT', 'Request must specify data.');
+        const run = await runs.get(id);
+        await artifacts.put(pathBelow(run.info.artifactUri, relative), data);
+        return {};
+      },
+    );
+
+    // A LoggedModel's files (MLflow 3): listing under both prefixes (ListLoggedModelArtifacts),
+    // download under /ajax-api only, as MLflow serves them.
+    mlflowRoute(scope, ['GET'], 'logged-models/:model_id/artifacts/directories', async (f) => {
+      const model = await loggedModels.get(f.str('model_id'));
+      const sub = f.str('artifact_directory_path', 'optional');
+      const relative = sub === undefined ? '' : checkedPath(sub);
+      const root = runArtifactRoot(model.artifactUri);
+      const dir = relative === '' ? root : root === '' ? relative : `${root}/${relative}`;
+      const entries = await artifacts.list(dir);
+      return {
+        root_uri: model.artifactUri,
+        files: entries.map((e) => {
+          const path = relative === '' ? e.name : `${relative}/${e.name}`;
+          return e.isDir ? { path, is_dir: true } : { path, is_dir: false, file_size: e.size };
+        }),
+      };
+    });
+    scope.get(
+      '/ajax-api/2.0/mlflow/logged-models/:model_id/artifacts/files',
+      { schema: { hide: true } },
+      async (request, reply) => {
+        requireRole(request, 'viewer');
+        const { model_id: modelId } = request.params as { model_id: string };
+        const q = request.query as Record<string, unknown>;
+        const file = q.artifact_file_path;
+        if (typeof file !== 'string' || file === '')
+          throw new MobiusError(
+            'INVALID_ARGUMENT',
+            'Request must include the "artifact_file_path" query parameter.',
+          );
+        const relative = checkedPath(file);
+        const model = await loggedModels.get(modelId);
+        return sendArtifactDownload(artifacts, pathBelow(model.artifactUri, relative), reply);
+      },
+    );
+
     mlflowRoute(scope, ['GET'], 'artifacts/list', async (f) => {
       const run = await runs.get(f.str('run_id', 'optional') ?? f.str('run_uuid'));
       const root = runArtifactRoot(run.info.artifactUri);
       const sub = f.str('path', 'optional') ?? '';
-      if (sub.split('/').some((s) => s === '..' || s === '.')) {
-        throw new MobiusError(
-          'INVALID_ARGUMENT',
-          `path '${sub}' is not allowed: '.' and '..' segments are not paths`,
-        );
-      }
+      if (sub.split('/').some((s) => s === '..' || s === '.'))
+        throw new MobiusError('INVALID_ARGUMENT', 'Invalid path', {
+          cause: new Error(`path '${sub}' has '.' or '..' segments`),
+        });
       const dir = sub === '' ? root : `${root}/${sub.replace(/\/+$/, '')}`;
       const entries = await artifacts.list(dir);
       return {

@@ -22,9 +22,16 @@ const MLFLOW_CODES: Record<ErrorCode, [string, number]> = {
 /** URL prefixes answered in MLflow's protocol (and so with MLflow's error shape). */
 export const MLFLOW_PREFIXES = ['/api/2.0/mlflow/', '/ajax-api/2.0/mlflow/'] as const;
 
-/** True when `url` belongs to the MLflow protocol (tracking, registry or artifact proxy). */
+/**
+ * True when `url` belongs to the MLflow protocol (tracking, registry or artifact proxy),
+ * including the UI's download routes MLflow serves at the root (`/get-artifact`,
+ * `/model-versions/get-artifact`).
+ */
 export function isMlflowUrl(url: string): boolean {
-  return /^\/(ajax-)?api\/2\.0\/mlflow(-artifacts)?\//.test(url);
+  return (
+    /^\/(ajax-)?api\/2\.0\/mlflow(-artifacts)?\//.test(url) ||
+    /^\/(model-versions\/)?get-artifact(\?|$)/.test(url)
+  );
 }
 
 /** The status and `{error_code, message}` body MLflow would send for this error. */

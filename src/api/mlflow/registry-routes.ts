@@ -9,7 +9,7 @@ import type { MobiusContext } from '../../context/index.js';
 import { parseVersion, type ModelVersion, type RegisteredModel } from '../../registry/index.js';
 import { decodePageToken, encodePageToken } from '../../tracking/index.js';
 import { requireRole } from '../auth.js';
-import { pathBelow, sendArtifactDownload } from './artifact-routes.js';
+import { checkedPath, pathBelow, sendArtifactDownload } from './artifact-routes.js';
 import { mlflowRoute } from './tracking-routes.js';
 import { keyValues, parseKeyValues, type Fields } from './wire.js';
 
@@ -23,7 +23,8 @@ export function modelVersionJson(v: ModelVersion) {
     current_stage: v.currentStage,
     source: v.source,
     status: v.status,
-    ...(v.description === null ? {} : { description: v.description }),
+    // MLflow's store keeps the request's empty description, so its clients read "" here.
+    description: v.description ?? '',
     ...(v.userId === null ? {} : { user_id: v.userId }),
     ...(v.runId === null ? {} : { run_id: v.runId }),
     ...(v.statusMessage === null ? {} : { status_message: v.statusMessage }),
@@ -146,19 +147,24 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
   }));
 
   // model-versions/…
-  mlflowRoute(app, ['POST'], 'model-versions/create', async (f) => ({
-    model_version: modelVersionJson(
-      await versions.create({
-        name: f.str('name'),
-        source: f.str('source'),
-        runId: f.str('run_id', 'optional'),
-        modelId: f.str('model_id', 'optional'),
-        runLink: f.str('run_link', 'optional'),
-        description: f.str('description', 'optional'),
-        tags: tagRecord(f),
-      }),
-    ),
-  }));
+  mlflowRoute(app, ['POST'], 'model-versions/create', async (f) => {
+    // MLflow 3: a version made from a LoggedModel is listed on that model afterwards
+    // (its `mlflow.modelVersions` tag), as MLflow's handler does in a second write.
+    const modelId = f.str('model_id', 'optional');
+    if (modelId !== undefined) await ctx.tracking.loggedModels.get(modelId);
+    const version = await versions.create({
+      name: f.str('name'),
+      source: f.str('source'),
+      runId: f.str('run_id', 'optional'),
+      modelId,
+      runLink: f.str('run_link', 'optional'),
+      description: f.str('description', 'optional'),
+      tags: tagRecord(f),
+    });
+    if (modelId !== undefined)
+      await ctx.tracking.loggedModels.addModelVersion(modelId, version.name, version.version);
+    return { model_version: modelVersionJson(version) };
+  });
   mlflowRoute(app, ['GET'], 'model-versions/get', async (f) => ({
     model_version: modelVersionJson(await versions.get(f.str('name'), versionField(f))),
   }));
@@ -246,6 +252,7 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
             `Missing value for required parameter '${name}'.`,
           );
       const { name, version, path } = q as Record<'name' | 'version' | 'path', string>;
+      checkedPath(path); // before the version is looked up, as MLflow checks it
       const source = await versions.downloadUri(name, parseVersion(version));
       const root = await sourceRoot(source);
       if (!root.startsWith('mlflow-artifacts:'))

@@ -8,6 +8,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MobiusError, limits } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
 import {
+  MAX_HISTORY_POINTS,
+  MAX_HISTORY_RUNS,
   decodePageToken,
   encodePageToken,
   type MetricPoint,
@@ -20,10 +22,12 @@ import {
   Fields,
   experimentJson,
   loggedModelJson,
+  invalidValue,
   metricJson,
+  missingValue,
+  parseMetricModelLinks,
   parseKeyValues,
   parseMetrics,
-  missingValue,
   parseDatasetInputs,
   runInfoJson,
   runJson,
@@ -36,6 +40,10 @@ function modelId(m: unknown, at: string): string {
     throw new MobiusError('INVALID_ARGUMENT', `${at}.model_id must be a model id string`);
   return id;
 }
+
+/** MLflow's get-history-bulk limits (server/handlers.py): runs per request, points in all. */
+const MAX_HISTORY_BULK_RUNS = 100;
+const MAX_HISTORY_BULK_POINTS = 25_000;
 
 type Handler = (fields: Fields, request: FastifyRequest) => Promise<unknown>;
 
@@ -61,15 +69,19 @@ export function viewType(value: unknown): ViewType {
   return v;
 }
 
-/** Registers `handler` for `method path` under both MLflow prefixes. */
+/**
+ * Registers `handler` for `method path` under both MLflow prefixes, or only under
+ * `prefixes` (the UI-only endpoints MLflow serves under /ajax-api alone).
+ */
 export function mlflowRoute(
   app: FastifyInstance,
   methods: ('GET' | 'POST' | 'PATCH' | 'DELETE')[],
   path: string,
   handler: Handler,
   role: 'viewer' | 'editor' = methods.includes('GET') ? 'viewer' : 'editor',
+  prefixes: readonly string[] = MLFLOW_PREFIXES,
 ): void {
-  for (const prefix of MLFLOW_PREFIXES) {
+  for (const prefix of prefixes) {
     app.route({
       method: methods,
       url: `${prefix}${path}`,
@@ -85,13 +97,10 @@ export function mlflowRoute(
 /** All tracking endpoints. */
 export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusContext): void {
   const { experiments, runs, loggedModels, inputs } = ctx.tracking;
-  // MLflow accepts the old run_uuid name too; a request with neither is missing run_id.
+  // MLflow's clients send run_id (older ones run_uuid); a request with neither is told
+  // about run_id, the name its messages use.
   const runId = (f: Fields) =>
-    f.str('run_id', 'optional') ??
-    f.str('run_uuid', 'optional') ??
-    (() => {
-      throw missingValue('run_id');
-    })();
+    f.str('run_id', 'optional') ?? f.str('run_uuid', 'optional') ?? f.str('run_id');
 
   mlflowRoute(app, ['POST'], 'experiments/create', async (f) => {
     const tags = Object.fromEntries(
@@ -216,16 +225,17 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     async (f) => void (await runs.setLifecycle(runId(f), 'active')),
   );
   mlflowRoute(app, ['POST'], 'runs/log-metric', async (f) => {
-    await runs.logBatch(runId(f), {
-      metrics: [
-        {
-          key: f.str('key'),
-          value: f.num('value'),
-          timestamp: f.int('timestamp') ?? ctx.clock.now(),
-          step: f.int('step') ?? 0,
-        },
-      ],
-    });
+    const id = runId(f);
+    const metric = {
+      key: f.str('key'),
+      value: f.num('value'),
+      timestamp: f.int('timestamp') ?? ctx.clock.now(),
+      step: f.int('step') ?? 0,
+    };
+    const [link] = parseMetricModelLinks([f.all()], () => '');
+    if (link !== undefined) await loggedModels.get(link.modelId);
+    await runs.logBatch(id, { metrics: [metric] });
+    if (link !== undefined) await loggedModels.logMetrics(id, [{ ...metric, ...link }]);
   });
   mlflowRoute(app, ['POST'], 'runs/log-parameter', async (f) => {
     await runs.logBatch(runId(f), {
@@ -244,11 +254,23 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
     async (f) => void (await runs.deleteTag(runId(f), f.str('key'))),
   );
   mlflowRoute(app, ['POST'], 'runs/log-batch', async (f) => {
-    await runs.logBatch(runId(f), {
-      metrics: parseMetrics(f.list('metrics')),
+    const id = runId(f);
+    const items = f.list('metrics');
+    const metrics = parseMetrics(items);
+    const links = parseMetricModelLinks(items, (i) => `metrics[${i}].`);
+    const forModels = metrics.flatMap((m, i) => {
+      const link = links[i];
+      return link === undefined ? [] : [{ ...m, ...link }];
+    });
+    for (const modelId of new Set(forModels.map((m) => m.modelId))) await loggedModels.get(modelId);
+    await runs.logBatch(id, {
+      metrics,
       params: parseKeyValues(f.list('params'), 'params'),
       tags: parseKeyValues(f.list('tags'), 'tags'),
     });
+    // A second write: the run's points are committed first (they are the record); the
+    // models were checked above, so this only fails if one is deleted in between.
+    await loggedModels.logMetrics(id, forModels);
   });
 
   mlflowRoute(app, ['POST'], 'runs/search', async (f) => {
@@ -337,6 +359,28 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
       const page = await loggedModels.search({
         experimentIds: f.list('experiment_ids').map(String),
         filter: f.str('filter', 'optional'),
+        datasets: f.list('datasets').map((d, i) => {
+          const { dataset_name: name, dataset_digest: digest } = (d ?? {}) as Record<
+            string,
+            unknown
+          >;
+          if (typeof name !== 'string' || name === '')
+            throw missingValue(`datasets[${i}].dataset_name`);
+          if (digest !== undefined && digest !== null && typeof digest !== 'string')
+            throw invalidValue(`datasets[${i}].dataset_digest`, digest, 'a string');
+          return {
+            datasetName: name,
+            datasetDigest: digest === '' ? undefined : (digest ?? undefined),
+          };
+        }),
+        orderBy: f.list('order_by').map((o, i) => {
+          const { field_name: field, ascending } = (o ?? {}) as Record<string, unknown>;
+          if (typeof field !== 'string' || field === '')
+            throw missingValue(`order_by[${i}].field_name`);
+          if (ascending !== undefined && ascending !== null && typeof ascending !== 'boolean')
+            throw invalidValue(`order_by[${i}].ascending`, ascending, 'a boolean');
+          return { field, ascending: ascending ?? true };
+        }),
         maxResults: maxResults + 1,
         offset,
       });
@@ -393,7 +437,50 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
       ...(more ? { next_page_token: encodePageToken(offset + maxResults) } : {}),
     };
   });
+  // The UI's multi-run history (MLflow serves it under /ajax-api only): every point of one
+  // metric in each run, runs in id order, each run's points by timestamp, step, value.
+  mlflowRoute(
+    app,
+    ['GET'],
+    'metrics/get-history-bulk',
+    async (f) => {
+      const ids = f.list('run_id').map(String);
+      if (ids.length === 0)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          'GetMetricHistoryBulk request must specify at least one run_id.',
+        );
+      if (ids.length > MAX_HISTORY_BULK_RUNS)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `GetMetricHistoryBulk request cannot specify more than ${MAX_HISTORY_BULK_RUNS} run_ids. Received ${ids.length} run_ids.`,
+        );
+      const key = f.raw('metric_key');
+      if (typeof key !== 'string')
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          'GetMetricHistoryBulk request must specify a metric_key.',
+        );
+      const max = Math.min(
+        f.int('max_results') ?? MAX_HISTORY_BULK_POINTS,
+        MAX_HISTORY_BULK_POINTS,
+      );
+      if (max < 1)
+        throw new MobiusError('INVALID_ARGUMENT', `max_results must be at least 1, not ${max}`);
+      const metrics: unknown[] = [];
+      for (const id of [...new Set(ids)].sort()) {
+        if (metrics.length >= max) break;
+        const points = await runs.metricHistory(id, key, { limit: max });
+        points.sort((a, b) => a.timestamp - b.timestamp || a.step - b.step || a.value - b.value);
+        metrics.push(...points.map((p) => ({ ...metricJson(p), run_id: id })));
+      }
+      return { metrics: metrics.slice(0, max) };
+    },
+    'viewer',
+    ['/ajax-api/2.0/mlflow/'],
+  );
   mlflowRoute(app, ['GET'], 'metrics/get-history-bulk-interval', async (f) => {
+    // MLflow's own checks and messages first; the service keeps its own limits.
     const runIds = f.list('run_ids').map((v) => {
       if (typeof v !== 'string' || v === '')
         throw new MobiusError(
@@ -402,12 +489,37 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
         );
       return v;
     });
+    if (runIds.length === 0) throw missingValue('run_ids');
+    if (runIds.length > MAX_HISTORY_RUNS)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `GetMetricHistoryBulkInterval request must specify at most ${MAX_HISTORY_RUNS} run_ids. Received ${runIds.length} run_ids.`,
+      );
+    const key = f.str('metric_key');
+    const maxResults = f.int('max_results');
+    if (maxResults !== undefined && (maxResults < 1 || maxResults > MAX_HISTORY_POINTS))
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `max_results must be between 1 and ${MAX_HISTORY_POINTS}.`,
+      );
+    const startStep = f.int('start_step');
+    const endStep = f.int('end_step');
+    if ((startStep === undefined) !== (endStep === undefined))
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        'If either start step or end step are specified, both must be specified.',
+      );
+    if (startStep !== undefined && endStep !== undefined && startStep > endStep)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `end_step must be greater than start_step. Found start_step=${startStep} and end_step=${endStep}.`,
+      );
     const points = await runs.metricHistoryInterval({
       runIds,
-      key: f.str('metric_key'),
-      startStep: f.int('start_step'),
-      endStep: f.int('end_step'),
-      maxResults: f.int('max_results'),
+      key,
+      startStep,
+      endStep,
+      maxResults,
     });
     return { metrics: points.map((p) => ({ ...metricJson(p), run_id: p.runId })) };
   });

@@ -80,6 +80,11 @@ export class Fields {
     throw invalidValue(name, v, 'a list');
   }
 
+  /** Every field, as one object (for helpers that read several of them). */
+  all(): Record<string, unknown> {
+    return { ...this.#values };
+  }
+
   /** The raw value of a field. */
   raw(name: string): unknown {
     return this.#values[name];
@@ -174,6 +179,36 @@ export function parseMetrics(items: unknown[]): MetricPoint[] {
       timestamp: int64(m.timestamp, `${at}.timestamp`, true)!,
       step: int64(m.step, `${at}.step`, false) ?? 0,
     };
+  });
+}
+
+/** What ties a logged metric to a LoggedModel: MLflow 3's `model_id`, `dataset_name`, `dataset_digest`. */
+export interface MetricModelLink {
+  modelId: string;
+  datasetName?: string | undefined;
+  datasetDigest?: string | undefined;
+}
+
+/**
+ * The model link of each metric of a request (log-batch's `metrics[i]`, or log-metric's
+ * own fields); undefined where no `model_id` is given.
+ */
+export function parseMetricModelLinks(
+  items: unknown[],
+  at: (i: number) => string,
+): (MetricModelLink | undefined)[] {
+  return items.map((item, i) => {
+    const m = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+    const text = (name: string): string | undefined => {
+      const v = m[name];
+      if (v === undefined || v === null || v === '') return undefined;
+      if (typeof v !== 'string') throw invalidValue(`${at(i)}${name}`, v, 'a string');
+      return v;
+    };
+    const modelId = text('model_id');
+    const datasetName = text('dataset_name');
+    const datasetDigest = text('dataset_digest');
+    return modelId === undefined ? undefined : { modelId, datasetName, datasetDigest };
   });
 }
 
@@ -316,6 +351,15 @@ export function loggedModelJson(m: LoggedModel) {
       ...(m.statusMessage === null ? {} : { status_message: m.statusMessage }),
       tags: keyValues(m.tags),
     },
-    data: { params: keyValues(m.params), metrics: [] },
+    data: {
+      params: keyValues(m.params),
+      metrics: m.metrics.map((p) => ({
+        ...metricJson(p),
+        model_id: p.modelId,
+        run_id: p.runId,
+        ...(p.datasetName === null ? {} : { dataset_name: p.datasetName }),
+        ...(p.datasetDigest === null ? {} : { dataset_digest: p.datasetDigest }),
+      })),
+    },
   };
 }

@@ -10,6 +10,8 @@ import * as loggedModels from './004-logged-models.js';
 import * as trackingPerf from './005-tracking-perf.js';
 import * as runInputs from './006-run-inputs.js';
 import * as metricBatches from './007-metric-batches.js';
+import * as loggedModelSource from './009-logged-model-source.js';
+import * as loggedModelMetrics from './010-logged-model-metrics.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -21,4 +23,6 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '005-tracking-perf': trackingPerf,
   '006-run-inputs': runInputs,
   '007-metric-batches': metricBatches,
+  '009-logged-model-source': loggedModelSource,
+  '010-logged-model-metrics': loggedModelMetrics,
 };
