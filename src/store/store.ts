@@ -2,7 +2,14 @@
  * The metadata store: one interface over SQLite (embedded) and PostgreSQL (scale-out),
  * with the same schema, migrations and semantics on both.
  */
-import { CompiledQuery, Kysely, Migrator, type MigrationResult, type Transaction } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  Migrator,
+  sql,
+  type MigrationResult,
+  type Transaction,
+} from 'kysely';
 import { MobiusError, limits } from '../core/index.js';
 import { MIGRATIONS, type MigrationContext } from './migrations/index.js';
 import {
@@ -71,6 +78,9 @@ export interface Store {
 /** Bound parameters per statement: SQLite allows 32766, PostgreSQL 65535. */
 const MAX_PARAMETERS: Record<StoreDialect, number> = { sqlite: 32_766, postgres: 65_535 };
 
+/** Committed writes between two `PRAGMA optimize` runs on SQLite (see openStore). */
+const SQLITE_OPTIMIZE_EVERY_WRITES = 2000;
+
 const MIGRATION_TABLE = 'mobius_migration';
 const MIGRATION_LOCK_TABLE = 'mobius_migration_lock';
 
@@ -84,10 +94,27 @@ const MIGRATION_LOCK_TABLE = 'mobius_migration_lock';
 export async function openStore(location: string): Promise<Store> {
   if (location.startsWith('sqlite:')) {
     const dialect = new MobiusSqliteDialect(openSqliteDatabase(location.slice('sqlite:'.length)));
-    return new KyselyStore('sqlite', new Kysely<Database>({ dialect }), async () => {
-      const rows = dialect.database.pragma('integrity_check') as { integrity_check: string }[];
-      return rows.map((r) => r.integrity_check).join('; ');
-    });
+    // SQLite plans queries from the statistics ANALYZE gathers; without them it guesses,
+    // and run search picks a scan of the experiment over the param index (7.4 vs 4.3 ms on
+    // 10,000 runs). SQLite's advice for long-lived connections is to run PRAGMA optimize
+    // now and then: it analyzes only tables that changed enough, so most calls are no-ops.
+    // Run through Kysely so it waits its turn on the one connection instead of landing
+    // inside another caller's open transaction.
+    const db = new Kysely<Database>({ dialect });
+    let writes = 0;
+    const optimize = async () => {
+      if (++writes % SQLITE_OPTIMIZE_EVERY_WRITES === 0) await sql`pragma optimize`.execute(db);
+    };
+    return new KyselyStore(
+      'sqlite',
+      db,
+      async () => {
+        const rows = dialect.database.pragma('integrity_check') as { integrity_check: string }[];
+        return rows.map((r) => r.integrity_check).join('; ');
+      },
+      undefined,
+      optimize,
+    );
   }
   if (/^postgres(ql)?:\/\//.test(location)) {
     // Loaded only when used: the embedded default should not pay pg's start-up cost.
@@ -140,16 +167,23 @@ class KyselyStore implements Store {
      * would make it skip creating its own.
      */
     private readonly pgSchema?: string,
+    /** Upkeep after each committed write (SQLite: statistics now and then). */
+    private readonly afterCommit?: () => Promise<void>,
   ) {}
 
-  write<T>(fn: (trx: Transaction<Database>) => Promise<T>, options: WriteOptions = {}): Promise<T> {
-    return withConflictRetry(() => {
+  async write<T>(
+    fn: (trx: Transaction<Database>) => Promise<T>,
+    options: WriteOptions = {},
+  ): Promise<T> {
+    const result = await withConflictRetry(() => {
       let builder = this.db.transaction();
       if (this.dialect === 'postgres' && options.isolation !== undefined) {
         builder = builder.setIsolationLevel(options.isolation);
       }
       return builder.execute(fn);
     });
+    await this.afterCommit?.();
+    return result;
   }
 
   async insertMany<T extends keyof Database>(
