@@ -153,5 +153,13 @@ for (const backend of STORE_BACKENDS) {
       expect(res.status).toBe(404);
       expect(JSON.parse(res.body)).toMatchObject({ code: 'NOT_FOUND' });
     });
+
+    it('answers MLflow endpoints it does not serve (2.0 and 3.0) in MLflow’s shape', async () => {
+      for (const path of ['/api/2.0/mlflow/nope', '/api/3.0/mlflow/traces']) {
+        const res = await rawRequest(`${base}${path}`, { method: 'GET' });
+        expect(res.status).toBe(404);
+        expect(JSON.parse(res.body)).toMatchObject({ error_code: 'ENDPOINT_NOT_FOUND' });
+      }
+    });
   });
 }

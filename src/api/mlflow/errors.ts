@@ -23,13 +23,14 @@ const MLFLOW_CODES: Record<ErrorCode, [string, number]> = {
 export const MLFLOW_PREFIXES = ['/api/2.0/mlflow/', '/ajax-api/2.0/mlflow/'] as const;
 
 /**
- * True when `url` belongs to the MLflow protocol (tracking, registry or artifact proxy),
- * including the UI's download routes MLflow serves at the root (`/get-artifact`,
- * `/model-versions/get-artifact`).
+ * True when `url` belongs to the MLflow protocol (tracking, registry or artifact proxy,
+ * and MLflow 3's `/api/3.0/mlflow/…` routes, so a client asking for one Mobius does not
+ * serve hears ENDPOINT_NOT_FOUND in MLflow's shape), including the UI's download routes
+ * MLflow serves at the root (`/get-artifact`, `/model-versions/get-artifact`).
  */
 export function isMlflowUrl(url: string): boolean {
   return (
-    /^\/(ajax-)?api\/2\.0\/mlflow(-artifacts)?\//.test(url) ||
+    /^\/(ajax-)?api\/[23]\.0\/mlflow(-artifacts)?\//.test(url) ||
     /^\/(model-versions\/)?get-artifact(\?|$)/.test(url)
   );
 }
