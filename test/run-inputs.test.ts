@@ -96,7 +96,7 @@ for (const backend of STORE_BACKENDS) {
       const run = await newRun();
       await t.ctx.tracking.runs.setLifecycle(run, 'deleted');
       await expect(t.ctx.tracking.inputs.logInputs(run, [dataset('x', 'd')])).rejects.toThrow(
-        'is deleted',
+        'Current state is deleted',
       );
     });
 

@@ -297,7 +297,9 @@ class KyselyStore implements Store {
         { cause: error, details: { steps } },
       );
     }
-    const executed = await migrator.getMigrations();
+    // getMigrations scans every schema's tables too, so it meets the same catalog race;
+    // it only reads, so it is always safe to ask again.
+    const executed = await withConflictRetry(() => migrator.getMigrations(), isCatalogRace);
     return {
       steps,
       alreadyApplied: executed.filter((m) => m.executedAt !== undefined).length - steps.length,

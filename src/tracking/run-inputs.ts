@@ -227,7 +227,7 @@ async function activeRunExperiment(trx: Transaction<Database>, runId: string): P
   if (run.lifecycle_stage !== 'active') {
     throw new MobiusError(
       'INVALID_ARGUMENT',
-      `run '${runId}' is deleted; restore it before logging to it`,
+      `The run ${runId} must be in the 'active' state. Current state is deleted; restore it before logging to it.`,
     );
   }
   return run.experiment_id;

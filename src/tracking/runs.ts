@@ -324,7 +324,10 @@ async function activeRun(trx: Kysely<Database>, id: string): Promise<void> {
     .executeTakeFirst();
   if (row === undefined) throw new MobiusError('NOT_FOUND', `Run with id=${id} not found`);
   if (row.lifecycle_stage !== 'active')
-    throw new MobiusError('INVALID_ARGUMENT', `run '${id}' is deleted; restore it to change it`);
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `The run ${id} must be in the 'active' state. Current state is deleted; restore it to change it.`,
+    );
 }
 
 function checkBatchLimits(metrics: number, params: number, tags: number): void {
