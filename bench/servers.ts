@@ -27,3 +27,17 @@ export async function waitHealthy(url: string, child: ChildProcess): Promise<voi
   }
   throw new Error(`${url}: not healthy after 60 s`);
 }
+
+/**
+ * Kills a server and every process it started: MLflow's uvicorn workers outlive a killed
+ * parent and keep a core busy. Spawn servers with `detached: true` so each leads its own
+ * process group, which this kills whole.
+ */
+export function stopServer(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
+}

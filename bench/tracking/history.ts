@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { systemClock } from '../../src/core/index.js';
 import { openStore } from '../../src/store/index.js';
 import { ExperimentService, RunService, type MetricPoint } from '../../src/tracking/index.js';
-import { freePort, waitHealthy } from '../servers.js';
+import { freePort, stopServer, waitHealthy } from '../servers.js';
 
 // The server runs from source through tsx, so the bench needs no build (dist may be stale).
 const CLI = new URL('../../src/cli/index.ts', import.meta.url).href;
@@ -156,7 +156,7 @@ async function withServer<T>(
     await waitHealthy(url, child);
     return await fn(url);
   } finally {
-    child.kill('SIGKILL');
+    stopServer(child);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -186,6 +186,7 @@ if (!args['skip-servers']) {
           cwd: dir,
           env: { PATH: process.env.PATH ?? '', MOBIUS_LOG_LEVEL: 'warn' },
           stdio: 'ignore',
+          detached: true,
         },
       ),
     overHttp,
@@ -213,7 +214,7 @@ if (mobiusServer !== undefined && !args['skip-mlflow']) {
           '--default-artifact-root',
           join(dir, 'artifacts'),
         ],
-        { cwd: dir, stdio: 'ignore' },
+        { cwd: dir, stdio: 'ignore', detached: true },
       ),
     overHttp,
   );

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, waitHealthy } from '../servers.js';
+import { freePort, stopServer, waitHealthy } from '../servers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/mobius.js', import.meta.url));
 
@@ -82,7 +82,7 @@ async function withServer<T>(
     await waitHealthy(url, child);
     return await fn(url);
   } finally {
-    child.kill('SIGKILL');
+    stopServer(child);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -93,6 +93,7 @@ const mobius = await withServer(
       cwd: dir,
       env: { PATH: process.env.PATH ?? '', MOBIUS_LOG_LEVEL: 'warn' },
       stdio: 'ignore',
+      detached: true,
     }),
   ingest,
 );
@@ -118,6 +119,7 @@ if (!args['skip-mlflow']) {
         {
           cwd: dir,
           stdio: 'ignore',
+          detached: true,
         },
       ),
     ingest,

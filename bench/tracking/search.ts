@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, waitHealthy } from '../servers.js';
+import { freePort, stopServer, waitHealthy } from '../servers.js';
 
 // The server runs from source through tsx, so the bench needs no build (dist may be stale).
 const CLI = new URL('../../src/cli/index.ts', import.meta.url).href;
@@ -149,7 +149,7 @@ async function withServer<T>(
     await waitHealthy(url, child);
     return await fn(url);
   } finally {
-    child.kill('SIGKILL');
+    stopServer(child);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -183,6 +183,7 @@ const mobius = await withServer(
         cwd: dir,
         env: { PATH: process.env.PATH ?? '', MOBIUS_LOG_LEVEL: 'warn' },
         stdio: 'ignore',
+        detached: true,
       },
     ),
   searchTimes,
@@ -206,7 +207,7 @@ if (!args['skip-mlflow']) {
           '--default-artifact-root',
           join(dir, 'artifacts'),
         ],
-        { cwd: dir, stdio: 'ignore' },
+        { cwd: dir, stdio: 'ignore', detached: true },
       ),
     searchTimes,
   );
