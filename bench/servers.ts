@@ -1,6 +1,10 @@
-/** Starting servers for benchmarks: a free loopback port, and waiting until /health answers. */
-import type { ChildProcess } from 'node:child_process';
+/** Servers for benchmarks: Mobius or MLflow on a fresh directory and a free loopback port, started, waited for and stopped the same way by every bench. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A loopback port that was free a moment ago. */
@@ -39,5 +43,75 @@ export function stopServer(child: ChildProcess): void {
     process.kill(-child.pid, 'SIGKILL');
   } catch {
     child.kill('SIGKILL');
+  }
+}
+
+/** Which server a benchmark talks to: Mobius from `src/` (through tsx, no build needed), Mobius from `dist/` (the shipped CLI), or MLflow's own `mlflow server` on SQLite. */
+export type BenchServer = 'mobius-source' | 'mobius-dist' | 'mlflow';
+
+const CLI_SOURCE = new URL('../src/cli/index.ts', import.meta.url).href;
+const CLI_DIST = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
+const RUN_CLI_SOURCE = `const { runCli } = await import(${JSON.stringify(CLI_SOURCE)});
+process.exitCode = await runCli(process.argv.slice(1), process.env, process.cwd());`;
+
+function spawnServer(server: BenchServer, port: number, dir: string): ChildProcess {
+  // Each server leads its own process group, so stopServer can kill all it started.
+  const options = { cwd: dir, stdio: 'ignore', detached: true } as const;
+  const mobiusEnv = { PATH: process.env.PATH ?? '', MOBIUS_LOG_LEVEL: 'warn' };
+  const mobiusArgs = ['--home', dir, 'server', '--port', String(port)];
+  switch (server) {
+    case 'mobius-source':
+      return spawn(
+        process.execPath,
+        [
+          '--import',
+          import.meta.resolve('tsx'),
+          '--input-type=module',
+          '-e',
+          RUN_CLI_SOURCE,
+          '--',
+          ...mobiusArgs,
+        ],
+        { ...options, env: mobiusEnv },
+      );
+    case 'mobius-dist':
+      return spawn(process.execPath, [CLI_DIST, ...mobiusArgs], { ...options, env: mobiusEnv });
+    case 'mlflow':
+      return spawn(
+        'mlflow',
+        [
+          'server',
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--backend-store-uri',
+          `sqlite:///${join(dir, 'mlflow.db')}`,
+          '--default-artifact-root',
+          join(dir, 'artifacts'),
+        ],
+        options,
+      );
+  }
+}
+
+/**
+ * Starts `server` on a fresh directory and a free port, runs `fn` against its URL once
+ * /health answers, then stops it (whole process group) and removes the directory.
+ */
+export async function withServer<T>(
+  server: BenchServer,
+  fn: (url: string) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), `mobius-bench-${server}-`));
+  const port = await freePort();
+  const child = spawnServer(server, port, dir);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitHealthy(url, child);
+    return await fn(url);
+  } finally {
+    stopServer(child);
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -7,7 +7,6 @@
  *
  * Usage: node --import tsx bench/tracking/history.ts [--steps N] [--reps N] [--skip-servers] [--skip-mlflow]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,14 +14,7 @@ import { parseArgs } from 'node:util';
 import { systemClock } from '../../src/core/index.js';
 import { openStore } from '../../src/store/index.js';
 import { ExperimentService, RunService, type MetricPoint } from '../../src/tracking/index.js';
-import { freePort, stopServer, waitHealthy } from '../servers.js';
-
-// The server runs from source through tsx, so the bench needs no build (dist may be stale).
-const CLI = new URL('../../src/cli/index.ts', import.meta.url).href;
-const TSX = import.meta.resolve('tsx');
-/** What bin/mobius.js does, on the TypeScript sources; `node -e` args start at argv[1]. */
-const RUN_CLI = `const { runCli } = await import(${JSON.stringify(CLI)});
-process.exitCode = await runCli(process.argv.slice(1), process.env, process.cwd());`;
+import { withServer } from '../servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -144,53 +136,11 @@ async function overHttp(url: string): Promise<[number, number]> {
   return [raw, down];
 }
 
-async function withServer<T>(
-  start: (port: number, dir: string) => ChildProcess,
-  fn: (url: string) => Promise<T>,
-): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'mobius-history-'));
-  const port = await freePort();
-  const child = start(port, dir);
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitHealthy(url, child);
-    return await fn(url);
-  } finally {
-    stopServer(child);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 console.log(`${STEPS} steps of one metric, best of ${REPS} after a warm-up`);
 await embedded();
 let mobiusServer: [number, number] | undefined;
 if (!args['skip-servers']) {
-  const [mRaw, mDown] = await withServer(
-    (port, dir) =>
-      spawn(
-        process.execPath,
-        [
-          '--import',
-          TSX,
-          '--input-type=module',
-          '-e',
-          RUN_CLI,
-          '--',
-          '--home',
-          dir,
-          'server',
-          '--port',
-          String(port),
-        ],
-        {
-          cwd: dir,
-          env: { PATH: process.env.PATH ?? '', MOBIUS_LOG_LEVEL: 'warn' },
-          stdio: 'ignore',
-          detached: true,
-        },
-      ),
-    overHttp,
-  );
+  const [mRaw, mDown] = await withServer('mobius-source', overHttp);
   console.log(
     `mobius server (sqlite, HTTP): raw ${ms(mRaw)} [≤ 50 ms ${mRaw <= 50 ? '✓' : '✗'}], ` +
       `downsampled ${ms(mDown)} [≤ 10 ms ${mDown <= 10 ? '✓' : '✗'}]`,
@@ -199,25 +149,7 @@ if (!args['skip-servers']) {
 }
 if (mobiusServer !== undefined && !args['skip-mlflow']) {
   const [mRaw, mDown] = mobiusServer;
-  const [fRaw, fDown] = await withServer(
-    (port, dir) =>
-      spawn(
-        'mlflow',
-        [
-          'server',
-          '--host',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          '--backend-store-uri',
-          `sqlite:///${join(dir, 'mlflow.db')}`,
-          '--default-artifact-root',
-          join(dir, 'artifacts'),
-        ],
-        { cwd: dir, stdio: 'ignore', detached: true },
-      ),
-    overHttp,
-  );
+  const [fRaw, fDown] = await withServer('mlflow', overHttp);
   console.log(`mlflow server (sqlite, HTTP): raw ${ms(fRaw)}, downsampled ${ms(fDown)}`);
   console.log(
     `ratio: raw ${(fRaw / mRaw).toFixed(1)}x, downsampled ${(fDown / mDown).toFixed(1)}x`,

@@ -6,15 +6,8 @@
  *
  * Usage: node --import tsx bench/tracking/ingest.ts [--batches N] [--clients N] [--skip-mlflow]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, stopServer, waitHealthy } from '../servers.js';
-
-const BIN = fileURLToPath(new URL('../../bin/mobius.js', import.meta.url));
+import { withServer } from '../servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -70,60 +63,12 @@ async function ingest(url: string): Promise<number> {
   return Math.round((CLIENTS * BATCHES * PER_BATCH) / seconds);
 }
 
-async function withServer<T>(
-  start: (port: number, dir: string) => ChildProcess,
-  fn: (url: string) => Promise<T>,
-): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'mobius-ingest-'));
-  const port = await freePort();
-  const child = start(port, dir);
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitHealthy(url, child);
-    return await fn(url);
-  } finally {
-    stopServer(child);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const mobius = await withServer(
-  (port, dir) =>
-    spawn(process.execPath, [BIN, '--home', dir, 'server', '--port', String(port)], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', MOBIUS_LOG_LEVEL: 'warn' },
-      stdio: 'ignore',
-      detached: true,
-    }),
-  ingest,
-);
+const mobius = await withServer('mobius-dist', ingest);
 console.log(
   `mobius (sqlite): ${mobius} metric points/s  [${CLIENTS} clients × ${BATCHES} batches × ${PER_BATCH}]`,
 );
 if (!args['skip-mlflow']) {
-  const mlflow = await withServer(
-    (port, dir) =>
-      spawn(
-        'mlflow',
-        [
-          'server',
-          '--host',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          '--backend-store-uri',
-          `sqlite:///${join(dir, 'mlflow.db')}`,
-          '--default-artifact-root',
-          join(dir, 'artifacts'),
-        ],
-        {
-          cwd: dir,
-          stdio: 'ignore',
-          detached: true,
-        },
-      ),
-    ingest,
-  );
+  const mlflow = await withServer('mlflow', ingest);
   console.log(`mlflow server (sqlite): ${mlflow} metric points/s`);
   console.log(`ratio: ${(mobius / mlflow).toFixed(1)}x  [target ≥ 30x, and ≥ 100,000 points/s]`);
 }

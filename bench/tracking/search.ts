@@ -9,18 +9,8 @@
  *
  * Usage: node --import tsx bench/tracking/search.ts [--runs N] [--queries N] [--skip-mlflow]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, stopServer, waitHealthy } from '../servers.js';
-
-// The server runs from source through tsx, so the bench needs no build (dist may be stale).
-const CLI = new URL('../../src/cli/index.ts', import.meta.url).href;
-const TSX = import.meta.resolve('tsx');
-const RUN_CLI = `const { runCli } = await import(${JSON.stringify(CLI)});
-process.exitCode = await runCli(process.argv.slice(1), process.env, process.cwd());`;
+import { withServer } from '../servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -137,23 +127,6 @@ async function searchTimes(url: string): Promise<SearchTimes> {
   return { p50: quantile(times, 0.5), p95: quantile(times, 0.95), names, seedSeconds: seconds };
 }
 
-async function withServer<T>(
-  start: (port: number, dir: string) => ChildProcess,
-  fn: (url: string) => Promise<T>,
-): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'mobius-search-'));
-  const port = await freePort();
-  const child = start(port, dir);
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitHealthy(url, child);
-    return await fn(url);
-  } finally {
-    stopServer(child);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 const describeTimes = (t: SearchTimes) =>
   `p50 ${ms(t.p50)}, p95 ${ms(t.p95)} (${t.names.length} runs; seeded in ${t.seedSeconds.toFixed(0)} s)`;
@@ -162,55 +135,12 @@ console.log(
   `${RUNS} runs × ${KEYS} metrics × ${KEYS} params; ${JSON.stringify(SEARCH)}; ` +
     `${QUERIES} queries after ${WARMUP} warm-up`,
 );
-const mobius = await withServer(
-  (port, dir) =>
-    spawn(
-      process.execPath,
-      [
-        '--import',
-        TSX,
-        '--input-type=module',
-        '-e',
-        RUN_CLI,
-        '--',
-        '--home',
-        dir,
-        'server',
-        '--port',
-        String(port),
-      ],
-      {
-        cwd: dir,
-        env: { PATH: process.env.PATH ?? '', MOBIUS_LOG_LEVEL: 'warn' },
-        stdio: 'ignore',
-        detached: true,
-      },
-    ),
-  searchTimes,
-);
+const mobius = await withServer('mobius-source', searchTimes);
 console.log(
   `mobius server (sqlite): ${describeTimes(mobius)} [p50 ≤ 20 ms ${mobius.p50 <= 20 ? '✓' : '✗'}]`,
 );
 if (!args['skip-mlflow']) {
-  const mlflow = await withServer(
-    (port, dir) =>
-      spawn(
-        'mlflow',
-        [
-          'server',
-          '--host',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          '--backend-store-uri',
-          `sqlite:///${join(dir, 'mlflow.db')}`,
-          '--default-artifact-root',
-          join(dir, 'artifacts'),
-        ],
-        { cwd: dir, stdio: 'ignore', detached: true },
-      ),
-    searchTimes,
-  );
+  const mlflow = await withServer('mlflow', searchTimes);
   console.log(`mlflow server (sqlite): ${describeTimes(mlflow)}`);
   const same = mlflow.names.join() === mobius.names.join();
   console.log(`same runs in the same order: ${same ? 'yes' : 'NO'}`);
