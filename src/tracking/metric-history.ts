@@ -146,24 +146,25 @@ function checkInput(
 ): void {
   if (runIds.length === 0)
     throw new MobiusError('INVALID_ARGUMENT', 'give at least one run id to read a history from');
+  // MLflow's wording (its clients and tests match on it), with what was received.
   if (runIds.length > MAX_HISTORY_RUNS)
     throw new MobiusError(
       'INVALID_ARGUMENT',
-      `at most ${MAX_HISTORY_RUNS} run ids per request, not ${runIds.length}`,
+      `GetMetricHistoryBulkInterval request must specify at most ${MAX_HISTORY_RUNS} run_ids. Received ${runIds.length} run_ids.`,
     );
   if (!Number.isSafeInteger(max) || max < 1 || max > MAX_HISTORY_POINTS)
     throw new MobiusError(
       'INVALID_ARGUMENT',
-      `max_results must be between 1 and ${MAX_HISTORY_POINTS}, not ${max}`,
+      `max_results must be between 1 and ${MAX_HISTORY_POINTS}. Received ${max}.`,
     );
   if ((startStep === undefined) !== (endStep === undefined))
     throw new MobiusError(
       'INVALID_ARGUMENT',
-      'give both start_step and end_step, or neither for the whole history',
+      'If either start step or end step are specified, both must be specified.',
     );
   if (startStep !== undefined && endStep !== undefined && startStep > endStep)
     throw new MobiusError(
       'INVALID_ARGUMENT',
-      `end_step must not be before start_step (start_step=${startStep}, end_step=${endStep})`,
+      `end_step must be greater than start_step. Found start_step=${startStep} and end_step=${endStep}.`,
     );
 }

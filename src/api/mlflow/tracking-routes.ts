@@ -8,8 +8,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MobiusError, limits } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
 import {
-  MAX_HISTORY_POINTS,
-  MAX_HISTORY_RUNS,
   decodePageToken,
   encodePageToken,
   type MetricPoint,
@@ -489,37 +487,14 @@ export function registerMlflowTrackingRoutes(app: FastifyInstance, ctx: MobiusCo
         );
       return v;
     });
+    // The wire's own checks; the limits and step rules are the domain's (metric-history.ts).
     if (runIds.length === 0) throw missingValue('run_ids');
-    if (runIds.length > MAX_HISTORY_RUNS)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `GetMetricHistoryBulkInterval request must specify at most ${MAX_HISTORY_RUNS} run_ids. Received ${runIds.length} run_ids.`,
-      );
-    const key = f.str('metric_key');
-    const maxResults = f.int('max_results');
-    if (maxResults !== undefined && (maxResults < 1 || maxResults > MAX_HISTORY_POINTS))
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `max_results must be between 1 and ${MAX_HISTORY_POINTS}.`,
-      );
-    const startStep = f.int('start_step');
-    const endStep = f.int('end_step');
-    if ((startStep === undefined) !== (endStep === undefined))
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        'If either start step or end step are specified, both must be specified.',
-      );
-    if (startStep !== undefined && endStep !== undefined && startStep > endStep)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `end_step must be greater than start_step. Found start_step=${startStep} and end_step=${endStep}.`,
-      );
     const points = await runs.metricHistoryInterval({
       runIds,
-      key,
-      startStep,
-      endStep,
-      maxResults,
+      key: f.str('metric_key'),
+      startStep: f.int('start_step'),
+      endStep: f.int('end_step'),
+      maxResults: f.int('max_results'),
     });
     return { metrics: points.map((p) => ({ ...metricJson(p), run_id: p.runId })) };
   });
