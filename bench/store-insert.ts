@@ -1,7 +1,8 @@
 /**
  * Batched insert throughput: Mobius' store layer vs raw better-sqlite3 and raw `pg`,
- * measured in the same process on the same machine. Rows are metric points (7 columns),
- * written in transactions of BATCH rows, as metric ingest does.
+ * measured in the same process on the same machine. Rows are metric points of a
+ * LoggedModel (`logged_model_metric`, 8 columns — run metrics themselves are stored
+ * packed, see src/store/metric-points.ts), written in transactions of BATCH rows.
  *
  * Raw baselines are the fastest idiom each driver offers for this job:
  * - better-sqlite3: one prepared single-row INSERT run per row inside db.transaction()
@@ -33,6 +34,7 @@ const BATCH = Number(args.batch);
 const REPEATS = Number(args.repeats);
 
 interface MetricPoint {
+  model_id: string;
   run_id: string;
   key: string;
   value: number;
@@ -41,8 +43,9 @@ interface MetricPoint {
   timestamp: number;
 }
 
-function makeRows(runId: string): MetricPoint[] {
+function makeRows({ runId, modelId }: Seeded): MetricPoint[] {
   return Array.from({ length: ROWS }, (_, i) => ({
+    model_id: modelId,
     run_id: runId,
     key: `m${i % 10}`,
     value: Math.sin(i),
@@ -52,7 +55,7 @@ function makeRows(runId: string): MetricPoint[] {
   }));
 }
 
-const COLUMNS = ['run_id', 'key', 'value', 'is_nan', 'step', 'timestamp'] as const;
+const COLUMNS = ['model_id', 'run_id', 'key', 'value', 'is_nan', 'step', 'timestamp'] as const;
 const flat = (rows: MetricPoint[]) => rows.flatMap((r) => COLUMNS.map((c) => r[c]));
 const placeholders = (n: number, dollar: boolean) =>
   Array.from(
@@ -61,9 +64,15 @@ const placeholders = (n: number, dollar: boolean) =>
       `(${COLUMNS.map((_c, j) => (dollar ? `$${r * COLUMNS.length + j + 1}` : '?')).join(', ')})`,
   ).join(', ');
 
-async function seed(store: Store): Promise<string> {
+interface Seeded {
+  runId: string;
+  modelId: string;
+}
+
+async function seed(store: Store): Promise<Seeded> {
   const experimentId = newId();
   const runId = newId();
+  const modelId = `m-${newId()}`;
   await store.write(async (trx) => {
     await trx
       .insertInto('experiment')
@@ -91,8 +100,25 @@ async function seed(store: Store): Promise<string> {
         parent_run_id: null,
       })
       .execute();
+    await trx
+      .insertInto('logged_model')
+      .values({
+        id: modelId,
+        experiment_id: experimentId,
+        name: 'bench',
+        model_type: null,
+        source_run_id: runId,
+        status: 'LOGGED_MODEL_READY',
+        status_message: null,
+        artifact_uri: 'mlflow-artifacts:/bench',
+        creator_id: null,
+        lifecycle_stage: 'active',
+        created_at: 0,
+        updated_at: 0,
+      })
+      .execute();
   });
-  return runId;
+  return { runId, modelId };
 }
 
 interface Variant {
@@ -127,23 +153,23 @@ async function sqliteBench() {
   const path = join(dir, 'mobius.db');
   const store = await openStore(`sqlite:${path}`);
   await store.migrate();
-  const runId = await seed(store);
-  const rows = makeRows(runId);
+  const rows = makeRows(await seed(store));
 
   // Raw better-sqlite3 on the same file with the same durability (WAL, synchronous=FULL).
   const raw = new BetterSqlite3(path);
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = FULL');
   raw.pragma('busy_timeout = 30000');
-  const clear = () => Promise.resolve(void raw.exec('delete from metric'));
+  const clear = () => Promise.resolve(void raw.exec('delete from logged_model_metric'));
   const single = raw.prepare(
-    `insert into metric (${COLUMNS.join(', ')}) values (${COLUMNS.map(() => '?').join(', ')})`,
+    `insert into logged_model_metric (${COLUMNS.join(', ')}) values (${COLUMNS.map(() => '?').join(', ')})`,
   );
   const perRow = raw.transaction((batch: MetricPoint[]) => {
-    for (const r of batch) single.run(r.run_id, r.key, r.value, r.is_nan, r.step, r.timestamp);
+    for (const r of batch)
+      single.run(r.model_id, r.run_id, r.key, r.value, r.is_nan, r.step, r.timestamp);
   });
   const multi = raw.prepare(
-    `insert into metric (${COLUMNS.join(', ')}) values ${placeholders(BATCH, false)}`,
+    `insert into logged_model_metric (${COLUMNS.join(', ')}) values ${placeholders(BATCH, false)}`,
   );
   const multiTx = raw.transaction((batch: MetricPoint[]) => multi.run(flat(batch)));
 
@@ -154,7 +180,7 @@ async function sqliteBench() {
       run: async () => {
         for (let i = 0; i < ROWS; i += BATCH) {
           const batch = rows.slice(i, i + BATCH);
-          await store.write((trx) => store.insertMany(trx, 'metric', batch));
+          await store.write((trx) => store.insertMany(trx, 'logged_model_metric', batch));
         }
       },
     },
@@ -185,12 +211,11 @@ async function postgresBench(url: string) {
   u.searchParams.set('schema', schema);
   const store = await openStore(u.toString());
   await store.migrate();
-  const runId = await seed(store);
-  const rows = makeRows(runId);
+  const rows = makeRows(await seed(store));
   const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
   await client.connect();
-  const clear = async () => void (await client.query('delete from metric'));
-  const text = `insert into metric (${COLUMNS.join(', ')}) values ${placeholders(BATCH, true)}`;
+  const clear = async () => void (await client.query('delete from logged_model_metric'));
+  const text = `insert into logged_model_metric (${COLUMNS.join(', ')}) values ${placeholders(BATCH, true)}`;
 
   const [ours, ...raws] = await measure([
     {
@@ -199,7 +224,7 @@ async function postgresBench(url: string) {
       run: async () => {
         for (let i = 0; i < ROWS; i += BATCH) {
           const batch = rows.slice(i, i + BATCH);
-          await store.write((trx) => store.insertMany(trx, 'metric', batch));
+          await store.write((trx) => store.insertMany(trx, 'logged_model_metric', batch));
         }
       },
     },

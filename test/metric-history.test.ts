@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../src/api/index.js';
 import { openBlobStore } from '../src/blobs/index.js';
 import { resolveConfig, systemClock } from '../src/core/index.js';
+import { sql } from '../src/store/index.js';
 import { TrackingService, type MetricHistoryIntervalInput } from '../src/tracking/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS, openTestStore, type TestStore } from './helpers/stores.js';
@@ -40,6 +41,56 @@ for (const backend of STORE_BACKENDS) {
       Array.from({ length: Math.floor((to - from) / by) + 1 }, (_, i) => from + i * by);
     const steps = async (input: Omit<MetricHistoryIntervalInput, 'key'>) =>
       (await tracking.runs.metricHistoryInterval({ key: 'loss', ...input })).map((p) => p.step);
+
+    it('packs a series into ~1,000-point segments however it is logged', async () => {
+      const experimentId = await tracking.experiments.create({ name: 'packing' });
+      const { info } = await tracking.runs.create({ experimentId });
+      // One point per call (MLflow's log_metric), 1,100 times: merged into the last segment.
+      for (let step = 0; step < 1100; step++)
+        await tracking.runs.logBatch(info.id, {
+          metrics: [{ key: 'one', value: step, timestamp: 1, step }],
+        });
+      // 1,000 points of one key per batch (MLflow's most): a segment each.
+      const batch = (key: string, from: number, n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          key,
+          value: from + i,
+          timestamp: 1,
+          step: from + i,
+        }));
+      await tracking.runs.logBatch(info.id, { metrics: batch('big', 0, 1000) });
+      await tracking.runs.logBatch(info.id, { metrics: batch('big', 1000, 1000) });
+      const counts = async (key: string) =>
+        (
+          await t.store.db
+            .selectFrom('metric_segment')
+            .select('count')
+            .where('key', '=', key)
+            .orderBy('seq')
+            .execute()
+        ).map((s) => s.count);
+      expect(await counts('one')).toEqual([1024, 76]);
+      expect(await counts('big')).toEqual([1000, 1000]);
+      for (const [key, n] of [
+        ['one', 1100],
+        ['big', 2000],
+      ] as const) {
+        const history = await tracking.runs.metricHistory(info.id, key);
+        expect(
+          history.map((p) => p.value),
+          key,
+        ).toEqual(Array.from({ length: n }, (_, i) => i));
+      }
+      // Run comparison reads each series' range from the segments, NaN left out.
+      await tracking.runs.logBatch(info.id, {
+        metrics: [{ key: 'one', value: NaN, timestamp: 2, step: 5 }],
+      });
+      const compared = await tracking.compareRuns([info.id]);
+      expect(compared.metrics.find((m) => m.key === 'one')).toMatchObject({
+        min: [0],
+        max: [1099],
+      });
+    });
 
     it('keeps every floor(i·n/k)-th step and the last one', async () => {
       const id = await runWithSteps(range(0, 9));
@@ -136,11 +187,11 @@ for (const backend of STORE_BACKENDS) {
 }
 
 for (const backend of STORE_BACKENDS) {
-  describe(`raw metric history across migration 005: ${backend}`, () => {
-    it('keeps history order (step, timestamp, then logging order) before and after the index change', async () => {
+  describe(`raw metric history across migration 013 (packed segments): ${backend}`, () => {
+    it('moves every point, keeps history order (step, timestamp, then logging order), and appends after', async () => {
       const t = await openTestStore(backend, { migrate: false });
       try {
-        await t.store.migrate({ to: '004-logged-models' });
+        await t.store.migrate({ to: '010-logged-model-metrics' });
         const blobs = await openBlobStore(
           `file:${mkdtempSync(join(tmpdir(), 'mobius-blobs-'))}`,
           resolveConfig({}, tmpdir()).s3,
@@ -148,8 +199,11 @@ for (const backend of STORE_BACKENDS) {
         const tracking = new TrackingService(t.store, blobs, systemClock);
         const experimentId = await tracking.experiments.create({ name: 'upgrade' });
         const { info } = await tracking.runs.create({ experimentId });
-        // Logged out of order, with ties on (step, timestamp) that only logging order breaks.
-        const logged = [
+        const other = await tracking.runs.create({ experimentId });
+        // Rows of the old `metric` table, written as the code before 013 did: out of
+        // order, with ties on (step, timestamp) that only logging order breaks, NaN as a
+        // flag, and a long series of another run interleaved (it spans three segments).
+        const old = [
           { step: 2, timestamp: 5, value: 20 },
           { step: 1, timestamp: 9, value: 11 },
           { step: 1, timestamp: 3, value: 10 },
@@ -157,20 +211,43 @@ for (const backend of STORE_BACKENDS) {
           { step: 0, timestamp: 7, value: NaN },
           { step: 2, timestamp: 5, value: 22 },
         ];
-        const expected = [NaN, 10, 11, 20, 21, 22];
-        for (const [i, m] of logged.entries()) {
-          // One point per batch, so logging order is the order of the batches.
-          await tracking.runs.logBatch(info.id, { metrics: [{ key: 'loss', ...m }] });
-          if (i === 2) await t.store.migrate();
-        }
+        const long = 2500;
+        await t.store.write(async (trx) => {
+          for (let i = 0; i < long; i++) {
+            const m = old[i];
+            if (m !== undefined)
+              await sql`insert into metric (run_id, key, value, is_nan, step, timestamp)
+                values (${info.id}, 'loss', ${Number.isNaN(m.value) ? null : m.value},
+                  ${Number.isNaN(m.value) ? 1 : 0}, ${m.step}, ${m.timestamp})`.execute(trx);
+            await sql`insert into metric (run_id, key, value, is_nan, step, timestamp)
+              values (${other.info.id}, 'acc', ${i / long}, 0, ${i}, ${1000 + i})`.execute(trx);
+          }
+        });
+        await t.store.migrate();
+        // Appended after the move: joins the migrated series, last in its tie.
+        await tracking.runs.logBatch(info.id, {
+          metrics: [{ key: 'loss', step: 2, timestamp: 5, value: 23 }],
+        });
+
         const values = async () =>
           (await tracking.runs.metricHistory(info.id, 'loss')).map((p) => p.value);
-        expect(await values()).toEqual(expected);
+        expect(await values()).toEqual([NaN, 10, 11, 20, 21, 22, 23]);
         const page = await tracking.runs.metricHistory(info.id, 'loss', { offset: 2, limit: 3 });
         expect(page.map((p) => [p.step, p.timestamp, p.value])).toEqual([
           [1, 9, 11],
           [2, 5, 20],
           [2, 5, 21],
+        ]);
+        const acc = await tracking.runs.metricHistory(other.info.id, 'acc');
+        expect(acc.map((p) => p.step)).toEqual(Array.from({ length: long }, (_, i) => i));
+        expect(acc.every((p, i) => p.value === i / long && p.timestamp === 1000 + i)).toBe(true);
+        const segments = await t.store.db
+          .selectFrom('metric_segment')
+          .select(['key', 'count'])
+          .orderBy('seq')
+          .execute();
+        expect(segments.filter((s) => s.key === 'acc').map((s) => s.count)).toEqual([
+          1024, 1024, 452,
         ]);
         await expect(tracking.runs.metricHistory('no-such-run', 'loss')).rejects.toMatchObject({
           code: 'NOT_FOUND',

@@ -13,6 +13,7 @@ import {
   type Store,
 } from '../src/store/index.js';
 import { fixture, runTs } from './helpers/child.js';
+import { segmentRow } from '../src/store/index.js';
 import { STORE_BACKENDS, freshLocation, openTestStore, type TestStore } from './helpers/stores.js';
 
 const SPINE_TABLES = [
@@ -21,7 +22,7 @@ const SPINE_TABLES = [
   'latest_metric',
   'run',
   'param',
-  'metric',
+  'metric_segment',
   'tag',
   'artifact',
   'dataset',
@@ -64,6 +65,37 @@ async function seedRun(store: Store, runId = newId(), experimentId = newId()): P
   return runId;
 }
 
+/** A run and a LoggedModel of it: `logged_model_metric` is the append-only table of metric points these tests write. */
+async function seedModel(store: Store): Promise<{ runId: string; modelId: string }> {
+  const runId = await seedRun(store);
+  const modelId = `m-${newId()}`;
+  await store.write(async (trx) => {
+    const run = await trx
+      .selectFrom('run')
+      .select('experiment_id')
+      .where('id', '=', runId)
+      .executeTakeFirstOrThrow();
+    await trx
+      .insertInto('logged_model')
+      .values({
+        id: modelId,
+        experiment_id: run.experiment_id,
+        name: 'model',
+        model_type: null,
+        source_run_id: runId,
+        status: 'LOGGED_MODEL_READY',
+        status_message: null,
+        artifact_uri: 'mlflow-artifacts:/model',
+        creator_id: null,
+        lifecycle_stage: 'active',
+        created_at: 1,
+        updated_at: 1,
+      })
+      .execute();
+  });
+  return { runId, modelId };
+}
+
 /**
  * The tables of this store only. (Kysely's introspection scans every schema of the
  * database, which races with other tests dropping theirs.)
@@ -80,7 +112,7 @@ async function tableNames(store: Store): Promise<string[]> {
 
 async function countRows(
   store: Store,
-  table: 'metric' | 'audit' | 'edge' | 'param',
+  table: 'logged_model_metric' | 'audit' | 'edge' | 'param',
 ): Promise<number> {
   const row = await store.db
     .selectFrom(table)
@@ -274,16 +306,24 @@ for (const backend of STORE_BACKENDS) {
       });
 
       it('returns bigint columns as numbers, beyond 2^31', async () => {
-        const runId = await seedRun(t.store);
+        const { runId, modelId } = await seedModel(t.store);
         const ts = 1_763_000_000_123; // ms timestamps exceed int32
         await t.store.write((trx) =>
           trx
-            .insertInto('metric')
-            .values({ run_id: runId, key: 'k', value: 1, is_nan: 0, step: 2 ** 40, timestamp: ts })
+            .insertInto('logged_model_metric')
+            .values({
+              model_id: modelId,
+              run_id: runId,
+              key: 'k',
+              value: 1,
+              is_nan: 0,
+              step: 2 ** 40,
+              timestamp: ts,
+            })
             .execute(),
         );
         const row = await t.store.db
-          .selectFrom('metric')
+          .selectFrom('logged_model_metric')
           .select(['step', 'timestamp'])
           .executeTakeFirstOrThrow();
         expect(row).toEqual({ step: 2 ** 40, timestamp: ts });
@@ -291,7 +331,7 @@ for (const backend of STORE_BACKENDS) {
       });
 
       it('round-trips doubles: ±Infinity, extremes, subnormals', async () => {
-        const runId = await seedRun(t.store);
+        const { runId, modelId } = await seedModel(t.store);
         const values = [
           Infinity,
           -Infinity,
@@ -303,8 +343,9 @@ for (const backend of STORE_BACKENDS) {
         ];
         await t.store.insertMany(
           t.store.db,
-          'metric',
+          'logged_model_metric',
           values.map((value, step) => ({
+            model_id: modelId,
             run_id: runId,
             key: 'd',
             value,
@@ -314,7 +355,7 @@ for (const backend of STORE_BACKENDS) {
           })),
         );
         const rows = await t.store.db
-          .selectFrom('metric')
+          .selectFrom('logged_model_metric')
           .select(['value'])
           .orderBy('step')
           .execute();
@@ -322,15 +363,23 @@ for (const backend of STORE_BACKENDS) {
       });
 
       it('stores NaN as a flag with a NULL value (SQLite cannot hold NaN)', async () => {
-        const runId = await seedRun(t.store);
+        const { runId, modelId } = await seedModel(t.store);
         await t.store.write((trx) =>
           trx
-            .insertInto('metric')
-            .values({ run_id: runId, key: 'n', value: null, is_nan: 1, step: 0, timestamp: 0 })
+            .insertInto('logged_model_metric')
+            .values({
+              model_id: modelId,
+              run_id: runId,
+              key: 'n',
+              value: null,
+              is_nan: 1,
+              step: 0,
+              timestamp: 0,
+            })
             .execute(),
         );
         const row = await t.store.db
-          .selectFrom('metric')
+          .selectFrom('logged_model_metric')
           .select(['value', 'is_nan'])
           .executeTakeFirstOrThrow();
         expect(row).toEqual({ value: null, is_nan: 1 });
@@ -524,11 +573,12 @@ for (const backend of STORE_BACKENDS) {
       });
 
       it('limit and offset behave the same', async () => {
-        const runId = await seedRun(t.store);
+        const { runId, modelId } = await seedModel(t.store);
         await t.store.insertMany(
           t.store.db,
-          'metric',
+          'logged_model_metric',
           Array.from({ length: 10 }, (_, i) => ({
+            model_id: modelId,
             run_id: runId,
             key: 'k',
             value: i,
@@ -538,7 +588,7 @@ for (const backend of STORE_BACKENDS) {
           })),
         );
         const rows = await t.store.db
-          .selectFrom('metric')
+          .selectFrom('logged_model_metric')
           .select('step')
           .orderBy('step', 'desc')
           .limit(3)
@@ -681,8 +731,8 @@ for (const backend of STORE_BACKENDS) {
           await trx.insertInto('param').values({ run_id: runId, key: 'p', value: '1' }).execute();
           await trx.insertInto('tag').values({ run_id: runId, key: 't', value: '1' }).execute();
           await trx
-            .insertInto('metric')
-            .values({ run_id: runId, key: 'm', value: 1, is_nan: 0, step: 0, timestamp: 0 })
+            .insertInto('metric_segment')
+            .values(segmentRow(runId, 'm', 1, () => ({ step: 0, timestamp: 0, value: 1 })))
             .execute();
           await trx
             .insertInto('artifact')
@@ -697,7 +747,7 @@ for (const backend of STORE_BACKENDS) {
             .execute();
         });
         await t.store.write((trx) => trx.deleteFrom('run').where('id', '=', runId).execute());
-        for (const table of ['param', 'tag', 'metric', 'artifact'] as const) {
+        for (const table of ['param', 'tag', 'metric_segment', 'artifact'] as const) {
           const rows = await t.store.db.selectFrom(table).selectAll().execute();
           expect(rows, table).toEqual([]);
         }
@@ -825,8 +875,9 @@ for (const backend of STORE_BACKENDS) {
       });
 
       it('insertMany splits batches past the parameter limit', async () => {
-        const runId = await seedRun(t.store);
+        const { runId, modelId } = await seedModel(t.store);
         const rows = Array.from({ length: 12_345 }, (_, i) => ({
+          model_id: modelId,
           run_id: runId,
           key: 'big',
           value: i,
@@ -834,8 +885,8 @@ for (const backend of STORE_BACKENDS) {
           step: i,
           timestamp: i,
         }));
-        await t.store.write((trx) => t.store.insertMany(trx, 'metric', rows));
-        expect(await countRows(t.store, 'metric')).toBe(12_345);
+        await t.store.write((trx) => t.store.insertMany(trx, 'logged_model_metric', rows));
+        expect(await countRows(t.store, 'logged_model_metric')).toBe(12_345);
       });
     });
 
@@ -849,15 +900,16 @@ for (const backend of STORE_BACKENDS) {
       });
 
       it('8 concurrent in-process writers to one table lose no row', async () => {
-        const runId = await seedRun(t.store);
+        const { runId, modelId } = await seedModel(t.store);
         await Promise.all(
           Array.from({ length: 8 }, (_, w) =>
             (async () => {
               for (let i = 0; i < 50; i++) {
                 await t.store.write((trx) =>
                   trx
-                    .insertInto('metric')
+                    .insertInto('logged_model_metric')
                     .values({
+                      model_id: modelId,
                       run_id: runId,
                       key: `w${w}`,
                       value: i,
@@ -871,20 +923,20 @@ for (const backend of STORE_BACKENDS) {
             })(),
           ),
         );
-        expect(await countRows(t.store, 'metric')).toBe(400);
+        expect(await countRows(t.store, 'logged_model_metric')).toBe(400);
       });
 
       it('8 concurrent writer processes to one table: no busy error, no row lost', async () => {
-        const runId = await seedRun(t.store);
+        const { runId, modelId } = await seedModel(t.store);
         const outputs = await Promise.all(
           Array.from({ length: 8 }, (_, w) =>
-            runTs(fixture('store-writer.ts'), [t.location, runId, String(w), '100']),
+            runTs(fixture('store-writer.ts'), [t.location, runId, modelId, String(w), '100']),
           ),
         );
         expect(outputs.map((o) => o.trim())).toEqual(Array(8).fill('100'));
-        expect(await countRows(t.store, 'metric')).toBe(800);
+        expect(await countRows(t.store, 'logged_model_metric')).toBe(800);
         const perWriter = await t.store.db
-          .selectFrom('metric')
+          .selectFrom('logged_model_metric')
           .select(['key', (eb) => eb.fn.countAll<number>().as('n')])
           .groupBy('key')
           .execute();

@@ -208,8 +208,13 @@ for (const backend of STORE_BACKENDS) {
           }
         }),
       );
+      // Concurrent batches merge into the same packed segment: every point exactly once.
       const history = await tracking.runs.metricHistory(info.id, 'loss');
-      expect(history).toHaveLength(4000);
+      const expected = Array.from({ length: 8 }, (_, w) =>
+        Array.from({ length: 500 }, (_, i) => w * 1000 + i),
+      ).flat();
+      expect(history.map((p) => p.step)).toEqual(expected);
+      expect(history.every((p) => p.value === p.step)).toBe(true);
       const run = await tracking.runs.get(info.id);
       expect(run.data.metrics).toEqual([{ key: 'loss', value: 7499, timestamp: 1, step: 7499 }]);
       expect(Object.keys(run.data.params)).toHaveLength(8);

@@ -38,15 +38,21 @@ export interface ParamTable {
   value: string;
 }
 
-export interface MetricTable {
+/**
+ * Points of one metric of a run, packed (format: ../store/metric-points.ts). A series is
+ * its segments in `seq` order; `min_step`/`max_step` let step-range reads skip segments
+ * and `min_value`/`max_value` (NaN left out) answer run comparison without unpacking.
+ */
+export interface MetricSegmentTable {
   seq: Generated<number>;
   run_id: string;
   key: string;
-  /** NULL when `is_nan` is 1: SQLite cannot store NaN (it turns it into NULL). */
-  value: number | null;
-  is_nan: 0 | 1;
-  step: number;
-  timestamp: number;
+  count: number;
+  min_step: number;
+  max_step: number;
+  min_value: number | null;
+  max_value: number | null;
+  points: Buffer;
 }
 
 /** The latest point of each metric of a run (highest step, then timestamp, then value). */
@@ -282,7 +288,7 @@ export interface Database {
   experiment_tag: ExperimentTagTable;
   run: RunTable;
   param: ParamTable;
-  metric: MetricTable;
+  metric_segment: MetricSegmentTable;
   latest_metric: LatestMetricTable;
   metric_batch: MetricBatchTable;
   tag: TagTable;

@@ -133,11 +133,16 @@ export async function compareRuns(
       `no run with id ${missing.map((id) => `'${id}'`).join(', ')}`,
     );
   }
-  // One grouped scan over the (run_id, key, step) index; NaN is stored as NULL, so
-  // min/max skip it on both backends.
+  // Each segment keeps the min and max of its values (NaN left out), so the ranges come
+  // from a grouped read of those two columns, no points unpacked.
   const rows = await db
-    .selectFrom('metric')
-    .select((eb) => ['run_id', 'key', eb.fn.min('value').as('min'), eb.fn.max('value').as('max')])
+    .selectFrom('metric_segment')
+    .select((eb) => [
+      'run_id',
+      'key',
+      eb.fn.min('min_value').as('min'),
+      eb.fn.max('max_value').as('max'),
+    ])
     .where('run_id', 'in', runIds)
     .groupBy(['run_id', 'key'])
     .execute();

@@ -1,18 +1,14 @@
 /**
  * Downsampled metric history for charts (MLflow's GetMetricHistoryBulkInterval): a few
- * hundred evenly spaced steps out of a history that may hold 100,000, chosen in SQL so
- * the rows that would be dropped never leave the database.
+ * hundred evenly spaced steps out of a history that may hold 100,000.
  */
 import { MobiusError, limits } from '../core/index.js';
-import { sql, type Database, type Kysely } from '../store/index.js';
-import { fromStored } from './metric-value.js';
+import type { Database, Kysely } from '../store/index.js';
+import { readSeries } from './metric-series.js';
 import type { MetricPoint } from './types.js';
 
 /** The history limits live with every other limit; re-exported for this module's callers. */
 export const { DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS, MAX_HISTORY_RUNS } = limits;
-
-/** A piece of SQL (Kysely's RawBuilder, which the store's door does not re-export). */
-type Fragment = ReturnType<typeof sql.raw<unknown>>;
 
 export interface MetricHistoryIntervalInput {
   runIds: readonly string[];
@@ -34,7 +30,9 @@ export interface RunMetricPoint extends MetricPoint {
  * The points of `key` in each run at evenly spaced steps: the distinct steps in range
  * (across all the runs, so their charts line up) are ranked and every
  * `count / maxResults`-th is kept, plus the last one and each run's first and last step
- * in range. Runs come back in the order given, each by step then timestamp.
+ * in range. Runs come back in the order given, each by step then timestamp. Each series is
+ * read from its packed segments (only those overlapping the range) and sampled in place:
+ * the points dropped never become objects.
  *
  * @example
  * const points = await metricHistoryInterval(store.db, { runIds: [id], key: 'loss', maxResults: 100 });
@@ -47,95 +45,79 @@ export async function metricHistoryInterval(
   const runIds = [...new Set(input.runIds)];
   const max = input.maxResults ?? DEFAULT_HISTORY_POINTS;
   checkInput(runIds, max, startStep, endStep);
-  const range =
-    startStep === undefined || endStep === undefined
-      ? sql``
-      : sql` and m.step >= ${startStep} and m.step <= ${endStep}`;
-  // Each run's first and last step in range: two index seeks per run, no scan.
-  const ends = await sql<{ id: string; first: number | null; last: number | null }>`
-    select r.id,
-      (select min(m.step) from metric m where m.run_id = r.id and m.key = ${key}${range}) as first,
-      (select max(m.step) from metric m where m.run_id = r.id and m.key = ${key}${range}) as last
-    from run r where r.id in (${sql.join(runIds)})
-  `.execute(db);
-  if (ends.rows.length !== runIds.length) {
-    const known = new Set(ends.rows.map((r) => r.id));
-    const missing = runIds.filter((id) => !known.has(id));
+  const known = await db.selectFrom('run').select('id').where('id', 'in', runIds).execute();
+  if (known.length !== runIds.length) {
+    const found = new Set(known.map((r) => r.id));
+    const missing = runIds.filter((id) => !found.has(id));
     throw new MobiusError('NOT_FOUND', `no run with id '${missing.join("', '")}'`);
   }
-  const edges = ends.rows.flatMap((r) => [r.first, r.last]).filter((v) => v !== null);
-  if (edges.length === 0) return [];
+  const range =
+    startStep === undefined || endStep === undefined
+      ? undefined
+      : { start: startStep, end: endStep };
+  const series = await Promise.all(runIds.map((id) => readSeries(db, id, key, range)));
 
-  const where = sql`m.run_id in (${sql.join(runIds)}) and m.key = ${key}${range}`;
-  const [stats] = (
-    await sql<{
-      n: number;
-    }>`select count(distinct m.step) as n from metric m where ${where}`.execute(db)
-  ).rows;
-  const n = Number(stats?.n ?? 0);
-  const lo = Math.min(...edges);
-  const hi = Math.max(...edges);
-  let steps: number[] | undefined;
-  if (n > max && n === hi - lo + 1) {
-    // Every step in [lo, hi] was logged (the usual epoch/iteration counter): a step's rank
-    // is step - lo, so the sampled steps are arithmetic and need no ranking query.
-    steps = Array.from({ length: max }, (_, i) => lo + Math.floor((i * n) / max));
-    steps.push(hi);
-  } else if (n > max) {
-    // Gaps between steps: rank the distinct steps once (row_number) and keep the ranks
-    // the sampler picks, by integer arithmetic on the rank.
-    const k = sql`cast(${max} as bigint)`;
-    const ranked = await sql<{ step: number }>`
-      select step from (
-        select step, row_number() over (order by step) - 1 as rn, count(*) over () as n
-        from (select distinct m.step from metric m where ${where}) d
-      ) r
-      where ${evenlySpaced(sql`rn`, sql`n`, k)}
-    `.execute(db);
-    steps = ranked.rows.map((r) => r.step);
+  // The distinct steps of all the runs, ascending, and each run's first and last.
+  const steps = distinctSteps(series.map((s) => s.steps));
+  const n = steps.length;
+  if (n === 0) return [];
+  // The steps kept, ascending (all of them when there are no more than `max`).
+  let chosen = steps;
+  if (n > max) {
+    const picked = new Set<number>();
+    for (let i = 0; i < n; i++) if (evenlySpaced(i, n, max)) picked.add(steps[i]!);
+    for (const s of series)
+      if (s.steps.length > 0) picked.add(s.steps[0]!).add(s.steps[s.steps.length - 1]!);
+    chosen = Float64Array.from(picked).sort();
   }
-  const chosen = steps === undefined ? undefined : [...new Set([...steps, ...edges])];
   // Runs that log many values per step would still return them all: cap each run's rows
   // at max(maxResults, chosen steps), evenly again, first and last kept.
-  const cap = sql`cast(${Math.max(max, chosen?.length ?? n)} as bigint)`;
-  const { rows } = await sql<{
-    run_id: string;
-    step: number;
-    timestamp: number;
-    value: number | null;
-    is_nan: number;
-  }>`
-    select run_id, step, timestamp, value, is_nan from (
-      select m.run_id, m.step, m.timestamp, m.value, m.is_nan,
-        row_number() over (partition by m.run_id order by m.step, m.timestamp, m.seq) - 1 as rn,
-        count(*) over (partition by m.run_id) as n
-      from metric m
-      where ${where}${chosen === undefined ? sql`` : sql` and m.step in (${sql.join(chosen)})`}
-    ) p
-    where ${evenlySpaced(sql`rn`, sql`n`, cap)}
-    order by run_id, rn
-  `.execute(db);
+  const cap = Math.max(max, chosen.length);
+  const points: RunMetricPoint[] = [];
+  series.forEach(({ steps: st, timestamps, values }, r) => {
+    // Both ascending: one walk finds the points at chosen steps.
+    const kept: number[] = [];
+    for (let i = 0, c = 0; i < st.length && c < chosen.length;) {
+      if (st[i]! < chosen[c]!) i++;
+      else if (st[i]! > chosen[c]!) c++;
+      else kept.push(i++);
+    }
+    for (let rn = 0; rn < kept.length; rn++) {
+      if (!evenlySpaced(rn, kept.length, cap)) continue;
+      const i = kept[rn]!;
+      points.push({
+        runId: runIds[r]!,
+        key,
+        value: values[i]!,
+        step: st[i]!,
+        timestamp: timestamps[i]!,
+      });
+    }
+  });
+  return points;
+}
 
-  const order = new Map(runIds.map((id, i) => [id, i]));
-  return rows
-    .map((r) => ({
-      runId: r.run_id,
-      key,
-      value: fromStored(r),
-      step: r.step,
-      timestamp: r.timestamp,
-    }))
-    .sort((a, b) => (order.get(a.runId) ?? 0) - (order.get(b.runId) ?? 0));
+/** The distinct values of several ascending step arrays, ascending. */
+function distinctSteps(lists: readonly Float64Array[]): Float64Array {
+  const all = new Float64Array(lists.reduce((n, l) => n + l.length, 0));
+  let at = 0;
+  for (const l of lists) all.set(l, (at += l.length) - l.length);
+  if (lists.length > 1) all.sort();
+  let n = 0;
+  for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[n - 1]) all[n++] = all[i]!;
+  return all.subarray(0, n);
 }
 
 /**
  * True for the ranks MLflow's sampler keeps out of `n` (0-based `rn`): all when n ≤ k,
  * else floor(i·n/k) for i in 0…k-1, and the last. Rank `rn` is one of those iff the
- * smallest i with i·n/k ≥ rn, ceil(rn·k/n), lands on it; integer division on both
- * backends, so no float rounding decides which step is shown.
+ * smallest i with i·n/k ≥ rn, ceil(rn·k/n), lands on it — integer arithmetic, so no float
+ * rounding decides which step is shown.
  */
-function evenlySpaced(rn: Fragment, n: Fragment, k: Fragment): Fragment {
-  return sql`(${n} <= ${k} or ${rn} = ${n} - 1 or ((${rn} * ${k} + ${n} - 1) / ${n}) * ${n} / ${k} = ${rn})`;
+function evenlySpaced(rn: number, n: number, k: number): boolean {
+  if (n <= k || rn === n - 1) return true;
+  const i = Math.floor((rn * k + n - 1) / n);
+  return Math.floor((i * n) / k) === rn;
 }
 
 function checkInput(
