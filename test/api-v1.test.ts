@@ -78,6 +78,37 @@ for (const backend of STORE_BACKENDS) {
       expect(logged).toEqual({ status: 200, body: { points: 5, recorded: true } });
       const history = await call('GET', `/api/v1/runs/${id}/metrics/loss/history`);
       expect(pluck(history.body.points, 'value')).toEqual([1.5, 'NaN', 'Infinity', '-Infinity']);
+      // Packed: the same four points as float64 columns (steps, timestamps, values).
+      const packed = await app.inject({
+        method: 'GET',
+        url: `/api/v1/runs/${id}/metrics/loss/history`,
+        headers: { accept: 'application/octet-stream' },
+      });
+      expect(packed.statusCode).toBe(200);
+      expect(packed.headers['content-type']).toBe('application/octet-stream');
+      expect(packed.headers['x-mobius-points']).toBe('4');
+      const columns = new Float64Array(new Uint8Array(packed.rawPayload).buffer);
+      expect([...columns]).toEqual([
+        0,
+        1,
+        2,
+        3,
+        1000,
+        1001,
+        1002,
+        1003,
+        1.5,
+        NaN,
+        Infinity,
+        -Infinity,
+      ]);
+      const paged = await app.inject({
+        method: 'GET',
+        url: `/api/v1/runs/${id}/metrics/loss/history?limit=2`,
+        headers: { accept: 'application/octet-stream' },
+      });
+      expect(paged.statusCode).toBe(400);
+      expect(paged.json()).toMatchObject({ code: 'INVALID_ARGUMENT' });
       const ended = await call('PATCH', `/api/v1/runs/${id}`, {
         status: 'FINISHED',
         endTime: 5000,

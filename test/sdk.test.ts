@@ -72,6 +72,16 @@ for (const backend of STORE_BACKENDS) {
       expect(loss).toHaveLength(2500);
       expect(loss.at(-1)).toMatchObject({ step: 2499 });
       expect((await history(run.id, 'weird')).map((p) => p.value)).toEqual([NaN, -Infinity]);
+      // The same history read back through the client, packed: identical columns.
+      const packed = await client.metricHistory(run.id, 'loss');
+      expect(packed.steps).toHaveLength(2500);
+      expect([...packed.steps]).toEqual(loss.map((p) => p.step));
+      expect([...packed.values]).toEqual(loss.map((p) => p.value));
+      expect([...packed.timestamps]).toEqual(loss.map((p) => p.timestamp));
+      expect([...(await client.metricHistory(run.id, 'weird')).values]).toEqual([NaN, -Infinity]);
+      await expect(client.metricHistory('f'.repeat(32), 'loss')).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
       // 2500 loss points + 2 others in batches of at most 1000: three batches.
       const batches = await t.ctx.store.db
         .selectFrom('metric_batch')

@@ -3,7 +3,9 @@
  * REPS after a warm-up) the full history and the 1,000-point downsampled history
  * (get-history-bulk-interval), on Mobius' embedded SQLite store (RunService, no HTTP),
  * through `mobius server`, and through `mlflow server` on SQLite, all fed through
- * log-batch in batches of 1,000. Targets: embedded raw ≤ 50 ms, downsampled ≤ 10 ms.
+ * log-batch in batches of 1,000. Through `mobius server` the raw history is also read
+ * packed (`/api/v1`, Accept: application/octet-stream: float64 columns, what the SDK's
+ * metricHistory fetches). Targets: raw ≤ 50 ms, downsampled ≤ 10 ms.
  *
  * Usage: node --import tsx bench/tracking/history.ts [--steps N] [--reps N] [--skip-servers] [--skip-mlflow]
  */
@@ -98,8 +100,8 @@ async function call(url: string, path: string, body?: unknown): Promise<Record<s
   return JSON.parse(text) as Record<string, unknown>;
 }
 
-/** Logs the history through REST and times the two reads; returns [raw, downsampled] ms. */
-async function overHttp(url: string): Promise<[number, number]> {
+/** Logs the history through REST and times the reads; returns [raw, downsampled, packed?] ms. */
+async function overHttp(url: string, packed = false): Promise<[number, number, number?]> {
   const { experiment_id } = (await call(url, 'experiments/create', {
     name: `history-${Date.now()}`,
   })) as { experiment_id: string };
@@ -133,16 +135,31 @@ async function overHttp(url: string): Promise<[number, number]> {
     )) as { metrics?: unknown[] };
     return res.metrics?.length ?? 0;
   }, sampled);
-  return [raw, down];
+  if (!packed) return [raw, down];
+  const columns = await best(
+    async () => {
+      const res = await fetch(`${url}/api/v1/runs/${runId}/metrics/loss/history`, {
+        headers: { accept: 'application/octet-stream' },
+      });
+      if (!res.ok) throw new Error(`packed history: ${res.status} ${await res.text()}`);
+      const points = new Float64Array(await res.arrayBuffer());
+      return points.length / 3;
+    },
+    (n) => n === STEPS,
+  );
+  return [raw, down, columns];
 }
 
 console.log(`${STEPS} steps of one metric, best of ${REPS} after a warm-up`);
 await embedded();
 let mobiusServer: [number, number] | undefined;
 if (!args['skip-servers']) {
-  const [mRaw, mDown] = await withServer('mobius-source', overHttp);
+  const [mRaw, mDown, mPacked = NaN] = await withServer('mobius-source', (url) =>
+    overHttp(url, true),
+  );
   console.log(
-    `mobius server (sqlite, HTTP): raw ${ms(mRaw)} [≤ 50 ms ${mRaw <= 50 ? '✓' : '✗'}], ` +
+    `mobius server (sqlite, HTTP): raw MLflow JSON ${ms(mRaw)} [≤ 50 ms ${mRaw <= 50 ? '✓' : '✗'}], ` +
+      `raw packed /api/v1 ${ms(mPacked)} [≤ 50 ms ${mPacked <= 50 ? '✓' : '✗'}], ` +
       `downsampled ${ms(mDown)} [≤ 10 ms ${mDown <= 10 ? '✓' : '✗'}]`,
   );
   mobiusServer = [mRaw, mDown];

@@ -13,3 +13,5 @@ export { createLogger, LOG_LEVELS } from './logger.js';
 export type { Logger, LogLevel } from './logger.js';
 export { VERSION } from './version.js';
 export { safeRelativePath, decodeUntilStable, MAX_PATH_LENGTH } from './safe-path.js';
+export { packPoints, packColumns, unpackPoints } from './metric-points.js';
+export type { PackedPoints } from './metric-points.js';

@@ -11,4 +11,4 @@ export type { CodeIdentityOptions } from './code-identity.js';
 export { encodeValue, decodeValue } from './types.js';
 export type { ModelVersion, RunComparison, RunData, WireValue } from './types.js';
 export { MobiusError, isMobiusError } from '../core/index.js';
-export type { ErrorCode } from '../core/index.js';
+export type { ErrorCode, PackedPoints } from '../core/index.js';

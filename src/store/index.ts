@@ -9,7 +9,7 @@ export {
 } from './retry.js';
 export { MIGRATIONS } from './migrations/index.js';
 export * from './schema.js';
-export { segmentRow, unpackPoints, SEGMENT_POINTS } from './metric-points.js';
-export type { PackedPoints, SegmentRow } from './metric-points.js';
+export { segmentRow, SEGMENT_POINTS } from './metric-points.js';
+export type { SegmentRow } from './metric-points.js';
 export type { Kysely, Transaction } from 'kysely';
 export { sql } from 'kysely';

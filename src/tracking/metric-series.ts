@@ -1,15 +1,14 @@
 /**
- * A run's metric series, stored as packed segments (`metric_segment`, format in the
- * store's metric-points.ts): appending a batch and reading a history back in MLflow's
+ * A run's metric series, stored as packed segments (`metric_segment`, format in
+ * core/metric-points.ts): appending a batch and reading a history back in MLflow's
  * order (step, then timestamp, then the order logged).
  */
+import { unpackPoints, type PackedPoints } from '../core/index.js';
 import {
   segmentRow,
-  unpackPoints,
   SEGMENT_POINTS,
   type Database,
   type Kysely,
-  type PackedPoints,
   type SegmentRow,
   type Store,
 } from '../store/index.js';

@@ -4,6 +4,7 @@
  */
 import {
   MobiusError,
+  type PackedPoints,
   checkDisplayName,
   checkKey,
   checkValueLength,
@@ -259,10 +260,7 @@ export class RunService {
     key: string,
     page: { offset?: number; limit?: number } = {},
   ): Promise<MetricPoint[]> {
-    const db = this.store.db;
-    const run = await db.selectFrom('run').select('id').where('id', '=', id).executeTakeFirst();
-    if (run === undefined) throw new MobiusError('NOT_FOUND', `no run with id '${id}'`);
-    const { steps, timestamps, values } = await readSeries(db, id, key);
+    const { steps, timestamps, values } = await this.metricSeries(id, key);
     const from = Math.min(page.offset ?? 0, steps.length);
     const to = page.limit === undefined ? steps.length : Math.min(steps.length, from + page.limit);
     // A plain loop into a presized array: this maps every point of the history.
@@ -270,6 +268,17 @@ export class RunService {
     for (let i = from; i < to; i++)
       points[i - from] = { key, value: values[i]!, step: steps[i]!, timestamp: timestamps[i]! };
     return points;
+  }
+
+  /**
+   * Every point of one metric as packed columns, in history order: what a chart draws,
+   * with no object per point (`/api/v1` sends these bytes to clients that ask for them).
+   */
+  async metricSeries(id: string, key: string): Promise<PackedPoints> {
+    const db = this.store.db;
+    const run = await db.selectFrom('run').select('id').where('id', '=', id).executeTakeFirst();
+    if (run === undefined) throw new MobiusError('NOT_FOUND', `no run with id '${id}'`);
+    return readSeries(db, id, key);
   }
 
   /** A metric's history in several runs, downsampled to evenly spaced steps (for charts). */

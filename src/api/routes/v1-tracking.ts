@@ -8,7 +8,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { MobiusError, limits, safeRelativePath } from '../../core/index.js';
+import { MobiusError, limits, packColumns, safeRelativePath } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
 import {
   MAX_COMPARE_RUNS,
@@ -558,6 +558,11 @@ function registerJsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
     {
       schema: {
         summary: 'Every point of one metric, by step then timestamp (paged by offset/limit)',
+        description:
+          'JSON by default. With `Accept: application/octet-stream` (and no paging), the ' +
+          'whole history as packed little-endian float64 columns — every step, then every ' +
+          'timestamp, then every value — with the point count in `x-mobius-points`: what a ' +
+          'chart draws, with no per-point encoding on either side.',
         tags,
         params: HistoryParams,
         querystring: HistoryQuery,
@@ -571,10 +576,22 @@ function registerJsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       requireRole(request, 'viewer');
       const { id, key } = request.params as Static<typeof HistoryParams>;
       const q = request.query as Static<typeof HistoryQuery>;
+      if (wantsPackedPoints(request)) {
+        if (q.limit !== undefined || q.offset !== undefined)
+          throw new MobiusError(
+            'INVALID_ARGUMENT',
+            'packed history (Accept: application/octet-stream) is the whole series; drop offset/limit or ask for JSON',
+          );
+        const series = await runs.metricSeries(id, key);
+        return reply
+          .type('application/octet-stream')
+          .header('x-mobius-points', String(series.steps.length))
+          .send(packColumns(series));
+      }
       const points = await runs.metricHistory(id, key, q.limit === undefined ? {} : q);
       return {
         key,
@@ -586,6 +603,12 @@ function registerJsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
       };
     },
   );
+}
+
+/** True when the client asked for packed points rather than JSON. */
+function wantsPackedPoints(request: FastifyRequest): boolean {
+  const accept = request.headers.accept ?? '';
+  return accept.split(',').some((t) => t.split(';')[0]!.trim() === 'application/octet-stream');
 }
 
 /** The batch id from the body or the Idempotency-Key header; both must agree when both are sent. */
