@@ -237,6 +237,23 @@ for (const backend of STORE_BACKENDS) {
       expect(winner?.status).toBe(final.info.status);
     });
 
+    it('prototype pollution: param and tag keys such as __proto__ stay plain keys of the run', async () => {
+      const { info } = await newRun();
+      await tracking.runs.logBatch(info.id, {
+        params: [
+          { key: '__proto__', value: 'p' },
+          { key: 'constructor', value: 'c' },
+        ],
+        tags: [{ key: '__proto__', value: 't' }],
+      });
+      const [run] = await tracking.runs.getMany([info.id]);
+      expect(Object.getPrototypeOf(run!.data.params)).toBe(Object.prototype);
+      expect(Object.getOwnPropertyDescriptor(run!.data.params, '__proto__')?.value).toBe('p');
+      expect(Object.keys(run!.data.params).sort()).toEqual(['__proto__', 'constructor']);
+      expect(Object.getOwnPropertyDescriptor(run!.data.tags, '__proto__')?.value).toBe('t');
+      expect(({} as Record<string, unknown>).p).toBeUndefined();
+    });
+
     it('a deleted run refuses new data until restored', async () => {
       const { info } = await newRun();
       await tracking.runs.setLifecycle(info.id, 'deleted');

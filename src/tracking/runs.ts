@@ -113,25 +113,25 @@ export class RunService {
   async getMany(ids: readonly string[]): Promise<Run[]> {
     if (ids.length === 0) return [];
     const db = this.store.db;
-    const [rows, params, tags, metrics] = await Promise.all([
-      db.selectFrom('run').selectAll().where('id', 'in', ids).execute(),
-      db.selectFrom('param').selectAll().where('run_id', 'in', ids).execute(),
-      db.selectFrom('tag').selectAll().where('run_id', 'in', ids).execute(),
-      db.selectFrom('latest_metric').selectAll().where('run_id', 'in', ids).execute(),
-    ]);
-    const byId = new Map<string, Run>(
-      rows.map((r) => [r.id, { info: toRunInfo(r), data: { metrics: [], params: {}, tags: {} } }]),
-    );
-    for (const p of params) byId.get(p.run_id)!.data.params[p.key] = p.value;
-    for (const t of tags) byId.get(t.run_id)!.data.tags[t.key] = t.value;
-    for (const m of metrics)
-      byId.get(m.run_id)!.data.metrics.push({
-        key: m.key,
-        value: fromStored(m),
-        timestamp: m.timestamp,
-        step: m.step,
-      });
-    return ids.flatMap((id) => byId.get(id) ?? []);
+    // Params, tags and latest metrics come one JSON document per run, aggregated in SQL:
+    // a page of 100 runs is ~300 rows to materialise instead of ~4,000. One query after
+    // the other: on SQLite's single connection, Promise.all only queued them behind a
+    // lock and took ~7 ms where these take ~4 ms (10,000-run search benchmark).
+    const rows = await db.selectFrom('run').selectAll().where('id', 'in', ids).execute();
+    const params = await keyValuesOf(this.store, 'param', ids);
+    const tags = await keyValuesOf(this.store, 'tag', ids);
+    const metrics = await latestMetricsOf(this.store, ids);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.flatMap((id) => {
+      const r = byId.get(id);
+      if (r === undefined) return [];
+      const data = {
+        metrics: metrics.get(id) ?? [],
+        params: params.get(id) ?? {},
+        tags: tags.get(id) ?? {},
+      };
+      return [{ info: toRunInfo(r), data }];
+    });
   }
 
   /** Changes status, end time or name of an active run. */
@@ -454,4 +454,52 @@ async function upsertLatest(
         ),
     )
     .execute();
+}
+
+/** Each run's keys and values of `table` (params or tags), as one JSON object per run. */
+async function keyValuesOf(
+  store: Store,
+  table: 'param' | 'tag',
+  ids: readonly string[],
+): Promise<Map<string, Record<string, string>>> {
+  const agg =
+    store.dialect === 'sqlite'
+      ? sql<string>`json_group_object(key, value)`
+      : sql<string>`json_object_agg(key, value)::text`;
+  const { rows } = await sql<{ run_id: string; kv: string }>`
+    select run_id, ${agg} as kv from ${sql.table(table)}
+    where run_id in (${sql.join(ids)}) group by run_id
+  `.execute(store.db);
+  // JSON.parse makes own properties, so a key such as "__proto__" stays a plain key.
+  return new Map(rows.map((r) => [r.run_id, JSON.parse(r.kv) as Record<string, string>]));
+}
+
+/** Each run's latest metric points, as one JSON array per run. */
+async function latestMetricsOf(
+  store: Store,
+  ids: readonly string[],
+): Promise<Map<string, MetricPoint[]>> {
+  // [key, value, is_nan, step, timestamp]; PostgreSQL writes ±Infinity as strings, SQLite
+  // as ±9.0e+999 (which JSON.parse reads as ±Infinity); both write doubles exactly.
+  const agg =
+    store.dialect === 'sqlite'
+      ? sql<string>`json_group_array(json_array(key, value, is_nan, step, timestamp))`
+      : sql<string>`json_agg(json_build_array(key, value, is_nan, step, timestamp))::text`;
+  const { rows } = await sql<{ run_id: string; points: string }>`
+    select run_id, ${agg} as points from latest_metric
+    where run_id in (${sql.join(ids)}) group by run_id
+  `.execute(store.db);
+  return new Map(
+    rows.map((r) => [
+      r.run_id,
+      (JSON.parse(r.points) as [string, number | string | null, number, number, number][]).map(
+        ([key, value, isNan, step, timestamp]) => ({
+          key,
+          value: fromStored({ value: value === null ? null : Number(value), is_nan: isNan }),
+          step,
+          timestamp,
+        }),
+      ),
+    ]),
+  );
 }
