@@ -21,6 +21,7 @@ import { registerV1RegistryRoutes } from './routes/v1-registry.js';
 import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
 import { registerMlflowRegistryRoutes } from './mlflow/registry-routes.js';
 import { registerMlflowArtifactRoutes } from './mlflow/artifact-routes.js';
+import { registerMlflowDatasetRoutes } from './mlflow/dataset-routes.js';
 import { registerMlflowGraphqlRoutes } from './mlflow/graphql/route.js';
 
 declare module 'fastify' {
@@ -98,6 +99,7 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerV1RegistryRoutes(app, ctx);
   registerMlflowTrackingRoutes(app, ctx);
   registerMlflowRegistryRoutes(app, ctx);
+  registerMlflowDatasetRoutes(app, ctx);
   await app.register(registerMlflowArtifactRoutes(ctx));
   await app.register(registerMlflowGraphqlRoutes(ctx));
   await app.ready();

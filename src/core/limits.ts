@@ -242,3 +242,62 @@ export const MULTIPART_UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** Largest JSON body of mpu/create, complete and abort: 10,000 parts of ~200 bytes each, with room. */
 export const MAX_MULTIPART_REQUEST_BYTES = 4 * 1024 * 1024;
+
+// Evaluation datasets (MLflow 3 GenAI; src/tracking/evaluation-datasets.ts).
+
+/** Evaluation dataset name: MLflow's column width (evaluation_datasets.name is VARCHAR(255)). */
+export const MAX_EVAL_DATASET_NAME_LENGTH = 255;
+
+/** Evaluation dataset tag key and value: MLflow's column widths (VARCHAR(255) / VARCHAR(5000)). */
+export const MAX_EVAL_DATASET_TAG_KEY_LENGTH = 255;
+export const MAX_EVAL_DATASET_TAG_VALUE_LENGTH = 5000;
+
+/**
+ * Tags in one create or set-tags request. MLflow sets no number; this is log-batch's tag
+ * limit, so a request stays one small transaction.
+ */
+export const MAX_EVAL_DATASET_TAGS_PER_REQUEST = 100;
+
+/**
+ * Experiments named in one create, add-experiments or remove-experiments request. MLflow
+ * sets no number; every id is a bound parameter and an association row, and a dataset
+ * shared by more experiments than this is added to them in several calls.
+ */
+export const MAX_EVAL_DATASET_EXPERIMENTS_PER_REQUEST = 1000;
+
+/**
+ * Records in one upsert (and record ids in one delete-records) request. MLflow sets no
+ * number, and its client sends every record of one merge_records call at once; the body
+ * limit bounds the bytes, this bounds the rows one write transaction holds the store for.
+ */
+export const MAX_EVAL_DATASET_RECORDS_PER_REQUEST = 10_000;
+
+/**
+ * Largest record (its inputs, outputs, expectations, tags and source as JSON). Records
+ * are read back whole, a page at a time; one record should never be a page's worth.
+ */
+export const MAX_EVAL_DATASET_RECORD_BYTES = 1024 * 1024;
+
+/**
+ * Deepest nesting inside the `records` and `tags` JSON strings: they are JSON inside the
+ * JSON body, so the body parser's depth check (MAX_JSON_DEPTH) never sees into them.
+ */
+export const MAX_EVAL_DATASET_JSON_DEPTH = MAX_JSON_DEPTH;
+
+/** Records per page when max_results is not given: MLflow's LOAD_DATASET_RECORDS_MAX_RESULTS. */
+export const EVAL_DATASET_RECORDS_PAGE_DEFAULT = 1000;
+
+/** Most records per page: MLflow's SEARCH_MAX_RESULTS_THRESHOLD. */
+export const EVAL_DATASET_RECORDS_PAGE_MAX = 50_000;
+
+/**
+ * Most record bytes in one page: a page stops early (with a next_page_token) once its
+ * records pass this, so max_results × MAX_EVAL_DATASET_RECORD_BYTES never lands in memory.
+ */
+export const EVAL_DATASET_RECORDS_PAGE_BYTES = 8 * 1024 * 1024;
+
+/** Datasets per search page when max_results is not given: MLflow's default. */
+export const SEARCH_EVAL_DATASETS_DEFAULT = 1000;
+
+/** Most datasets per search page: MLflow's SEARCH_MAX_RESULTS_THRESHOLD. */
+export const SEARCH_EVAL_DATASETS_MAX = 50_000;

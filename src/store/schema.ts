@@ -282,6 +282,54 @@ export interface RunModelLinkTable {
   created_at: number;
 }
 
+/** An MLflow 3 evaluation dataset: records for GenAI evaluation, shared by experiments. */
+export interface EvaluationDatasetTable {
+  /** `d-` + 32 hex characters, as MLflow makes them. */
+  id: string;
+  name: string;
+  digest: string;
+  /** JSON text, or null until records are added. */
+  schema: string | null;
+  profile: string | null;
+  created_by: string | null;
+  last_updated_by: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EvaluationDatasetTagTable {
+  dataset_id: string;
+  key: string;
+  value: string;
+}
+
+/** An experiment an evaluation dataset belongs to. */
+export interface EvaluationDatasetExperimentTable {
+  dataset_id: string;
+  experiment_id: string;
+  created_at: number;
+}
+
+/** One record of an evaluation dataset; the JSON fields are JSON text. */
+export interface EvaluationDatasetRecordTable {
+  /** `dr-` + 32 hex characters, as MLflow makes them. */
+  id: string;
+  dataset_id: string;
+  /** sha256 of the inputs as canonical JSON: a record's identity within its dataset. */
+  input_hash: string;
+  inputs: string;
+  outputs: string | null;
+  expectations: string | null;
+  tags: string;
+  source: string | null;
+  source_id: string | null;
+  source_type: string | null;
+  created_by: string | null;
+  last_updated_by: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 /** Every table of the spine. */
 export interface Database {
   experiment: ExperimentTable;
@@ -310,6 +358,10 @@ export interface Database {
   run_dataset: RunDatasetTable;
   run_dataset_input: RunDatasetInputTable;
   run_model_link: RunModelLinkTable;
+  evaluation_dataset: EvaluationDatasetTable;
+  evaluation_dataset_tag: EvaluationDatasetTagTable;
+  evaluation_dataset_experiment: EvaluationDatasetExperimentTable;
+  evaluation_dataset_record: EvaluationDatasetRecordTable;
 }
 
 export type Row<T extends keyof Database> = Selectable<Database[T]>;

@@ -46,12 +46,15 @@ export interface ExperimentOrder {
   direction: 'asc' | 'desc';
 }
 
-type Token =
+/** A token of MLflow's filter language (shared with the evaluation dataset search). */
+export type FilterToken =
   | { type: 'word'; text: string; pos: number }
   | { type: 'ident'; text: string; pos: number }
   | { type: 'string'; text: string; pos: number }
   | { type: 'number'; text: string; pos: number }
   | { type: 'op'; text: string; pos: number };
+
+type Token = FilterToken;
 
 const KEYWORDS = new Set(['AND', 'OR', 'LIKE', 'ILIKE', 'IN', 'NOT', 'IS', 'NULL']);
 
@@ -60,7 +63,7 @@ function invalid(message: string): MobiusError {
 }
 
 /** Splits a filter into tokens; quoted strings keep their content with escapes undone. */
-function tokenize(text: string): Token[] {
+export function tokenizeFilter(text: string): Token[] {
   const tokens: Token[] = [];
   const re =
     /\s+|('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(`[^`]*`)|(!=|<>|<=|>=|=|<|>|\(|\)|,)|([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w.]))|([\p{L}\p{N}_][\p{L}\p{N}_\-/:]*(?:\.(?:`[^`]*`|"[^"]*"|[\p{L}\p{N}_.\-/:]+))?)/uy;
@@ -97,7 +100,7 @@ function tokenize(text: string): Token[] {
  */
 export function parseExperimentFilter(filter: string | undefined): ExperimentFilter | undefined {
   if (filter === undefined || filter.trim() === '') return undefined;
-  const tokens = tokenize(filter);
+  const tokens = tokenizeFilter(filter);
   let i = 0;
   let depth = 0;
   let comparisons = 0;

@@ -9,6 +9,18 @@ export { LoggedModelService } from './logged-models.js';
 export type { LoggedModel, LoggedModelStatus, CreateLoggedModelInput } from './logged-models.js';
 export { RunInputService, DATASET_CONTEXT_TAG } from './run-inputs.js';
 export type { DatasetInfo, DatasetInput, DatasetSummary, ModelLink, RunIo } from './run-inputs.js';
+export {
+  EvaluationDatasetService,
+  MLFLOW_USER_TAG,
+  RECORD_SOURCE_TYPES,
+} from './evaluation-datasets.js';
+export type {
+  EvaluationDataset,
+  EvaluationDatasetRecord,
+  RecordSourceType,
+  SearchEvaluationDatasetsOptions,
+} from './evaluation-datasets.js';
+export { pythonJsonDumps } from './python-json.js';
 export { RunService, RUN_NAME_TAG, PARENT_RUN_TAG, USER_TAG } from './runs.js';
 export type { CreateRunInput } from './runs.js';
 export * from './metric-history.js';

@@ -4,6 +4,7 @@ import type { BlobStore } from '../blobs/index.js';
 import type { Store } from '../store/index.js';
 import { ArtifactService } from './artifacts.js';
 import { compareRuns, type RunComparison } from './compare.js';
+import { EvaluationDatasetService } from './evaluation-datasets.js';
 import { ExperimentService } from './experiments.js';
 import { LoggedModelService } from './logged-models.js';
 import { RunInputService } from './run-inputs.js';
@@ -17,6 +18,8 @@ export class TrackingService {
   readonly loggedModels: LoggedModelService;
   /** Datasets and models each run consumed and produced. */
   readonly inputs: RunInputService;
+  /** MLflow 3's evaluation datasets: records for GenAI evaluation, shared by experiments. */
+  readonly evaluationDatasets: EvaluationDatasetService;
   readonly #store: Store;
 
   constructor(store: Store, blobs: BlobStore, clock: Clock) {
@@ -26,6 +29,7 @@ export class TrackingService {
     this.artifacts = new ArtifactService(store, blobs, clock);
     this.loggedModels = new LoggedModelService(store, clock);
     this.inputs = new RunInputService(store, clock);
+    this.evaluationDatasets = new EvaluationDatasetService(store, clock);
   }
 
   /** Runs side by side: params, tags, latest/min/max metrics, and what differs. */

@@ -37,7 +37,8 @@ def _free_port() -> int:
 class MobiusServer:
     """Drop-in for MLflow's ServerThread: a context manager yielding the server URL."""
 
-    def __init__(self, app=None, port=None, **_ignored):
+    def __init__(self, app=None, port=None, _share_tracking_uri=True, **_ignored):
+        self.share_tracking_uri = _share_tracking_uri
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.home = tempfile.mkdtemp(prefix="mobius-compat-")
@@ -59,11 +60,26 @@ class MobiusServer:
                 raise RuntimeError(f"mobius server exited: {open(self.log.name).read()}")
             try:
                 if requests.get(f"{self.url}/health", timeout=1).ok:
+                    if self.share_tracking_uri:
+                        self._share_with_fluent_api()
                     return self.url
             except requests.RequestException:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"mobius server did not become healthy on {self.url}")
+
+    def _share_with_fluent_api(self):
+        """MLflow's in-process server shares its backend with the test's own fluent calls:
+        `initialize_backend_stores` (run by the `mlflow_client` fixture just before the
+        server starts) sets the process' tracking URI to the server's database, so
+        `mlflow.genai.datasets.create_dataset(...)` in a test body writes where the server
+        reads. Pointing the tracking URI at this server gives the tests the same single
+        backend; MLflow's conftest restores the URI after each test. (`_init_server`
+        starts MLflow's server as a subprocess, which changes no URI here, so its
+        stand-in does not either.)"""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.url)
 
     def __exit__(self, *exc):
         if self.proc is not None:
@@ -90,7 +106,7 @@ class MobiusServer:
 
 @contextlib.contextmanager
 def _init_server(backend_uri=None, root_artifact_uri=None, extra_env=None, app=None, **_):
-    with MobiusServer() as url:
+    with MobiusServer(_share_tracking_uri=False) as url:
         yield url
 
 

@@ -22,6 +22,9 @@ const MLFLOW_CODES: Record<ErrorCode, [string, number]> = {
 /** URL prefixes answered in MLflow's protocol (and so with MLflow's error shape). */
 export const MLFLOW_PREFIXES = ['/api/2.0/mlflow/', '/ajax-api/2.0/mlflow/'] as const;
 
+/** Prefixes of MLflow 3's own endpoints (evaluation datasets), which MLflow serves only there. */
+export const MLFLOW_V3_PREFIXES = ['/api/3.0/mlflow/', '/ajax-api/3.0/mlflow/'] as const;
+
 /**
  * True when `url` belongs to the MLflow protocol (tracking, registry or artifact proxy,
  * and MLflow 3's `/api/3.0/mlflow/…` routes, so a client asking for one Mobius does not

@@ -1,0 +1,266 @@
+/**
+ * MLflow's evaluation dataset search (SearchEvaluationDatasetsUtils in
+ * mlflow/utils/search_utils.py and SqlAlchemyStore.search_datasets), with OR and
+ * parentheses as Mobius' other searches have them:
+ *
+ *   filter     := or-expr
+ *   or-expr    := and-expr (OR and-expr)*
+ *   and-expr   := primary (AND primary)*
+ *   primary    := '(' or-expr ')' | comparison
+ *   comparison := name IN ('a', 'b') | attribute comparator value | tags.<key> comparator value
+ *
+ * Attributes: `name`, `created_by`, `last_updated_by` (=, !=, LIKE, ILIKE; `name` also
+ * IN), `created_time` and `last_update_time` (=, !=, <, <=, >, >= on integers). Tags take
+ * =, !=, LIKE, ILIKE and match datasets that have the tag with a matching value, as
+ * MLflow's join does.
+ *
+ * order_by: name, created_time, last_update_time, each ASC or DESC; the default is
+ * `created_time DESC`, and dataset id DESC breaks remaining ties (both as MLflow does).
+ */
+import type { Expression, SqlBool } from 'kysely';
+import { MobiusError, limits } from '../core/index.js';
+import { sql, type StoreDialect } from '../store/index.js';
+import { tokenizeFilter, type FilterToken } from './experiment-search.js';
+
+type StringOp = '=' | '!=' | 'LIKE' | 'ILIKE';
+type NumberOp = '=' | '!=' | '<' | '<=' | '>' | '>=';
+
+const STRING_COLUMNS = {
+  name: 'name',
+  created_by: 'created_by',
+  last_updated_by: 'last_updated_by',
+} as const;
+const TIME_COLUMNS = { created_time: 'created_at', last_update_time: 'updated_at' } as const;
+
+type StringColumn = (typeof STRING_COLUMNS)[keyof typeof STRING_COLUMNS];
+type TimeColumn = (typeof TIME_COLUMNS)[keyof typeof TIME_COLUMNS];
+
+/** One checked comparison of a dataset filter. */
+export type DatasetComparison =
+  | { kind: 'text'; column: StringColumn; op: StringOp; value: string }
+  | { kind: 'names'; values: string[] }
+  | { kind: 'time'; column: TimeColumn; op: NumberOp; value: number }
+  | { kind: 'tag'; key: string; op: StringOp; value: string };
+
+/** A parsed evaluation dataset filter. */
+export type DatasetFilter = DatasetComparison | { kind: 'and' | 'or'; operands: DatasetFilter[] };
+
+/** One order_by item. */
+export interface DatasetOrder {
+  column: 'name' | 'created_at' | 'updated_at' | 'id';
+  direction: 'asc' | 'desc';
+}
+
+const VALID_ATTRIBUTES = [...Object.keys(STRING_COLUMNS), ...Object.keys(TIME_COLUMNS)];
+
+function invalid(message: string): MobiusError {
+  return new MobiusError('INVALID_ARGUMENT', message);
+}
+
+/**
+ * Parses a dataset filter; undefined when blank. INVALID_ARGUMENT names what is wrong.
+ *
+ * @example
+ * parseDatasetFilter("name LIKE 'qa-%' AND tags.team = 'ml'");
+ */
+export function parseDatasetFilter(filter: string | undefined): DatasetFilter | undefined {
+  if (filter === undefined || filter.trim() === '') return undefined;
+  const tokens = tokenizeFilter(filter);
+  let i = 0;
+  let depth = 0;
+  let comparisons = 0;
+  let listValues = 0;
+  const peek = () => tokens[i];
+  const isWord = (t: FilterToken | undefined, w: string) => t?.type === 'word' && t.text === w;
+  const where = (t: FilterToken | undefined) =>
+    t === undefined ? 'at the end of the filter' : `at column ${t.pos + 1}`;
+
+  const parseOr = (): DatasetFilter => {
+    const operands = [parseAnd()];
+    while (isWord(peek(), 'OR')) {
+      i++;
+      operands.push(parseAnd());
+    }
+    return join('or', operands);
+  };
+  const parseAnd = (): DatasetFilter => {
+    const operands = [parsePrimary()];
+    while (isWord(peek(), 'AND')) {
+      i++;
+      operands.push(parsePrimary());
+    }
+    return join('and', operands);
+  };
+  const parsePrimary = (): DatasetFilter => {
+    const t = peek();
+    if (t?.type === 'op' && t.text === '(') {
+      if (++depth > limits.MAX_FILTER_DEPTH)
+        throw invalid(`parentheses nest deeper than ${limits.MAX_FILTER_DEPTH} levels`);
+      i++;
+      const node = parseOr();
+      const close = peek();
+      if (close?.type !== 'op' || close.text !== ')') throw invalid(`expected ')' ${where(close)}`);
+      i++;
+      depth--;
+      return node;
+    }
+    if (++comparisons > limits.MAX_FILTER_COMPARISONS)
+      throw invalid(`the filter has more than ${limits.MAX_FILTER_COMPARISONS} comparisons`);
+    return parseComparison();
+  };
+  const parseComparison = (): DatasetComparison => {
+    const id = tokens[i++];
+    if (id?.type !== 'ident')
+      throw invalid(`expected a comparison such as name = 'x' ${where(id)}`);
+    const field = resolveIdentifier(id.text);
+    const c = tokens[i++];
+    let op: string;
+    if (c?.type === 'op' && ['=', '!=', '<', '<=', '>', '>='].includes(c.text)) op = c.text;
+    else if (c?.type === 'word' && ['LIKE', 'ILIKE', 'IN'].includes(c.text)) op = c.text;
+    else throw invalid(`expected a comparator after '${id.text}' ${where(c)}`);
+
+    if (op === 'IN') {
+      if (field.kind !== 'text' || field.column !== 'name')
+        throw invalid(`IN applies to name only, not '${id.text}'`);
+      const values = readList();
+      listValues += values.length;
+      if (listValues > limits.MAX_FILTER_LIST_VALUES)
+        throw invalid(`IN lists hold more than ${limits.MAX_FILTER_LIST_VALUES} values in all`);
+      return { kind: 'names', values };
+    }
+    const v = tokens[i++];
+    if (field.kind === 'time') {
+      if (!['=', '!=', '<', '<=', '>', '>='].includes(op))
+        throw invalid(`'${id.text}' compares with =, !=, <, <=, > or >=, not ${op}`);
+      const n = v?.type === 'number' || v?.type === 'string' ? Number(v.text) : NaN;
+      if (!Number.isSafeInteger(n) || v?.text.trim() === '')
+        throw invalid(
+          `'${id.text}' compares with an integer (milliseconds), not ${v === undefined ? 'nothing' : `'${v.text}'`}`,
+        );
+      return { kind: 'time', column: field.column, op: op as NumberOp, value: n };
+    }
+    if (!['=', '!=', 'LIKE', 'ILIKE'].includes(op))
+      throw invalid(`'${id.text}' compares with =, !=, LIKE or ILIKE, not ${op}`);
+    if (v?.type !== 'string')
+      throw invalid(`'${id.text}' compares with a quoted string ${where(v)}`);
+    return field.kind === 'text'
+      ? { kind: 'text', column: field.column, op: op as StringOp, value: v.text }
+      : { kind: 'tag', key: field.key, op: op as StringOp, value: v.text };
+  };
+  const readList = (): string[] => {
+    const open = tokens[i++];
+    if (open?.type !== 'op' || open.text !== '(')
+      throw invalid(`IN needs a list such as ('a', 'b') ${where(open)}`);
+    const values: string[] = [];
+    for (;;) {
+      const v = tokens[i++];
+      if (v?.type !== 'string') throw invalid(`expected a quoted name in the IN list ${where(v)}`);
+      values.push(v.text);
+      const sep = tokens[i++];
+      if (sep?.type === 'op' && sep.text === ')') return values;
+      if (sep?.type !== 'op' || sep.text !== ',')
+        throw invalid(`expected ',' or ')' in the IN list ${where(sep)}`);
+    }
+  };
+
+  const node = parseOr();
+  if (i < tokens.length)
+    throw invalid(`expected AND, OR or the end of the filter ${where(peek())}`);
+  return node;
+}
+
+type Field =
+  | { kind: 'text'; column: StringColumn }
+  | { kind: 'time'; column: TimeColumn }
+  | { kind: 'tag'; key: string };
+
+/** `name`, `created_time`, `tags.team`, ``tags.`a b` `` → what it compares. */
+function resolveIdentifier(text: string): Field {
+  const dot = text.indexOf('.');
+  if (dot !== -1) {
+    const prefix = text.slice(0, dot);
+    if (prefix !== 'tags' && prefix !== 'tag')
+      throw invalid(`invalid identifier '${text}': use an attribute or tags.<key>`);
+    const key = text.slice(dot + 1).replace(/^`(.*)`$|^"(.*)"$/s, '$1$2');
+    if (key === '') throw invalid(`'${text}' names no tag`);
+    return { kind: 'tag', key };
+  }
+  if (text in STRING_COLUMNS)
+    return { kind: 'text', column: STRING_COLUMNS[text as keyof typeof STRING_COLUMNS] };
+  if (text in TIME_COLUMNS)
+    return { kind: 'time', column: TIME_COLUMNS[text as keyof typeof TIME_COLUMNS] };
+  throw invalid(`invalid attribute '${text}': use ${VALID_ATTRIBUTES.join(', ')} or tags.<key>`);
+}
+
+function join(kind: 'and' | 'or', operands: DatasetFilter[]): DatasetFilter {
+  if (operands.length === 1) return operands[0]!;
+  return { kind, operands: operands.flatMap((o) => (o.kind === kind ? o.operands : [o])) };
+}
+
+/** A string comparison (LIKE is case-sensitive on both backends; ILIKE is not). */
+function stringSql(ref: Expression<unknown>, op: StringOp, value: string): Expression<SqlBool> {
+  switch (op) {
+    case '=':
+      return sql<SqlBool>`${ref} = ${value}`;
+    case '!=':
+      return sql<SqlBool>`${ref} <> ${value}`;
+    case 'LIKE':
+      return sql<SqlBool>`${ref} like ${value}`;
+    case 'ILIKE':
+      return sql<SqlBool>`lower(${ref}) like lower(${value})`;
+  }
+}
+
+/** The filter as SQL over the `evaluation_dataset` table. */
+export function datasetFilterSql(node: DatasetFilter): Expression<SqlBool> {
+  switch (node.kind) {
+    case 'and':
+    case 'or': {
+      const parts = node.operands.map((o) => sql`(${datasetFilterSql(o)})`);
+      return sql<SqlBool>`${sql.join(parts, node.kind === 'and' ? sql` and ` : sql` or `)}`;
+    }
+    case 'text':
+      return stringSql(sql.ref(`evaluation_dataset.${node.column}`), node.op, node.value);
+    case 'names':
+      return sql<SqlBool>`${sql.ref('evaluation_dataset.name')} in (${sql.join(node.values)})`;
+    case 'time': {
+      const op = node.op === '!=' ? '<>' : node.op;
+      return sql<SqlBool>`${sql.ref(`evaluation_dataset.${node.column}`)} ${sql.raw(op)} ${node.value}`;
+    }
+    case 'tag':
+      return sql<SqlBool>`exists (select 1 from evaluation_dataset_tag as t
+        where t.dataset_id = evaluation_dataset.id and t.key = ${node.key}
+        and ${stringSql(sql.ref('t.value'), node.op, node.value)})`;
+  }
+}
+
+const ORDER_KEYS = {
+  name: 'name',
+  created_time: 'created_at',
+  last_update_time: 'updated_at',
+} as const;
+
+/** Parses order_by items (`name ASC`); an empty list gives MLflow's default, newest first. */
+export function parseDatasetOrderBy(items: readonly string[]): DatasetOrder[] {
+  const clauses = items.map((item): DatasetOrder => {
+    const m = /^\s*(`?)(\w+)\1(?:\s+(ASC|DESC))?\s*$/i.exec(item);
+    const key = m?.[2];
+    if (m === null || key === undefined || !(key in ORDER_KEYS))
+      throw invalid(
+        `invalid order_by '${item}': use one of ${Object.keys(ORDER_KEYS).join(', ')}, then ASC or DESC`,
+      );
+    return {
+      column: ORDER_KEYS[key as keyof typeof ORDER_KEYS],
+      direction: m[3]?.toUpperCase() === 'DESC' ? 'desc' : 'asc',
+    };
+  });
+  if (clauses.length === 0) clauses.push({ column: 'created_at', direction: 'desc' });
+  clauses.push({ column: 'id', direction: 'desc' });
+  return clauses;
+}
+
+/** The ORDER BY expression of one clause; names sort in byte order on both backends. */
+export function datasetOrderSql(dialect: StoreDialect, order: DatasetOrder): Expression<unknown> {
+  const ref = sql.ref(`evaluation_dataset.${order.column}`);
+  return order.column === 'name' && dialect === 'postgres' ? sql`${ref} collate "C"` : ref;
+}
