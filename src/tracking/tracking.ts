@@ -8,6 +8,7 @@ import { ExperimentService } from './experiments.js';
 import { LoggedModelService } from './logged-models.js';
 import { RunInputService } from './run-inputs.js';
 import { RunService } from './runs.js';
+import { TraceService } from './traces/index.js';
 
 /** Experiments, runs and artifacts; what the API, the MLflow protocol, the SDK and the CLI all call. */
 export class TrackingService {
@@ -17,6 +18,8 @@ export class TrackingService {
   readonly loggedModels: LoggedModelService;
   /** Datasets and models each run consumed and produced. */
   readonly inputs: RunInputService;
+  /** MLflow 3's GenAI traces and their spans. */
+  readonly traces: TraceService;
   readonly #store: Store;
 
   constructor(store: Store, blobs: BlobStore, clock: Clock) {
@@ -26,6 +29,7 @@ export class TrackingService {
     this.artifacts = new ArtifactService(store, blobs, clock);
     this.loggedModels = new LoggedModelService(store, clock);
     this.inputs = new RunInputService(store, clock);
+    this.traces = new TraceService(store, this.artifacts);
   }
 
   /** Runs side by side: params, tags, latest/min/max metrics, and what differs. */

@@ -12,6 +12,7 @@ import * as runInputs from './006-run-inputs.js';
 import * as metricBatches from './007-metric-batches.js';
 import * as loggedModelSource from './009-logged-model-source.js';
 import * as loggedModelMetrics from './010-logged-model-metrics.js';
+import * as traces from './012-traces.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -25,4 +26,5 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '007-metric-batches': metricBatches,
   '009-logged-model-source': loggedModelSource,
   '010-logged-model-metrics': loggedModelMetrics,
+  '012-traces': traces,
 };
