@@ -22,6 +22,9 @@ import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
 import { registerMlflowRegistryRoutes } from './mlflow/registry-routes.js';
 import { registerMlflowArtifactRoutes } from './mlflow/artifact-routes.js';
 import { registerMlflowGraphqlRoutes } from './mlflow/graphql/route.js';
+import { registerMlflowTraceRoutes } from './mlflow/trace-routes.js';
+import { registerOtlpRoutes } from './mlflow/otlp-routes.js';
+import { registerMlflowGenaiRoutes } from './mlflow/genai-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -98,8 +101,11 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerV1RegistryRoutes(app, ctx);
   registerMlflowTrackingRoutes(app, ctx);
   registerMlflowRegistryRoutes(app, ctx);
+  registerMlflowTraceRoutes(app, ctx);
+  registerMlflowGenaiRoutes(app, ctx);
   await app.register(registerMlflowArtifactRoutes(ctx));
   await app.register(registerMlflowGraphqlRoutes(ctx));
+  await app.register(registerOtlpRoutes(ctx));
   await app.ready();
   return app;
 }

@@ -31,6 +31,7 @@ export const MLFLOW_PREFIXES = ['/api/2.0/mlflow/', '/ajax-api/2.0/mlflow/'] as 
 export function isMlflowUrl(url: string): boolean {
   return (
     /^\/(ajax-)?api\/[23]\.0\/mlflow(-artifacts)?\//.test(url) ||
+    /^\/v1\/traces(\?|$)/.test(url) ||
     /^\/(model-versions\/)?get-artifact(\?|$)/.test(url)
   );
 }

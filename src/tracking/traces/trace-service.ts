@@ -740,8 +740,12 @@ function previews(root: IncomingSpan | undefined): {
   request_preview: string | null;
   response_preview: string | null;
 } {
-  const cut = (text: string | undefined) =>
-    text === undefined ? null : text.slice(0, limits.TRACE_PREVIEW_LENGTH);
+  // A string input previews as itself, anything else as its JSON (as MLflow's UI shows).
+  const cut = (text: string | undefined) => {
+    if (text === undefined) return null;
+    const value = attributeValue(text);
+    return (typeof value === 'string' ? value : text).slice(0, limits.TRACE_PREVIEW_LENGTH);
+  };
   return {
     request_preview: cut(root?.dict.attributes[SPAN_ATTRIBUTES.inputs]),
     response_preview: cut(root?.dict.attributes[SPAN_ATTRIBUTES.outputs]),
