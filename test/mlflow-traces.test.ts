@@ -333,6 +333,36 @@ for (const backend of STORE_BACKENDS) {
       expect((found.body.traces as Json[]).map((x) => x.trace_id)).toEqual([`tr-${trace}`]);
     });
 
+    it('merges spans and the registration that race each other into one trace', async () => {
+      const trace = '5a'.repeat(16);
+      const results = await Promise.all([
+        exportSpans(otlp(trace, [[2, 1, 'child', 8_000_100, 8_000_200]])),
+        exportSpans(otlp(trace, [[3, 1, 'other', 8_000_050, 8_000_300]])),
+        exportSpans(otlp(trace, [[1, null, 'root', 8_000_000, 8_000_900]])),
+        call('POST', `${V3}/traces`, {
+          trace: {
+            trace_info: {
+              trace_id: `tr-${trace}`,
+              trace_location: { mlflow_experiment: { experiment_id: exp } },
+              request_time: '1970-01-01T02:13:20Z',
+              execution_duration: '0.900s',
+              state: 'OK',
+            },
+          },
+        }),
+      ]);
+      expect(results.map((r) => ('statusCode' in r ? r.statusCode : r.status))).toEqual([
+        200, 200, 200, 200,
+      ]);
+      const got = await t.ctx.tracking.traces.get(`tr-${trace}`);
+      expect(got.spans.map((s) => s.name)).toEqual(['root', 'other', 'child']);
+      expect(got.info).toMatchObject({
+        requestTime: 8_000_000,
+        executionDuration: 900,
+        state: 'OK',
+      });
+    });
+
     it('accepts gzip and OTLP JSON bodies', async () => {
       const gz = await exportSpans(
         gzipSync(otlp('dd'.repeat(16), [[1, null, 'gz', 6_000_000, 6_000_001]])),

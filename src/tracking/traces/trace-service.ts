@@ -118,7 +118,10 @@ export class TraceService {
    */
   async logSpans(experimentId: string, spans: readonly IncomingSpan[]): Promise<string[]> {
     const byTrace = new Map<string, IncomingSpan[]>();
-    for (const span of spans) {
+    // Traces in id order, so concurrent exports lock rows in one order (no deadlocks).
+    for (const span of [...spans].sort((a, b) =>
+      a.traceId < b.traceId ? -1 : a.traceId > b.traceId ? 1 : 0,
+    )) {
       const list = byTrace.get(span.traceId) ?? [];
       list.push(span);
       byTrace.set(span.traceId, list);
@@ -139,14 +142,18 @@ export class TraceService {
             : rootSpan.dict.status.code === 'STATUS_CODE_ERROR'
               ? 'ERROR'
               : 'OK';
-        const existing = await trx
-          .selectFrom('trace_info')
-          .selectAll()
-          .where('trace_id', '=', traceId)
-          .executeTakeFirst();
+        // Spans of one trace arrive on concurrent requests (MLflow's client exports each as
+        // it ends, from a queue of workers), and the trace's registration races them: on
+        // PostgreSQL the row is locked for the read-merge-write, and creation tolerates a
+        // concurrent creator, so no request fails and no widening is lost.
+        const lockRow = () => {
+          const q = trx.selectFrom('trace_info').selectAll().where('trace_id', '=', traceId);
+          return (this.store.dialect === 'postgres' ? q.forUpdate() : q).executeTakeFirst();
+        };
+        let existing = await lockRow();
         if (existing === undefined) {
           root ??= await activeExperimentRoot(trx, experimentId);
-          await trx
+          const inserted = await trx
             .insertInto('trace_info')
             .values({
               trace_id: traceId,
@@ -157,11 +164,15 @@ export class TraceService {
               state: rootState ?? 'IN_PROGRESS',
               ...previews(rootSpan),
             })
-            .execute();
-          await upsertKeyValues(trx, 'trace_tag', traceId, {
-            [TRACE_KEYS.artifactLocation]: traceArtifactLocation(root, traceId),
-          });
-        } else {
+            .onConflict((oc) => oc.column('trace_id').doNothing())
+            .executeTakeFirst();
+          if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0)
+            await upsertKeyValues(trx, 'trace_tag', traceId, {
+              [TRACE_KEYS.artifactLocation]: traceArtifactLocation(root, traceId),
+            });
+          else existing = await lockRow();
+        }
+        if (existing !== undefined) {
           const finalized = await trx
             .selectFrom('trace_metadata')
             .select('value')
@@ -267,22 +278,18 @@ export class TraceService {
         execution_duration: input.executionDuration ?? null,
         state,
       };
-      const existing = await trx
-        .selectFrom('trace_info')
-        .select('trace_id')
-        .where('trace_id', '=', traceId)
+      // Spans sent over OTLP may have created the trace, also concurrently with this.
+      const inserted = await trx
+        .insertInto('trace_info')
+        .values({
+          trace_id: traceId,
+          ...row,
+          request_preview: input.requestPreview ?? null,
+          response_preview: input.responsePreview ?? null,
+        })
+        .onConflict((oc) => oc.column('trace_id').doNothing())
         .executeTakeFirst();
-      if (existing === undefined) {
-        await trx
-          .insertInto('trace_info')
-          .values({
-            trace_id: traceId,
-            ...row,
-            request_preview: input.requestPreview ?? null,
-            response_preview: input.responsePreview ?? null,
-          })
-          .execute();
-      } else {
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) {
         await trx
           .updateTable('trace_info')
           .set({
