@@ -23,6 +23,9 @@ import { registerMlflowRegistryRoutes } from './mlflow/registry-routes.js';
 import { registerMlflowArtifactRoutes } from './mlflow/artifact-routes.js';
 import { registerMlflowDatasetRoutes } from './mlflow/dataset-routes.js';
 import { registerMlflowGraphqlRoutes } from './mlflow/graphql/route.js';
+import { registerMlflowTraceRoutes } from './mlflow/trace-routes.js';
+import { registerOtlpRoutes } from './mlflow/otlp-routes.js';
+import { registerMlflowGenaiRoutes } from './mlflow/genai-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -100,8 +103,11 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerMlflowTrackingRoutes(app, ctx);
   registerMlflowRegistryRoutes(app, ctx);
   registerMlflowDatasetRoutes(app, ctx);
+  registerMlflowTraceRoutes(app, ctx);
+  registerMlflowGenaiRoutes(app, ctx);
   await app.register(registerMlflowArtifactRoutes(ctx));
   await app.register(registerMlflowGraphqlRoutes(ctx));
+  await app.register(registerOtlpRoutes(ctx));
   await app.ready();
   return app;
 }

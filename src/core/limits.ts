@@ -301,3 +301,35 @@ export const SEARCH_EVAL_DATASETS_DEFAULT = 1000;
 
 /** Most datasets per search page: MLflow's SEARCH_MAX_RESULTS_THRESHOLD. */
 export const SEARCH_EVAL_DATASETS_MAX = 50_000;
+/**
+ * Largest OTLP/HTTP trace export body (`POST /v1/traces`), after decompression too.
+ * Span payloads hold LLM inputs and outputs, so they are larger than JSON API bodies;
+ * OpenTelemetry's exporters batch 512 spans per request by default, and 16 MiB leaves
+ * room for that with large prompts while keeping one request's decode bounded.
+ */
+export const MAX_OTLP_BODY_BYTES = 16 * 1024 * 1024;
+
+/** Spans in one OTLP export request: bounds one transaction's size (the SDK sends ≤ 512). */
+export const MAX_SPANS_PER_EXPORT = 10_000;
+
+/** Longest span name kept; OpenTelemetry sets no limit, so this is the row-size guard. */
+export const MAX_SPAN_NAME_LENGTH = 1000;
+
+/** Longest trace tag key and value: MLflow's MAX_TRACE_TAG_KEY_LENGTH / _VAL_LENGTH. */
+export const MAX_TRACE_TAG_KEY_LENGTH = 250;
+export const MAX_TRACE_TAG_VALUE_LENGTH = 8000;
+
+/** Longest trace metadata key (MLflow's MAX_CHARS_IN_TRACE_INFO_METADATA) and value. */
+export const MAX_TRACE_METADATA_KEY_LENGTH = 250;
+export const MAX_TRACE_METADATA_VALUE_LENGTH = 8000;
+
+/** Request/response previews kept on a trace: MLflow's OSS preview length. */
+export const TRACE_PREVIEW_LENGTH = 1000;
+
+/** Traces per search page: MLflow's default and its server's cap (handlers.py). */
+export const SEARCH_TRACES_DEFAULT = 100;
+export const SEARCH_TRACES_MAX = 500;
+
+/** Trace ids per delete-traces request, and per link-traces-to-run (MLflow's limit). */
+export const MAX_DELETE_TRACE_IDS = 1000;
+export const MAX_LINK_TRACES = 100;

@@ -330,6 +330,47 @@ export interface EvaluationDatasetRecordTable {
   updated_at: number;
 }
 
+/** MLflow's TraceInfoV3.State. */
+export type TraceState = 'OK' | 'ERROR' | 'IN_PROGRESS' | 'STATE_UNSPECIFIED';
+
+/** One trace (MLflow 3 GenAI tracing); times in ms since the epoch. */
+export interface TraceInfoTable {
+  trace_id: string;
+  experiment_id: string;
+  client_request_id: string | null;
+  request_time: number;
+  execution_duration: number | null;
+  state: TraceState;
+  request_preview: string | null;
+  response_preview: string | null;
+}
+
+/** A trace's tags or its (immutable-by-convention) metadata. */
+export interface TraceKeyValueTable {
+  trace_id: string;
+  key: string;
+  value: string;
+}
+
+/** One span of a trace: search columns plus MLflow's span dict as JSON `content`. */
+export interface TraceSpanTable {
+  trace_id: string;
+  span_id: string;
+  parent_span_id: string | null;
+  name: string;
+  span_type: string | null;
+  status: 'OK' | 'ERROR' | 'UNSET';
+  start_time_ms: number;
+  end_time_ms: number | null;
+  content: string;
+}
+
+/** A trace linked to a run (MLflow's link-traces-to-run). */
+export interface TraceRunLinkTable {
+  trace_id: string;
+  run_id: string;
+}
+
 /** Every table of the spine. */
 export interface Database {
   experiment: ExperimentTable;
@@ -362,6 +403,11 @@ export interface Database {
   evaluation_dataset_tag: EvaluationDatasetTagTable;
   evaluation_dataset_experiment: EvaluationDatasetExperimentTable;
   evaluation_dataset_record: EvaluationDatasetRecordTable;
+  trace_info: TraceInfoTable;
+  trace_tag: TraceKeyValueTable;
+  trace_metadata: TraceKeyValueTable;
+  trace_span: TraceSpanTable;
+  trace_run_link: TraceRunLinkTable;
 }
 
 export type Row<T extends keyof Database> = Selectable<Database[T]>;

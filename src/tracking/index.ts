@@ -51,3 +51,24 @@ export type {
   FilterNode,
   OrderByClause,
 } from './search/index.js';
+export {
+  TraceService,
+  TRACE_KEYS,
+  TRACE_NAME_TAG,
+  decodeExportRequest,
+  encodeExportResponse,
+  attributeValue,
+  base64ToHex,
+  hexToBase64,
+  SPAN_ATTRIBUTES,
+} from './traces/index.js';
+export type {
+  Trace,
+  TraceInfo,
+  StartTraceInput,
+  SpanDict,
+  SpanEvent,
+  IncomingSpan,
+} from './traces/index.js';
+export { createPromptlabRun, PROMPTLAB_TAGS } from './promptlab.js';
+export type { PromptlabRunInput, PromptlabParam } from './promptlab.js';

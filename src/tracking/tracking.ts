@@ -9,6 +9,7 @@ import { ExperimentService } from './experiments.js';
 import { LoggedModelService } from './logged-models.js';
 import { RunInputService } from './run-inputs.js';
 import { RunService } from './runs.js';
+import { TraceService } from './traces/index.js';
 
 /** Experiments, runs and artifacts; what the API, the MLflow protocol, the SDK and the CLI all call. */
 export class TrackingService {
@@ -20,6 +21,8 @@ export class TrackingService {
   readonly inputs: RunInputService;
   /** MLflow 3's evaluation datasets: records for GenAI evaluation, shared by experiments. */
   readonly evaluationDatasets: EvaluationDatasetService;
+  /** MLflow 3's GenAI traces and their spans. */
+  readonly traces: TraceService;
   readonly #store: Store;
 
   constructor(store: Store, blobs: BlobStore, clock: Clock) {
@@ -30,6 +33,7 @@ export class TrackingService {
     this.loggedModels = new LoggedModelService(store, clock);
     this.inputs = new RunInputService(store, clock);
     this.evaluationDatasets = new EvaluationDatasetService(store, clock);
+    this.traces = new TraceService(store, this.artifacts);
   }
 
   /** Runs side by side: params, tags, latest/min/max metrics, and what differs. */

@@ -34,6 +34,7 @@ export const MLFLOW_V3_PREFIXES = ['/api/3.0/mlflow/', '/ajax-api/3.0/mlflow/'] 
 export function isMlflowUrl(url: string): boolean {
   return (
     /^\/(ajax-)?api\/[23]\.0\/mlflow(-artifacts)?\//.test(url) ||
+    /^\/v1\/traces(\?|$)/.test(url) ||
     /^\/(model-versions\/)?get-artifact(\?|$)/.test(url)
   );
 }

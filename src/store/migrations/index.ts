@@ -13,6 +13,7 @@ import * as metricBatches from './007-metric-batches.js';
 import * as loggedModelSource from './009-logged-model-source.js';
 import * as loggedModelMetrics from './010-logged-model-metrics.js';
 import * as evaluationDatasets from './011-evaluation-datasets.js';
+import * as traces from './012-traces.js';
 import * as metricSegments from './013-metric-segments.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
@@ -28,5 +29,6 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '009-logged-model-source': loggedModelSource,
   '010-logged-model-metrics': loggedModelMetrics,
   '011-evaluation-datasets': evaluationDatasets,
+  '012-traces': traces,
   '013-metric-segments': metricSegments,
 };

@@ -27,3 +27,5 @@ export type {
   StringAttribute,
   DatasetKey,
 } from './run-fields.js';
+export { SearchScanner } from './search-scanner.js';
+export type { RawComparator, RawIdentifier, RawValue } from './search-scanner.js';
