@@ -200,6 +200,10 @@ for (const backend of STORE_BACKENDS) {
               timestamp: 1,
               step: w * 1000 + b * 100 + i,
             }));
+            // A few points of 'acc' too: small appends merge into the series' last
+            // segment, which the 8 writers race for.
+            for (let j = 0; j < 5; j++)
+              metrics.push({ key: 'acc', value: j, timestamp: 1, step: w * 100 + b * 5 + j });
             await tracking.runs.logBatch(info.id, {
               metrics,
               tags: [{ key: `w${w}`, value: String(b) }],
@@ -215,8 +219,20 @@ for (const backend of STORE_BACKENDS) {
       ).flat();
       expect(history.map((p) => p.step)).toEqual(expected);
       expect(history.every((p) => p.value === p.step)).toBe(true);
+      const acc = await tracking.runs.metricHistory(info.id, 'acc');
+      expect(acc.map((p) => p.step)).toEqual(
+        Array.from({ length: 8 }, (_, w) =>
+          Array.from({ length: 25 }, (_, i) => w * 100 + i),
+        ).flat(),
+      );
       const run = await tracking.runs.get(info.id);
-      expect(run.data.metrics).toEqual([{ key: 'loss', value: 7499, timestamp: 1, step: 7499 }]);
+      expect(run.data.metrics).toEqual(
+        expect.arrayContaining([
+          { key: 'loss', value: 7499, timestamp: 1, step: 7499 },
+          { key: 'acc', value: 4, timestamp: 1, step: 724 },
+        ]),
+      );
+      expect(run.data.metrics).toHaveLength(2);
       expect(Object.keys(run.data.params)).toHaveLength(8);
     });
 

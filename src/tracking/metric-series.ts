@@ -15,11 +15,21 @@ import {
 import type { MetricPoint } from './types.js';
 
 /**
+ * Appends of fewer points than this are merged into the series' last segment; larger ones
+ * are a segment of their own. Merging keeps one-point appends (MLflow's log_metric) from
+ * leaving a row per point, and rewriting the last segment for every larger batch too cost
+ * ingest a third of its throughput (1,000-metric batches over 10 keys: ~150–300k vs
+ * ~340–400k points/s). A history logged in batches of at least this many is at most
+ * N / 64 rows.
+ */
+const MERGE_BELOW_POINTS = 64;
+
+/**
  * Appends `metrics` (any mix of keys, in the order logged) to run `runId`'s series, inside
- * the caller's transaction. Per key, the points join the series' last segment when both
- * fit in SEGMENT_POINTS (the last segment is replaced by the merged one, locked first on
- * PostgreSQL so a concurrent append waits, then starts a segment of its own), else they
- * start new segments. Three statements however many keys the batch holds.
+ * the caller's transaction. Per key, a small append joins the series' last segment when
+ * both fit in SEGMENT_POINTS (the last segment is replaced by the merged one, locked first
+ * on PostgreSQL so a concurrent append waits, then starts a segment of its own); anything
+ * else starts new segments. Three statements however many keys the batch holds.
  */
 export async function appendMetrics(
   store: Store,
@@ -34,7 +44,7 @@ export async function appendMetrics(
     else points.push(m);
   }
   const keys = [...byKey.keys()];
-  const small = keys.filter((k) => byKey.get(k)!.length < SEGMENT_POINTS);
+  const small = keys.filter((k) => byKey.get(k)!.length < MERGE_BELOW_POINTS);
   let lasts: { seq: number; key: string; count: number; points: Buffer }[] = [];
   if (small.length > 0) {
     let query = trx
@@ -62,7 +72,11 @@ export async function appendMetrics(
   const rows: SegmentRow[] = [];
   for (const [key, points] of byKey) {
     const last = lastOf.get(key);
-    if (last !== undefined && last.count + points.length <= SEGMENT_POINTS) {
+    if (
+      last !== undefined &&
+      points.length < MERGE_BELOW_POINTS &&
+      last.count + points.length <= SEGMENT_POINTS
+    ) {
       const old = unpackPoints(last.points);
       const n = last.count;
       replaced.push(last.seq);
