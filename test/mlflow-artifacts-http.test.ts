@@ -419,6 +419,20 @@ for (const backend of STORE_BACKENDS) {
         }
       });
 
+      it("answers in MLflow's error shape on every spelling of the root routes, // included", async () => {
+        for (const url of [
+          `/get-artifact?run_id=${runId}&path=../path`,
+          '//model-versions/get-artifact?name=model&version=1&path=../path',
+          `/api/2.0/mlflow/artifacts/list?run_id=${runId}&path=../path`,
+        ]) {
+          const res = await send(port, 'GET', url);
+          expect(res.status, url).toBe(400);
+          const body = JSON.parse(res.body) as Record<string, unknown>;
+          expect(Object.keys(body).sort(), url).toEqual(['error_code', 'message']);
+          expect(body.error_code, url).toBe('INVALID_PARAMETER_VALUE');
+        }
+      });
+
       it('answers 400 for a missing parameter', async () => {
         for (const url of [
           `/get-artifact?run_id=${runId}`,

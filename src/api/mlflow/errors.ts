@@ -31,7 +31,10 @@ export const MLFLOW_V3_PREFIXES = ['/api/3.0/mlflow/', '/ajax-api/3.0/mlflow/'] 
  * serve hears ENDPOINT_NOT_FOUND in MLflow's shape), including the UI's download routes
  * MLflow serves at the root (`/get-artifact`, `/model-versions/get-artifact`).
  */
-export function isMlflowUrl(url: string): boolean {
+export function isMlflowUrl(raw: string): boolean {
+  // Routes are matched with repeated slashes collapsed (MLflow's UI and tests send
+  // `//model-versions/get-artifact`), so the error shape must follow the same URL.
+  const url = raw.replace(/^\/{2,}/, '/');
   return (
     /^\/(ajax-)?api\/[23]\.0\/mlflow(-artifacts)?\//.test(url) ||
     /^\/v1\/traces(\?|$)/.test(url) ||
