@@ -212,7 +212,9 @@ for (const backend of STORE_BACKENDS) {
             await t.cleanup();
           }
         }
-      });
+        // One full migration per earlier schema (13 and counting): ~1–2.5 s each on a
+        // loaded PostgreSQL, past vitest's default 30 s.
+      }, 240_000);
 
       it('refuses an unknown migration target', async () => {
         const t = await openTestStore(backend, { migrate: false });

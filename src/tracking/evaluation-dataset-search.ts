@@ -3,10 +3,7 @@
  * mlflow/utils/search_utils.py and SqlAlchemyStore.search_datasets), with OR and
  * parentheses as Mobius' other searches have them:
  *
- *   filter     := or-expr
- *   or-expr    := and-expr (OR and-expr)*
- *   and-expr   := primary (AND primary)*
- *   primary    := '(' or-expr ')' | comparison
+ *   filter     := or-expr (OR, AND and parentheses: see filter-grammar.ts)
  *   comparison := name IN ('a', 'b') | attribute comparator value | tags.<key> comparator value
  *
  * Attributes: `name`, `created_by`, `last_updated_by` (=, !=, LIKE, ILIKE; `name` also
@@ -18,9 +15,14 @@
  * `created_time DESC`, and dataset id DESC breaks remaining ties (both as MLflow does).
  */
 import type { Expression, SqlBool } from 'kysely';
-import { MobiusError, limits } from '../core/index.js';
 import { sql, type StoreDialect } from '../store/index.js';
-import { tokenizeFilter, type FilterToken } from './experiment-search.js';
+import {
+  invalidFilter as invalid,
+  parseBooleanFilter,
+  where,
+  type BooleanFilter,
+  type FilterCursor,
+} from './filter-grammar.js';
 
 type StringOp = '=' | '!=' | 'LIKE' | 'ILIKE';
 type NumberOp = '=' | '!=' | '<' | '<=' | '>' | '>=';
@@ -43,7 +45,7 @@ export type DatasetComparison =
   | { kind: 'tag'; key: string; op: StringOp; value: string };
 
 /** A parsed evaluation dataset filter. */
-export type DatasetFilter = DatasetComparison | { kind: 'and' | 'or'; operands: DatasetFilter[] };
+export type DatasetFilter = BooleanFilter<DatasetComparison>;
 
 /** One order_by item. */
 export interface DatasetOrder {
@@ -53,10 +55,6 @@ export interface DatasetOrder {
 
 const VALID_ATTRIBUTES = [...Object.keys(STRING_COLUMNS), ...Object.keys(TIME_COLUMNS)];
 
-function invalid(message: string): MobiusError {
-  return new MobiusError('INVALID_ARGUMENT', message);
-}
-
 /**
  * Parses a dataset filter; undefined when blank. INVALID_ARGUMENT names what is wrong.
  *
@@ -64,109 +62,42 @@ function invalid(message: string): MobiusError {
  * parseDatasetFilter("name LIKE 'qa-%' AND tags.team = 'ml'");
  */
 export function parseDatasetFilter(filter: string | undefined): DatasetFilter | undefined {
-  if (filter === undefined || filter.trim() === '') return undefined;
-  const tokens = tokenizeFilter(filter);
-  let i = 0;
-  let depth = 0;
-  let comparisons = 0;
-  let listValues = 0;
-  const peek = () => tokens[i];
-  const isWord = (t: FilterToken | undefined, w: string) => t?.type === 'word' && t.text === w;
-  const where = (t: FilterToken | undefined) =>
-    t === undefined ? 'at the end of the filter' : `at column ${t.pos + 1}`;
+  return parseBooleanFilter(filter, parseComparison);
+}
 
-  const parseOr = (): DatasetFilter => {
-    const operands = [parseAnd()];
-    while (isWord(peek(), 'OR')) {
-      i++;
-      operands.push(parseAnd());
-    }
-    return join('or', operands);
-  };
-  const parseAnd = (): DatasetFilter => {
-    const operands = [parsePrimary()];
-    while (isWord(peek(), 'AND')) {
-      i++;
-      operands.push(parsePrimary());
-    }
-    return join('and', operands);
-  };
-  const parsePrimary = (): DatasetFilter => {
-    const t = peek();
-    if (t?.type === 'op' && t.text === '(') {
-      if (++depth > limits.MAX_FILTER_DEPTH)
-        throw invalid(`parentheses nest deeper than ${limits.MAX_FILTER_DEPTH} levels`);
-      i++;
-      const node = parseOr();
-      const close = peek();
-      if (close?.type !== 'op' || close.text !== ')') throw invalid(`expected ')' ${where(close)}`);
-      i++;
-      depth--;
-      return node;
-    }
-    if (++comparisons > limits.MAX_FILTER_COMPARISONS)
-      throw invalid(`the filter has more than ${limits.MAX_FILTER_COMPARISONS} comparisons`);
-    return parseComparison();
-  };
-  const parseComparison = (): DatasetComparison => {
-    const id = tokens[i++];
-    if (id?.type !== 'ident')
-      throw invalid(`expected a comparison such as name = 'x' ${where(id)}`);
-    const field = resolveIdentifier(id.text);
-    const c = tokens[i++];
-    let op: string;
-    if (c?.type === 'op' && ['=', '!=', '<', '<=', '>', '>='].includes(c.text)) op = c.text;
-    else if (c?.type === 'word' && ['LIKE', 'ILIKE', 'IN'].includes(c.text)) op = c.text;
-    else throw invalid(`expected a comparator after '${id.text}' ${where(c)}`);
+function parseComparison(cursor: FilterCursor): DatasetComparison {
+  const id = cursor.next();
+  if (id?.type !== 'ident') throw invalid(`expected a comparison such as name = 'x' ${where(id)}`);
+  const field = resolveIdentifier(id.text);
+  const c = cursor.next();
+  let op: string;
+  if (c?.type === 'op' && ['=', '!=', '<', '<=', '>', '>='].includes(c.text)) op = c.text;
+  else if (c?.type === 'word' && ['LIKE', 'ILIKE', 'IN'].includes(c.text)) op = c.text;
+  else throw invalid(`expected a comparator after '${id.text}' ${where(c)}`);
 
-    if (op === 'IN') {
-      if (field.kind !== 'text' || field.column !== 'name')
-        throw invalid(`IN applies to name only, not '${id.text}'`);
-      const values = readList();
-      listValues += values.length;
-      if (listValues > limits.MAX_FILTER_LIST_VALUES)
-        throw invalid(`IN lists hold more than ${limits.MAX_FILTER_LIST_VALUES} values in all`);
-      return { kind: 'names', values };
-    }
-    const v = tokens[i++];
-    if (field.kind === 'time') {
-      if (!['=', '!=', '<', '<=', '>', '>='].includes(op))
-        throw invalid(`'${id.text}' compares with =, !=, <, <=, > or >=, not ${op}`);
-      const n = v?.type === 'number' || v?.type === 'string' ? Number(v.text) : NaN;
-      if (!Number.isSafeInteger(n) || v?.text.trim() === '')
-        throw invalid(
-          `'${id.text}' compares with an integer (milliseconds), not ${v === undefined ? 'nothing' : `'${v.text}'`}`,
-        );
-      return { kind: 'time', column: field.column, op: op as NumberOp, value: n };
-    }
-    if (!['=', '!=', 'LIKE', 'ILIKE'].includes(op))
-      throw invalid(`'${id.text}' compares with =, !=, LIKE or ILIKE, not ${op}`);
-    if (v?.type !== 'string')
-      throw invalid(`'${id.text}' compares with a quoted string ${where(v)}`);
-    return field.kind === 'text'
-      ? { kind: 'text', column: field.column, op: op as StringOp, value: v.text }
-      : { kind: 'tag', key: field.key, op: op as StringOp, value: v.text };
-  };
-  const readList = (): string[] => {
-    const open = tokens[i++];
-    if (open?.type !== 'op' || open.text !== '(')
-      throw invalid(`IN needs a list such as ('a', 'b') ${where(open)}`);
-    const values: string[] = [];
-    for (;;) {
-      const v = tokens[i++];
-      if (v?.type !== 'string') throw invalid(`expected a quoted name in the IN list ${where(v)}`);
-      values.push(v.text);
-      const sep = tokens[i++];
-      if (sep?.type === 'op' && sep.text === ')') return values;
-      if (sep?.type !== 'op' || sep.text !== ',')
-        throw invalid(`expected ',' or ')' in the IN list ${where(sep)}`);
-    }
-  };
-
-  const node = parseOr();
-  if (i < tokens.length)
-    throw invalid(`expected AND, OR or the end of the filter ${where(peek())}`);
-  return node;
+  if (op === 'IN') {
+    if (field.kind !== 'text' || field.column !== 'name')
+      throw invalid(`IN applies to name only, not '${id.text}'`);
+    const values = cursor.list(['string'], "('a', 'b')", 'a quoted name');
+    return { kind: 'names', values };
+  }
+  const v = cursor.next();
+  if (field.kind === 'time') {
+    if (!['=', '!=', '<', '<=', '>', '>='].includes(op))
+      throw invalid(`'${id.text}' compares with =, !=, <, <=, > or >=, not ${op}`);
+    const n = v?.type === 'number' || v?.type === 'string' ? Number(v.text) : NaN;
+    if (!Number.isSafeInteger(n) || v?.text.trim() === '')
+      throw invalid(
+        `'${id.text}' compares with an integer (milliseconds), not ${v === undefined ? 'nothing' : `'${v.text}'`}`,
+      );
+    return { kind: 'time', column: field.column, op: op as NumberOp, value: n };
+  }
+  if (!['=', '!=', 'LIKE', 'ILIKE'].includes(op))
+    throw invalid(`'${id.text}' compares with =, !=, LIKE or ILIKE, not ${op}`);
+  if (v?.type !== 'string') throw invalid(`'${id.text}' compares with a quoted string ${where(v)}`);
+  return field.kind === 'text'
+    ? { kind: 'text', column: field.column, op: op as StringOp, value: v.text }
+    : { kind: 'tag', key: field.key, op: op as StringOp, value: v.text };
 }
 
 type Field =
@@ -190,11 +121,6 @@ function resolveIdentifier(text: string): Field {
   if (text in TIME_COLUMNS)
     return { kind: 'time', column: TIME_COLUMNS[text as keyof typeof TIME_COLUMNS] };
   throw invalid(`invalid attribute '${text}': use ${VALID_ATTRIBUTES.join(', ')} or tags.<key>`);
-}
-
-function join(kind: 'and' | 'or', operands: DatasetFilter[]): DatasetFilter {
-  if (operands.length === 1) return operands[0]!;
-  return { kind, operands: operands.flatMap((o) => (o.kind === kind ? o.operands : [o])) };
 }
 
 /** A string comparison (LIKE is case-sensitive on both backends; ILIKE is not). */

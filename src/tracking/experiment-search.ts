@@ -2,10 +2,7 @@
  * MLflow's experiment search (SearchExperimentsUtils in mlflow/utils/search_utils.py and
  * SqlAlchemyStore._search_experiments), with OR and parentheses as run search has them:
  *
- *   filter     := or-expr
- *   or-expr    := and-expr (OR and-expr)*
- *   and-expr   := primary (AND primary)*
- *   primary    := '(' or-expr ')' | comparison
+ *   filter     := or-expr (OR, AND and parentheses: see filter-grammar.ts)
  *   comparison := identifier comparator value
  *   identifier := [attribute(s) '.'] name | tag(s) '.' key      -- quoted with ` or " if odd
  *
@@ -20,8 +17,15 @@
  * (both as MLflow's SQL store does).
  */
 import type { Expression, SqlBool } from 'kysely';
-import { MobiusError, limits } from '../core/index.js';
 import { sql, type StoreDialect } from '../store/index.js';
+import {
+  invalidFilter as invalid,
+  isWord,
+  parseBooleanFilter,
+  where,
+  type BooleanFilter,
+  type FilterCursor,
+} from './filter-grammar.js';
 
 type StringOp = '=' | '!=' | 'LIKE' | 'ILIKE';
 type NumberOp = '=' | '!=' | '<' | '<=' | '>' | '>=';
@@ -37,59 +41,12 @@ export type ExperimentComparison =
   | { kind: 'tag'; key: string; op: 'IS NULL' | 'IS NOT NULL' };
 
 /** A parsed experiment filter. */
-export type ExperimentFilter =
-  ExperimentComparison | { kind: 'and' | 'or'; operands: ExperimentFilter[] };
+export type ExperimentFilter = BooleanFilter<ExperimentComparison>;
 
 /** One order_by item: the column and direction. */
 export interface ExperimentOrder {
   key: 'name' | 'experiment_id' | 'creation_time' | 'last_update_time';
   direction: 'asc' | 'desc';
-}
-
-/** A token of MLflow's filter language (shared with the evaluation dataset search). */
-export type FilterToken =
-  | { type: 'word'; text: string; pos: number }
-  | { type: 'ident'; text: string; pos: number }
-  | { type: 'string'; text: string; pos: number }
-  | { type: 'number'; text: string; pos: number }
-  | { type: 'op'; text: string; pos: number };
-
-type Token = FilterToken;
-
-const KEYWORDS = new Set(['AND', 'OR', 'LIKE', 'ILIKE', 'IN', 'NOT', 'IS', 'NULL']);
-
-function invalid(message: string): MobiusError {
-  return new MobiusError('INVALID_ARGUMENT', message);
-}
-
-/** Splits a filter into tokens; quoted strings keep their content with escapes undone. */
-export function tokenizeFilter(text: string): Token[] {
-  const tokens: Token[] = [];
-  const re =
-    /\s+|('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(`[^`]*`)|(!=|<>|<=|>=|=|<|>|\(|\)|,)|([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w.]))|([\p{L}\p{N}_][\p{L}\p{N}_\-/:]*(?:\.(?:`[^`]*`|"[^"]*"|[\p{L}\p{N}_.\-/:]+))?)/uy;
-  let pos = 0;
-  while (pos < text.length) {
-    re.lastIndex = pos;
-    const m = re.exec(text);
-    if (m === null)
-      throw invalid(`cannot read the filter at column ${pos + 1}: '${text.slice(pos, pos + 20)}'`);
-    const [all, str, tick, op, num, word] = m;
-    if (str !== undefined)
-      tokens.push({ type: 'string', text: str.slice(1, -1).replace(/\\(.)/g, '$1'), pos });
-    else if (tick !== undefined) tokens.push({ type: 'ident', text: tick.slice(1, -1), pos });
-    else if (op !== undefined) tokens.push({ type: 'op', text: op === '<>' ? '!=' : op, pos });
-    else if (num !== undefined) tokens.push({ type: 'number', text: num, pos });
-    else if (word !== undefined) {
-      const upper = word.toUpperCase();
-      tokens.push(
-        KEYWORDS.has(upper)
-          ? { type: 'word', text: upper, pos }
-          : { type: 'ident', text: word, pos },
-      );
-    }
-    pos += all.length;
-  }
-  return tokens;
 }
 
 /**
@@ -99,137 +56,64 @@ export function tokenizeFilter(text: string): Token[] {
  * parseExperimentFilter("name LIKE 'churn%' AND (tags.team = 'risk' OR creation_time > 0)");
  */
 export function parseExperimentFilter(filter: string | undefined): ExperimentFilter | undefined {
-  if (filter === undefined || filter.trim() === '') return undefined;
-  const tokens = tokenizeFilter(filter);
-  let i = 0;
-  let depth = 0;
-  let comparisons = 0;
-  let listValues = 0;
-  const peek = () => tokens[i];
-  const isWord = (t: Token | undefined, w: string) => t?.type === 'word' && t.text === w;
-  const where = (t: Token | undefined) =>
-    t === undefined ? 'at the end of the filter' : `at column ${t.pos + 1}`;
+  return parseBooleanFilter(filter, parseComparison);
+}
 
-  const parseOr = (): ExperimentFilter => {
-    const operands = [parseAnd()];
-    while (isWord(peek(), 'OR')) {
-      i++;
-      operands.push(parseAnd());
-    }
-    return join('or', operands);
-  };
-  const parseAnd = (): ExperimentFilter => {
-    const operands = [parsePrimary()];
-    while (isWord(peek(), 'AND')) {
-      i++;
-      operands.push(parsePrimary());
-    }
-    return join('and', operands);
-  };
-  const parsePrimary = (): ExperimentFilter => {
-    const t = peek();
-    if (t?.type === 'op' && t.text === '(') {
-      if (++depth > limits.MAX_FILTER_DEPTH)
-        throw invalid(`parentheses nest deeper than ${limits.MAX_FILTER_DEPTH} levels`);
-      i++;
-      const node = parseOr();
-      const close = peek();
-      if (close?.type !== 'op' || close.text !== ')') throw invalid(`expected ')' ${where(close)}`);
-      i++;
-      depth--;
-      return node;
-    }
-    if (++comparisons > limits.MAX_FILTER_COMPARISONS)
-      throw invalid(`the filter has more than ${limits.MAX_FILTER_COMPARISONS} comparisons`);
-    return parseComparison();
-  };
-  const parseComparison = (): ExperimentComparison => {
-    const id = tokens[i++];
-    if (id?.type !== 'ident')
-      throw invalid(`expected a comparison such as name = 'x' ${where(id)}`);
-    const field = resolveIdentifier(id.text);
-    // The comparator: one symbol, or LIKE / ILIKE / IN / NOT IN / IS [NOT] NULL.
-    const c = tokens[i++];
-    let op: string;
-    if (c?.type === 'op' && ['=', '!=', '<', '<=', '>', '>='].includes(c.text)) op = c.text;
-    else if (c?.type === 'word' && ['LIKE', 'ILIKE', 'IN'].includes(c.text)) op = c.text;
-    else if (isWord(c, 'NOT') && isWord(peek(), 'IN')) {
-      i++;
-      op = 'NOT IN';
-    } else if (isWord(c, 'IS')) {
-      const not = isWord(peek(), 'NOT');
-      if (not) i++;
-      if (!isWord(tokens[i++], 'NULL')) throw invalid(`expected NULL after IS ${where(c)}`);
-      op = not ? 'IS NOT NULL' : 'IS NULL';
-    } else throw invalid(`expected a comparator after '${id.text}' ${where(c)}`);
+function parseComparison(cursor: FilterCursor): ExperimentComparison {
+  const id = cursor.next();
+  if (id?.type !== 'ident') throw invalid(`expected a comparison such as name = 'x' ${where(id)}`);
+  const field = resolveIdentifier(id.text);
+  // The comparator: one symbol, or LIKE / ILIKE / IN / NOT IN / IS [NOT] NULL.
+  const c = cursor.next();
+  let op: string;
+  if (c?.type === 'op' && ['=', '!=', '<', '<=', '>', '>='].includes(c.text)) op = c.text;
+  else if (c?.type === 'word' && ['LIKE', 'ILIKE', 'IN'].includes(c.text)) op = c.text;
+  else if (isWord(c, 'NOT') && cursor.skipWord('IN')) op = 'NOT IN';
+  else if (isWord(c, 'IS')) {
+    const not = cursor.skipWord('NOT');
+    if (!isWord(cursor.next(), 'NULL')) throw invalid(`expected NULL after IS ${where(c)}`);
+    op = not ? 'IS NOT NULL' : 'IS NULL';
+  } else throw invalid(`expected a comparator after '${id.text}' ${where(c)}`);
 
-    if (op === 'IS NULL' || op === 'IS NOT NULL') {
-      if (field.kind !== 'tag') throw invalid(`${op} applies to tags only, not '${id.text}'`);
-      return { kind: 'tag', key: field.key, op };
-    }
-    if (op === 'IN' || op === 'NOT IN') {
-      if (field.kind !== 'id')
-        throw invalid(`${op} applies to experiment_id only, not '${id.text}'`);
-      const values = readList();
-      listValues += values.length;
-      if (listValues > limits.MAX_FILTER_LIST_VALUES)
-        throw invalid(`IN lists hold more than ${limits.MAX_FILTER_LIST_VALUES} values in all`);
-      return { kind: 'id', op, values };
-    }
-    const v = tokens[i++];
-    switch (field.kind) {
-      case 'time': {
-        if (!['=', '!=', '<', '<=', '>', '>='].includes(op))
-          throw invalid(`'${id.text}' compares with =, !=, <, <=, > or >=, not ${op}`);
-        const n = v?.type === 'number' || v?.type === 'string' ? Number(v.text) : NaN;
-        if (!Number.isSafeInteger(n) || v?.text.trim() === '')
-          throw invalid(
-            `'${id.text}' compares with an integer (milliseconds), not ${v === undefined ? 'nothing' : `'${v.text}'`}`,
-          );
-        return { kind: 'time', column: field.column, op: op as NumberOp, value: n };
-      }
-      case 'id': {
-        if (op !== '=' && op !== '!=')
-          throw invalid(`experiment_id compares with =, !=, IN or NOT IN, not ${op}`);
-        if (v?.type !== 'string' && v?.type !== 'number')
-          throw invalid(`experiment_id compares with a quoted id ${where(v)}`);
-        return { kind: 'id', op, value: v.text };
-      }
-      case 'name':
-      case 'tag': {
-        if (!['=', '!=', 'LIKE', 'ILIKE'].includes(op))
-          throw invalid(`'${id.text}' compares with =, !=, LIKE or ILIKE, not ${op}`);
-        if (v?.type !== 'string')
-          throw invalid(`'${id.text}' compares with a quoted string ${where(v)}`);
-        return field.kind === 'name'
-          ? { kind: 'name', op: op as StringOp, value: v.text }
-          : { kind: 'tag', key: field.key, op: op as StringOp, value: v.text };
-      }
-    }
-  };
-  const readList = (): string[] => {
-    const open = tokens[i++];
-    if (open?.type !== 'op' || open.text !== '(')
-      throw invalid(`IN needs a list such as ('1', '2') ${where(open)}`);
-    const values: string[] = [];
-    for (;;) {
-      const v = tokens[i++];
-      if (v?.type !== 'string' && v?.type !== 'number')
-        throw invalid(`expected a quoted value in the IN list ${where(v)}`);
-      values.push(v.text);
-      const sep = tokens[i++];
-      if (sep?.type === 'op' && sep.text === ')') return values;
-      if (sep?.type !== 'op' || sep.text !== ',')
-        throw invalid(`expected ',' or ')' in the IN list ${where(sep)}`);
-    }
-  };
-
-  const node = parseOr();
-  if (i < tokens.length) {
-    const t = tokens[i];
-    throw invalid(`expected AND, OR or the end of the filter ${where(t)}`);
+  if (op === 'IS NULL' || op === 'IS NOT NULL') {
+    if (field.kind !== 'tag') throw invalid(`${op} applies to tags only, not '${id.text}'`);
+    return { kind: 'tag', key: field.key, op };
   }
-  return node;
+  if (op === 'IN' || op === 'NOT IN') {
+    if (field.kind !== 'id') throw invalid(`${op} applies to experiment_id only, not '${id.text}'`);
+    const values = cursor.list(['string', 'number'], "('1', '2')", 'a quoted value');
+    return { kind: 'id', op, values };
+  }
+  const v = cursor.next();
+  switch (field.kind) {
+    case 'time': {
+      if (!['=', '!=', '<', '<=', '>', '>='].includes(op))
+        throw invalid(`'${id.text}' compares with =, !=, <, <=, > or >=, not ${op}`);
+      const n = v?.type === 'number' || v?.type === 'string' ? Number(v.text) : NaN;
+      if (!Number.isSafeInteger(n) || v?.text.trim() === '')
+        throw invalid(
+          `'${id.text}' compares with an integer (milliseconds), not ${v === undefined ? 'nothing' : `'${v.text}'`}`,
+        );
+      return { kind: 'time', column: field.column, op: op as NumberOp, value: n };
+    }
+    case 'id': {
+      if (op !== '=' && op !== '!=')
+        throw invalid(`experiment_id compares with =, !=, IN or NOT IN, not ${op}`);
+      if (v?.type !== 'string' && v?.type !== 'number')
+        throw invalid(`experiment_id compares with a quoted id ${where(v)}`);
+      return { kind: 'id', op, value: v.text };
+    }
+    case 'name':
+    case 'tag': {
+      if (!['=', '!=', 'LIKE', 'ILIKE'].includes(op))
+        throw invalid(`'${id.text}' compares with =, !=, LIKE or ILIKE, not ${op}`);
+      if (v?.type !== 'string')
+        throw invalid(`'${id.text}' compares with a quoted string ${where(v)}`);
+      return field.kind === 'name'
+        ? { kind: 'name', op: op as StringOp, value: v.text }
+        : { kind: 'tag', key: field.key, op: op as StringOp, value: v.text };
+    }
+  }
 }
 
 type Field =
@@ -264,11 +148,6 @@ function resolveIdentifier(text: string): Field {
         `invalid attribute '${key}': use name, experiment_id, creation_time, last_update_time or tags.<key>`,
       );
   }
-}
-
-function join(kind: 'and' | 'or', operands: ExperimentFilter[]): ExperimentFilter {
-  if (operands.length === 1) return operands[0]!;
-  return { kind, operands: operands.flatMap((o) => (o.kind === kind ? o.operands : [o])) };
 }
 
 /** A string comparison on `ref` (LIKE is case-sensitive on both backends; ILIKE is not). */
