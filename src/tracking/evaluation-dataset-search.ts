@@ -19,12 +19,13 @@ import { sql, type StoreDialect } from '../store/index.js';
 import {
   invalidFilter as invalid,
   parseBooleanFilter,
+  stringSql,
   where,
   type BooleanFilter,
   type FilterCursor,
+  type StringOp,
 } from './filter-grammar.js';
 
-type StringOp = '=' | '!=' | 'LIKE' | 'ILIKE';
 type NumberOp = '=' | '!=' | '<' | '<=' | '>' | '>=';
 
 const STRING_COLUMNS = {
@@ -121,20 +122,6 @@ function resolveIdentifier(text: string): Field {
   if (text in TIME_COLUMNS)
     return { kind: 'time', column: TIME_COLUMNS[text as keyof typeof TIME_COLUMNS] };
   throw invalid(`invalid attribute '${text}': use ${VALID_ATTRIBUTES.join(', ')} or tags.<key>`);
-}
-
-/** A string comparison (LIKE is case-sensitive on both backends; ILIKE is not). */
-function stringSql(ref: Expression<unknown>, op: StringOp, value: string): Expression<SqlBool> {
-  switch (op) {
-    case '=':
-      return sql<SqlBool>`${ref} = ${value}`;
-    case '!=':
-      return sql<SqlBool>`${ref} <> ${value}`;
-    case 'LIKE':
-      return sql<SqlBool>`${ref} like ${value}`;
-    case 'ILIKE':
-      return sql<SqlBool>`lower(${ref}) like lower(${value})`;
-  }
 }
 
 /** The filter as SQL over the `evaluation_dataset` table. */

@@ -22,12 +22,13 @@ import {
   invalidFilter as invalid,
   isWord,
   parseBooleanFilter,
+  stringSql,
   where,
   type BooleanFilter,
   type FilterCursor,
+  type StringOp,
 } from './filter-grammar.js';
 
-type StringOp = '=' | '!=' | 'LIKE' | 'ILIKE';
 type NumberOp = '=' | '!=' | '<' | '<=' | '>' | '>=';
 type ListOp = 'IN' | 'NOT IN';
 
@@ -147,20 +148,6 @@ function resolveIdentifier(text: string): Field {
       throw invalid(
         `invalid attribute '${key}': use name, experiment_id, creation_time, last_update_time or tags.<key>`,
       );
-  }
-}
-
-/** A string comparison on `ref` (LIKE is case-sensitive on both backends; ILIKE is not). */
-function stringSql(ref: Expression<unknown>, op: StringOp, value: string): Expression<SqlBool> {
-  switch (op) {
-    case '=':
-      return sql<SqlBool>`${ref} = ${value}`;
-    case '!=':
-      return sql<SqlBool>`${ref} <> ${value}`;
-    case 'LIKE':
-      return sql<SqlBool>`${ref} like ${value}`;
-    case 'ILIKE':
-      return sql<SqlBool>`lower(${ref}) like lower(${value})`;
   }
 }
 

@@ -11,7 +11,9 @@
  * — with MLflow's limits on nesting, comparisons and IN-list values. Each search parses its
  * own comparisons (its fields and comparators differ) through the cursor.
  */
+import type { Expression, SqlBool } from 'kysely';
 import { MobiusError, limits } from '../core/index.js';
+import { sql } from '../store/index.js';
 
 /** A token of MLflow's filter language. */
 export type FilterToken =
@@ -177,4 +179,25 @@ export function parseBooleanFilter<C extends { kind: string }>(
   if (!cursor.done)
     throw invalidFilter(`expected AND, OR or the end of the filter ${where(cursor.peek())}`);
   return node;
+}
+
+/** The string comparators the searches take. */
+export type StringOp = '=' | '!=' | 'LIKE' | 'ILIKE';
+
+/** A string comparison on `ref` (LIKE is case-sensitive on both backends; ILIKE is not). */
+export function stringSql(
+  ref: Expression<unknown>,
+  op: StringOp,
+  value: string,
+): Expression<SqlBool> {
+  switch (op) {
+    case '=':
+      return sql<SqlBool>`${ref} = ${value}`;
+    case '!=':
+      return sql<SqlBool>`${ref} <> ${value}`;
+    case 'LIKE':
+      return sql<SqlBool>`${ref} like ${value}`;
+    case 'ILIKE':
+      return sql<SqlBool>`lower(${ref}) like lower(${value})`;
+  }
 }
