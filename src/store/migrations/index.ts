@@ -14,6 +14,7 @@ import * as loggedModelSource from './009-logged-model-source.js';
 import * as loggedModelMetrics from './010-logged-model-metrics.js';
 import * as evaluationDatasets from './011-evaluation-datasets.js';
 import * as metricSegments from './013-metric-segments.js';
+import * as dataVersions from './014-data-versions.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -29,4 +30,5 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '010-logged-model-metrics': loggedModelMetrics,
   '011-evaluation-datasets': evaluationDatasets,
   '013-metric-segments': metricSegments,
+  '014-data-versions': dataVersions,
 };
