@@ -419,6 +419,13 @@ export const ENGINE_MEMORY_LIMIT_MB = 320;
  */
 export const MAX_ENGINE_SESSIONS = 2;
 
+/**
+ * Largest file one HTTP upload may add (POST /api/v1/datasets/:name/versions). The body
+ * is streamed to disk under MOBIUS_HOME/tmp, never held in memory; this bounds the disk
+ * one request can fill. Bigger data is added with the CLI next to the files.
+ */
+export const MAX_DATASET_UPLOAD_BYTES = 16 * 1024 * 1024 * 1024;
+
 /** Checks a dataset name and returns it in NFC; see DATASET_NAME_PATTERN for the rules. */
 export function checkDatasetName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) {

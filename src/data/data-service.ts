@@ -66,6 +66,8 @@ export interface AddInput extends ReadOptions {
   format?: DataFormat;
   /** The run that produced the data: recorded on the version and as a lineage edge. */
   runId?: string;
+  /** Where the data came from, as recorded on the version (default: `source`). */
+  sourceUri?: string;
   /** Called as each stage starts, for progress output. */
   onStage?: (stage: 'reading' | 'storing' | 'committing') => void;
 }
@@ -200,7 +202,7 @@ export class DataService {
             schema: JSON.stringify(read.schema),
             row_count: read.rowCount,
             profile: JSON.stringify(read.profile),
-            source_uri: input.source,
+            source_uri: input.sourceUri ?? input.source,
             run_id: runId ?? null,
             created_at: now,
             format: source.format,
