@@ -170,7 +170,9 @@ async function profileBundle(
         hi > lo
           ? `least(floor((${v} - ${sqlDouble(lo)}) * ${sqlDouble(bins / (hi - lo))})::integer, ${bins - 1})`
           : '0';
-      return `histogram(${index}) filter (where isfinite(${v})) as h${i}`;
+      // CASE as well as FILTER: DuckDB computes an aggregate's input before filtering, and
+      // casting ±inf to an integer fails.
+      return `histogram(case when isfinite(${v}) then ${index} end) filter (where isfinite(${v})) as h${i}`;
     });
     const [h] = await session.rows(`select ${parts.join(', ')} from ${source}`);
     for (const { i, lo, hi } of binned) {
