@@ -380,10 +380,10 @@ export const PROFILE_COLUMNS_PER_SCAN = 32;
  * Distinct values counted exactly per column, before sampling takes over. DuckDB's
  * approx_count_distinct (HyperLogLog with few registers) is off by 10–25% at many sizes,
  * too coarse for "is this column unique?". So a profile counts distinct values exactly
- * when HyperLogLog guesses at most this many (a hash table of that size is small), and
- * otherwise counts exactly the distinct values whose hash falls in 1/M of the hash space
- * (M a power of two chosen so about this many are counted) and multiplies by M: memory
- * stays bounded and the relative error is about 1/√PROFILE_EXACT_DISTINCT_MAX (~0.3%).
+ * when the column looks like it has few, and otherwise counts exactly the distinct values
+ * whose hash falls in 1/M of the hash space (M a power of two chosen so about this many
+ * are counted) and multiplies by M: memory stays bounded and the relative error is about
+ * 1/√PROFILE_EXACT_DISTINCT_MAX (~0.3%).
  */
 export const PROFILE_EXACT_DISTINCT_MAX = 131_072;
 
@@ -396,7 +396,17 @@ export const PROFILE_TOP_VALUES = 10;
 /** Longest top value kept in a profile (characters); longer strings are cut with '…'. */
 export const PROFILE_MAX_VALUE_LENGTH = 200;
 
-/** Quantiles in a profile (approx_quantile, a t-digest: bounded memory at any row count). */
+/**
+ * Rows read from the start of the data to guess each column's cardinality, which picks
+ * how its distinct and top values are counted (exact GROUP BY, or sketches).
+ */
+export const PROFILE_CARDINALITY_PREFIX_ROWS = 200_000;
+
+/**
+ * Quantiles in a profile, from DuckDB's approx_quantile (a t-digest: bounded memory at
+ * any row count). Not reservoir_quantile: given a sample size, DuckDB 1.5.6 answered
+ * 32,767 for the median of the ids 0…2,839,999 on the data benchmark.
+ */
 export const PROFILE_QUANTILES: readonly number[] = [0.05, 0.25, 0.5, 0.75, 0.95];
 
 /** Sample rows of each kind (added, removed, changed) a row-level diff returns. */

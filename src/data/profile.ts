@@ -1,15 +1,14 @@
 /**
  * Column profiles computed inside DuckDB over a version's Parquet copy: no row ever
- * reaches JavaScript, only one row of aggregates per bundle of columns. Three scans per
- * bundle of PROFILE_COLUMNS_PER_SCAN columns, each reading only those columns:
- *   1. counts, nulls, a HyperLogLog guess of distinct values, min/max/mean/stddev, approx
- *      quantiles (t-digest), string lengths, and approx_top_k candidates — kept in a
- *      temp table so they never leave DuckDB;
- *   2. exact counts of those candidates (the top values), one histogram() each;
- *   3. distinct values: exact, or sampled by hash when there are many (see
- *      PROFILE_EXACT_DISTINCT_MAX for why and how accurate);
- *   4. equal-width histograms between the min and max found in scan 1.
- * Memory is bounded whatever the row count: every aggregate is a sketch or a scalar.
+ * reaches JavaScript, only aggregates. Per bundle of PROFILE_COLUMNS_PER_SCAN columns
+ * (each statement reads only those columns of the Parquet file):
+ *   1. counts, nulls, min/max/mean/stddev, quantiles (t-digest) and string lengths;
+ *   2. a cardinality guess from the first rows, then exact GROUP BY counts for columns
+ *      with few distinct values (exact distinct and top values), or a hash-sampled
+ *      distinct count and approx_top_k candidates counted exactly for the rest;
+ *   3. equal-width histograms between the min and max found in scan 1.
+ * Memory is bounded whatever the row count: every aggregate is a sketch, a sample, a
+ * scalar or a GROUP BY over a column guessed to have few values (which spills if not).
  */
 import { limits } from '../core/index.js';
 import { sqlDouble, sqlIdent, type Cell, type EngineSession } from '../engine/index.js';
@@ -53,21 +52,17 @@ async function profileBundle(
   bundle: readonly ColumnSchema[],
   offset: number,
 ): Promise<ColumnProfile[]> {
-  const stats = `profile_${offset}`;
   const kinds = bundle.map((c) => kindOf(c.type));
+  const ident = (i: number) => sqlIdent(bundle[i]!.name);
+
+  // Scan 1: counts, min/max/mean/stddev, quantiles, string lengths.
   const aggregates: string[] = [];
-  const topped: number[] = [];
-  bundle.forEach((column, i) => {
-    const c = sqlIdent(column.name);
+  bundle.forEach((_column, i) => {
+    const c = ident(i);
     const v = `cast(${c} as double)`;
     const kind = kinds[i]!;
     const finite = kind === 'float' ? ` filter (where isfinite(${c}))` : '';
     aggregates.push(`count(${c}) as c${i}_count`);
-    if (kind !== 'other') {
-      aggregates.push(`approx_count_distinct(${c}) as c${i}_distinct`);
-      aggregates.push(`approx_top_k(${c}, ${limits.PROFILE_TOP_VALUES}) as c${i}_top`);
-      topped.push(i);
-    }
     if (isNumeric(kind)) {
       aggregates.push(
         `cast(min(${c})${finite} as varchar) as c${i}_min`,
@@ -96,61 +91,117 @@ async function profileBundle(
         );
     }
   });
-  await session.run(
-    `create or replace temp table ${stats} as select count(*) as n, ${aggregates.join(', ')} from ${source}`,
-  );
-  const [row] = await session.rows(
-    `select * exclude (${topped.length === 0 ? 'n' : topped.map((i) => `c${i}_top`).join(', ')}) from ${stats}`,
-  );
+  const [row] = await session.rows(`select count(*) as n, ${aggregates.join(', ')} from ${source}`);
   const scalars: Record<string, Cell> = row ?? {};
   const rows = Number(scalars.n ?? 0);
 
-  // Exact counts of the candidates, all columns of the bundle in one scan: each column's
-  // histogram() over just its candidate values (at most PROFILE_TOP_VALUES keys).
-  const top = new Map<number, { value: string; count: number }[]>();
-  if (topped.length > 0) {
-    const [counted] = await session.rows(
-      `select ${topped
-        .map((i) => {
-          const c = sqlIdent(bundle[i]!.name);
-          return `histogram(cast(${c} as varchar)) filter (where list_contains((select c${i}_top from ${stats}), ${c})) as t${i}`;
-        })
-        .join(', ')} from ${source}`,
-    );
-    for (const i of topped) {
-      const entries = ((counted?.[`t${i}`] ?? []) as { key: string; value: Cell }[]).map((e) => ({
-        value: cut(e.key),
-        count: Number(e.value),
-      }));
-      entries.sort(
-        (a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),
-      );
-      top.set(i, entries);
-    }
-  }
-
-  // Distinct counts: exact, or exact within a 1/M slice of the hash space times M.
+  // Distinct values and top values. First a guess of each column's cardinality from its
+  // first rows (cheap: only the first row groups are read), then per column either
+  //  - few distinct values: one GROUP BY, giving the exact distinct count and exact top
+  //    values at once; or
+  //  - many: distinct values counted exactly within 1/M of the hash space, times M (see
+  //    PROFILE_EXACT_DISTINCT_MAX), and top-value candidates from approx_top_k (a
+  //    heavy-hitters sketch) counted exactly afterwards.
+  // A wrong guess costs time, never correctness: both paths give the stated accuracy.
+  const profiled = bundle.map((_c, i) => i).filter((i) => kinds[i] !== 'other');
   const distinct = new Map<number, { value: number; exact: boolean }>();
-  if (topped.length > 0) {
-    const target = limits.PROFILE_EXACT_DISTINCT_MAX;
-    const slices = topped.map((i) => {
-      const guess = Number(scalars[`c${i}_distinct`] ?? 0);
-      let m = 1;
-      while (guess / m > target) m *= 2;
-      return { i, m };
-    });
-    const [d] = await session.rows(
-      `select ${slices
-        .map(({ i, m }) => {
-          const c = sqlIdent(bundle[i]!.name);
-          return m === 1
-            ? `count(distinct ${c}) as d${i}`
-            : `count(distinct ${c}) filter (where hash(${c}) % ${m} = 0) * ${m} as d${i}`;
-        })
-        .join(', ')} from ${source}`,
+  const top = new Map<number, { value: string; count: number }[]>();
+  if (profiled.length > 0) {
+    const prefix = limits.PROFILE_CARDINALITY_PREFIX_ROWS;
+    const [guess] = await session.rows(
+      `select count(*) as n, ${profiled.map((i) => `count(distinct ${ident(i)}) as g${i}`).join(', ')}
+       from (select ${profiled.map(ident).join(', ')} from ${source} limit ${prefix})`,
     );
-    for (const { i, m } of slices)
-      distinct.set(i, { value: Number(d?.[`d${i}`] ?? 0), exact: m === 1 });
+    const seen = Math.max(1, Number(guess?.n ?? 0));
+    const few: number[] = [];
+    const many: { i: number; m: number; heavy: boolean }[] = [];
+    for (const i of profiled) {
+      const g = Number(guess?.[`g${i}`] ?? 0);
+      // A table with fewer rows than the exact-count limit cannot have more distinct values.
+      if (g * 2 <= seen || rows <= limits.PROFILE_EXACT_DISTINCT_MAX) few.push(i);
+      else {
+        const estimate = (g * Math.max(rows, seen)) / seen;
+        let m = 1;
+        while (estimate / m > limits.PROFILE_EXACT_DISTINCT_MAX) m *= 2;
+        // A column whose first rows never repeat (ids, timestamps, free text) has no heavy
+        // hitters worth a sketch: its top values are left out (null), saving a full scan.
+        many.push({ i, m, heavy: g < seen });
+      }
+    }
+
+    if (few.length > 0 && rows <= limits.PROFILE_EXACT_DISTINCT_MAX) {
+      // Small tables (every wide test file): one statement, histogram() of each column
+      // reduced in SQL to its size and its top entries. Statements cost more than rows here.
+      const k = limits.PROFILE_TOP_VALUES;
+      const [counted] = await session.rows(
+        `select ${few
+          .map(
+            (i) =>
+              `cardinality(h${i}) as d${i}, list_slice(list_sort(list_transform(map_entries(h${i}), e -> {'n': e.value, 'v': cast(e.key as varchar)}), 'DESC'), 1, ${k}) as t${i}`,
+          )
+          .join(
+            ', ',
+          )} from (select ${few.map((i) => `histogram(${ident(i)}) as h${i}`).join(', ')} from ${source})`,
+      );
+      for (const i of few) {
+        distinct.set(i, { value: Number(counted?.[`d${i}`] ?? 0), exact: true });
+        const entries = (counted?.[`t${i}`] ?? []) as { n: Cell; v: string }[];
+        top.set(i, sortTop(entries.map((e) => ({ value: cut(e.v), count: Number(e.n) }))));
+      }
+    } else if (few.length > 0) {
+      // Big tables: a GROUP BY per column, faster than histogram() at millions of rows.
+      const branches = few.map(
+        (i) =>
+          `select ${i} as i, cast(${ident(i)} as varchar) as v, n from (select ${ident(i)}, count(*) as n from ${source} where ${ident(i)} is not null group by ${ident(i)})`,
+      );
+      const counted = await session.rows<{ i: number; d: string; v: string[]; n: string[] }>(
+        `select i, count(*) as d, max_by(v, n, ${limits.PROFILE_TOP_VALUES}) as v, max(n, ${limits.PROFILE_TOP_VALUES}) as n
+         from (${branches.join(' union all ')}) group by i`,
+      );
+      for (const r of counted) {
+        distinct.set(r.i, { value: Number(r.d), exact: true });
+        top.set(
+          r.i,
+          sortTop(r.v.map((value, k) => ({ value: cut(value), count: Number(r.n[k]) }))),
+        );
+      }
+    }
+
+    if (many.length > 0) {
+      const sketch = `profile_top_${offset}`;
+      await session.run(
+        `create or replace temp table ${sketch} as select ${many
+          .map(({ i, m, heavy }) => {
+            const c = ident(i);
+            const d =
+              m === 1
+                ? `count(distinct ${c})`
+                : `count(distinct ${c}) filter (where hash(${c}) % ${m} = 0) * ${m}`;
+            return heavy
+              ? `${d} as d${i}, approx_top_k(${c}, ${limits.PROFILE_TOP_VALUES}) as t${i}`
+              : `${d} as d${i}`;
+          })
+          .join(', ')} from ${source}`,
+      );
+      const [d] = await session.rows(
+        `select ${many.map(({ i }) => `d${i}`).join(', ')} from ${sketch}`,
+      );
+      for (const { i, m } of many)
+        distinct.set(i, { value: Number(d?.[`d${i}`] ?? 0), exact: m === 1 });
+      const heavy = many.filter((x) => x.heavy);
+      const branches = heavy.map(
+        ({ i }) =>
+          `select ${i} as i, cast(${ident(i)} as varchar) as v, count(*) as n from ${source} where ${ident(i)} in (select unnest(t${i}) from ${sketch}) group by ${ident(i)}`,
+      );
+      const counted =
+        branches.length === 0
+          ? []
+          : await session.rows<{ i: number; v: string; n: string }>(branches.join(' union all '));
+      for (const r of counted)
+        top.set(r.i, [...(top.get(r.i) ?? []), { value: cut(r.v), count: Number(r.n) }]);
+      for (const { i } of heavy) top.set(i, sortTop(top.get(i) ?? []));
+      await session.run(`drop table ${sketch}`);
+    }
   }
 
   // Histograms: bin edges from the min and max of scan 1, as literals (numpy's binning:
@@ -194,7 +245,6 @@ async function profileBundle(
       );
     }
   }
-  await session.run(`drop table ${stats}`);
 
   return bundle.map((column, i) => {
     const kind = kinds[i]!;
@@ -214,7 +264,7 @@ async function profileBundle(
       stddev: num(get('stddev')),
       quantiles: quantiles(get('q')),
       histogram: histograms.get(i) ?? null,
-      topValues: kind === 'other' ? null : (top.get(i) ?? []),
+      topValues: top.get(i) ?? null,
     };
     if (kind === 'float') {
       profile.nanCount = Number(get('nan') ?? 0);
@@ -227,6 +277,13 @@ async function profileBundle(
     }
     return profile;
   });
+}
+
+/** Most frequent first; ties by value, so profiles of the same data read the same. */
+function sortTop(list: { value: string; count: number }[]): { value: string; count: number }[] {
+  return list.sort(
+    (a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),
+  );
 }
 
 function num(cell: Cell | undefined): number | null {

@@ -70,6 +70,10 @@ export interface ColumnProfile {
   /** Quantile (as a string, e.g. "0.5") → value. */
   quantiles: Record<string, number> | null;
   histogram: HistogramBin[] | null;
+  /**
+   * Most frequent values with exact counts; null for nested types and for columns whose
+   * first PROFILE_CARDINALITY_PREFIX_ROWS values were all distinct (no heavy hitters).
+   */
   topValues: TopValue[] | null;
   nanCount?: number;
   infiniteCount?: number;
