@@ -214,6 +214,19 @@ for (const backend of STORE_BACKENDS) {
       expect((await add('arr', 'array.json')).version.rowCount).toBe(2);
     });
 
+    it('reads quoted fields with delimiters, quotes and newlines inside, and semicolon files', async () => {
+      file('quoted.csv', 'name,"note, with comma"\n"Doe, J","said ""hi""\nthen left"\nRoe,plain\n');
+      const { version } = await add('quoted', 'quoted.csv');
+      expect(version.schema.map((c) => c.name)).toEqual(['name', 'note, with comma']);
+      expect(version.rowCount).toBe(2);
+      expect(version.profile!.columns[1]!.topValues!.map((v) => v.value).sort()).toEqual([
+        'plain',
+        'said "hi"\nthen left',
+      ]);
+      file('semi.csv', 'a;b\n1;2\n3;4\n');
+      expect((await add('semi', 'semi.csv')).version.schema.map((c) => c.name)).toEqual(['a', 'b']);
+    });
+
     it('get writes the original bytes (or the Parquet copy) and never overwrites', async () => {
       const out = join(dir, 'out');
       const got = await t.ctx.data.download('parts@1', out);

@@ -3,15 +3,18 @@
  * count, profile, canonical Parquet copy), and the rest find, list, tag, fetch and compare
  * versions. Shells (CLI, HTTP) call only this.
  *
- * An add runs in three stages, so a failure leaves nothing behind:
- *   1. read: DuckDB reads the files, refusing bad input, and writes the Parquet copy to a
- *      scratch directory, while the files are hashed (both stream; nothing is stored yet);
- *   2. store: the files and the Parquet copy go to the blob store, each put checked
- *      against the hash from stage 1, so a file changed mid-add is refused;
+ * An add runs in stages, so bad input leaves nothing behind:
+ *   1. read: DuckDB reads the files, refusing bad input (malformed rows, encodings,
+ *      headers…), and writes the Parquet copy to a scratch directory, while the files are
+ *      hashed; nothing is stored yet, and adding the content `latest` holds stops here;
+ *   2. profile and store: DuckDB profiles the Parquet copy while the files go to the blob
+ *      store, each put checked against the hash from stage 1 (a file changed mid-add is
+ *      refused); then the Parquet copy is stored;
  *   3. commit: one transaction numbers the version, writes it and its files, moves
  *      `latest` and records the lineage edge from the producing run.
- * Blobs put in stage 2 of an add whose commit then fails are unreferenced, not wrong:
- * content addressing means they can only ever hold the bytes of their name.
+ * Blobs put in stage 2 of an add that then fails (an engine or store outage; user input
+ * can no longer fail it) are unreferenced, not wrong: content addressing means they can
+ * only ever hold the bytes of their name.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -69,7 +72,7 @@ export interface AddInput extends ReadOptions {
   /** Where the data came from, as recorded on the version (default: `source`). */
   sourceUri?: string;
   /** Called as each stage starts, for progress output. */
-  onStage?: (stage: 'reading' | 'storing' | 'committing') => void;
+  onStage?: (stage: 'reading' | 'profiling' | 'storing' | 'committing') => void;
 }
 
 /** What `add` did: the version, and whether it is new (false: same content as `latest`). */
@@ -116,65 +119,42 @@ export class DataService {
     try {
       const parquetPath = join(scratch, 'data.parquet');
       const memory = await this.#memoryFor(source.format, source.files[0]!, options);
-      const [read, hashes] = await Promise.all([
-        this.engine.withSession(
-          { directories: [scratch], files: source.files.map((f) => f.absolute), ...memory },
-          async (session) => {
-            const ingested = await ingest(
-              session,
-              source.format,
-              source.files,
-              options,
-              parquetPath,
-            );
-            const profile = await profileTable(
+      // The files are hashed while DuckDB reads them (both stream, each on its own core).
+      const hashing = hashFiles(source.files.map((f) => f.absolute));
+      hashing.catch(() => undefined); // awaited below; a failed read must not go unhandled
+      const read = await this.engine.withSession(
+        { directories: [scratch], files: source.files.map((f) => f.absolute), ...memory },
+        async (session) => {
+          const ingested = await ingest(session, source.format, source.files, options, parquetPath);
+          const hashes = await hashing;
+          const files: ManifestFile[] = source.files.map((f, i) => ({
+            path: f.path,
+            sha256: hashes[i]!.sha256,
+            size: hashes[i]!.size,
+          }));
+          const manifest = buildManifest(source.format, options, files);
+          const hash = contentHash(manifest);
+          const unchanged = await this.#unchanged(name, hash, runId);
+          if (unchanged !== undefined) return { kind: 'unchanged' as const, row: unchanged };
+          // The input has been read without error, so nothing a user did can fail the add
+          // from here on: the files go to the blob store while DuckDB profiles the copy.
+          input.onStage?.('profiling');
+          const [profile] = await Promise.all([
+            profileTable(
               session,
               `read_parquet(${sqlString(parquetPath)})`,
               ingested.schema,
               ingested.rowCount,
-            );
-            return { ...ingested, profile };
-          },
-        ),
-        hashFiles(source.files.map((f) => f.absolute)),
-      ]);
-      const files: ManifestFile[] = source.files.map((f, i) => ({
-        path: f.path,
-        sha256: hashes[i]!.sha256,
-        size: hashes[i]!.size,
-      }));
-      const manifest = buildManifest(source.format, options, files);
-      const hash = contentHash(manifest);
-
-      const current = await this.#findDataset(this.store.db, name);
-      if (current !== undefined) {
-        const latest = await this.#versionByRef(current.id, name, {
-          name,
-          ref: { kind: 'tag', tag: limits.LATEST_TAG },
-          text: `${name}@latest`,
-        }).catch(() => undefined);
-        if (
-          latest !== undefined &&
-          latest.content_hash === hash &&
-          (runId ?? null) === latest.run_id
-        )
-          return { version: await this.#hydrate(name, latest, true), created: false };
-      }
-
+            ),
+            this.#storeFiles(source.files, files),
+          ]);
+          return { kind: 'new' as const, ...ingested, profile, files, manifest, hash };
+        },
+      );
+      if (read.kind === 'unchanged')
+        return { version: await this.#hydrate(name, read.row, true), created: false };
+      const { files, manifest, hash } = read;
       input.onStage?.('storing');
-      for (const [i, f] of source.files.entries()) {
-        await this.blobs
-          .put(createReadStream(f.absolute), { expectedSha256: files[i]!.sha256 })
-          .catch((error: unknown) => {
-            if ((error as { code?: unknown }).code === 'INVALID_ARGUMENT')
-              throw new MobiusError(
-                'CONFLICT',
-                `'${f.path}' changed while it was being added; add it again once nothing writes to it`,
-                { cause: error },
-              );
-            throw error;
-          });
-      }
       const parquet = await this.blobs.put(createReadStream(parquetPath));
 
       input.onStage?.('committing');
@@ -388,6 +368,41 @@ export class DataService {
   async diff(aRef: string, bRef: string, options: DiffOptions = {}): Promise<DatasetDiff> {
     const [a, b] = [await this.get(aRef), await this.get(bRef)];
     return diffVersions(a, b, options, this.engine, this.blobs);
+  }
+
+  /** The `latest` version of `name` when it already holds `hash` (from the same run). */
+  async #unchanged(
+    name: string,
+    hash: string,
+    runId: string | undefined,
+  ): Promise<VersionRow | undefined> {
+    const current = await this.#findDataset(this.store.db, name);
+    if (current === undefined) return undefined;
+    const latest = await this.#versionByRef(current.id, name, {
+      name,
+      ref: { kind: 'tag', tag: limits.LATEST_TAG },
+      text: `${name}@latest`,
+    }).catch(() => undefined);
+    return latest !== undefined && latest.content_hash === hash && (runId ?? null) === latest.run_id
+      ? latest
+      : undefined;
+  }
+
+  /** Puts each file in the blob store, checked against the hash taken while it was read. */
+  async #storeFiles(sources: readonly SourceFile[], files: readonly ManifestFile[]): Promise<void> {
+    for (const [i, f] of sources.entries()) {
+      await this.blobs
+        .put(createReadStream(f.absolute), { expectedSha256: files[i]!.sha256 })
+        .catch((error: unknown) => {
+          if ((error as { code?: unknown }).code === 'INVALID_ARGUMENT')
+            throw new MobiusError(
+              'CONFLICT',
+              `'${f.path}' changed while it was being added; add it again once nothing writes to it`,
+              { cause: error },
+            );
+          throw error;
+        });
+    }
   }
 
   /**

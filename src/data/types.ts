@@ -49,9 +49,11 @@ export interface HistogramBin {
 }
 
 /**
- * Statistics of one column. Approximate: `approxDistinct` past PROFILE_EXACT_DISTINCT_MAX
- * distinct values (hash-sampled), `quantiles` (t-digest) and `topValues`' membership
- * (approx_top_k candidates, counted exactly); exact: everything else. Numeric statistics of FLOAT/DOUBLE columns leave
+ * Statistics of one column. Exact when `distinctExact` (few distinct values, or a small
+ * table): everything. Otherwise approximate: `approxDistinct` (hash-sampled, ~0.3%),
+ * `quantiles` (t-digest, ±0.01 in rank) and `topValues`' membership (approx_top_k
+ * candidates, counted exactly). Counts, nulls, min/max/mean/stddev and histograms are
+ * always exact. Numeric statistics of FLOAT/DOUBLE columns leave
  * NaN and ±Infinity out and count them in `nanCount` / `infiniteCount`.
  */
 export interface ColumnProfile {

@@ -13,7 +13,8 @@ The CSV is read as text and converted here, so NaN, ±inf and empty (null) stay 
     the profile marks exact;
   - mean and stddev (ddof=1): relative 1e-9 (summation order differs);
   - distinct counts the profile marks estimated (hash-sampled): relative 2%;
-  - quantiles (t-digest): q lies within ±0.01 of the ranks the reported value covers
+  - quantiles of columns counted exactly (distinctExact): numpy's linear quantile,
+    relative 1e-9; otherwise (t-digest): q lies within ±0.01 of the ranks the reported value covers
     in the sorted data ([F(v-), F(v)], which ties widen);
   - top values: every reported count is exact, and the true 3 most frequent values
     (when their counts are distinct from the 11th) are among those reported; left out
@@ -71,6 +72,12 @@ for col in profile["columns"]:
             problem(name, "stddev", float(finite.std(ddof=1)), col["stddev"])
         ordered = np.sort(finite)
         for q, v in col["quantiles"].items():
+            if col["distinctExact"]:
+                # Counted exactly (GROUP BY or quantile_cont): numpy's linear quantile.
+                expected = float(np.quantile(finite, float(q)))
+                if not close(expected, v, 1e-9):
+                    problem(name, f"quantile {q} (exact)", expected, v)
+                continue
             # With ties (integers) the value covers the ranks [F(v-), F(v)].
             below = np.searchsorted(ordered, v, side="left") / len(ordered)
             upto = np.searchsorted(ordered, v, side="right") / len(ordered)
