@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlString } from '../src/engine/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
@@ -223,6 +224,8 @@ for (const backend of STORE_BACKENDS) {
         'plain',
         'said "hi"\nthen left',
       ]);
+      file('packed.csv.gz', gzipSync('a,b\n1,x\n2,y\n'));
+      expect((await add('packed', 'packed.csv.gz')).version.rowCount).toBe(2);
       file('semi.csv', 'a;b\n1;2\n3;4\n');
       expect((await add('semi', 'semi.csv')).version.schema.map((c) => c.name)).toEqual(['a', 'b']);
     });

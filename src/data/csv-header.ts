@@ -5,7 +5,9 @@
  * 5,000-column file costs hundreds of MB. Only the header bytes are read here (at most
  * MAX_CSV_HEADER_BYTES); rows stay DuckDB's business.
  */
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { MobiusError, limits } from '../core/index.js';
 import type { CsvEncoding } from './types.js';
 
@@ -31,41 +33,56 @@ export interface Head {
 }
 
 /**
- * The decoded start of a file: its first 64 KiB, or up to MAX_CSV_HEADER_BYTES when the
- * first line is longer than that (wide files), so adding thousands of files reads little.
+ * The decoded start of a file, through gunzip for `.gz`: bytes up to the first line
+ * break (at least 64 KiB when there are that many), at most MAX_CSV_HEADER_BYTES, so
+ * adding thousands of files reads little of each.
  */
 export async function readHead(
   path: string,
   shown: string,
   encoding: CsvEncoding = 'utf-8',
 ): Promise<Head> {
-  const handle = await open(path, 'r');
+  const source = createReadStream(path, { highWaterMark: 64 * 1024 });
+  const stream: Readable = /\.gz$/i.test(path) ? source.pipe(createGunzip()) : source;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let complete = true;
   try {
-    let size = 64 * 1024;
-    for (;;) {
-      const buffer = Buffer.alloc(size);
-      const { bytesRead } = await handle.read(buffer, 0, size, 0);
-      const decoder = new TextDecoder(DECODERS[encoding], { fatal: true });
-      let text: string;
-      try {
-        // stream: a character cut at the end of the buffer is not an error.
-        text = decoder.decode(buffer.subarray(0, bytesRead), { stream: true });
-      } catch (cause) {
-        throw new MobiusError(
-          'INVALID_ARGUMENT',
-          encoding === 'utf-8'
-            ? `'${shown}' is not valid UTF-8: if it is Latin-1 or UTF-16, pass --encoding latin-1 (or utf-16); otherwise convert it to UTF-8`
-            : `'${shown}' is not valid ${encoding}: pass the encoding it was written in, or convert it to UTF-8`,
-          { cause },
-        );
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total >= limits.MAX_CSV_HEADER_BYTES || chunk.includes(0x0a) || chunk.includes(0x0d)) {
+        complete = false;
+        break;
       }
-      const complete = bytesRead < size;
-      if (complete || /[\r\n]/.test(text) || size >= limits.MAX_CSV_HEADER_BYTES)
-        return { text, complete };
-      size = limits.MAX_CSV_HEADER_BYTES;
     }
+  } catch (cause) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `cannot read '${shown}': ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
   } finally {
-    await handle.close();
+    source.destroy();
+    stream.destroy();
+  }
+  const bytes = Buffer.concat(chunks).subarray(0, limits.MAX_CSV_HEADER_BYTES);
+  try {
+    // stream: a character cut at the end of the bytes read is not an error.
+    const text = new TextDecoder(DECODERS[encoding], { fatal: true }).decode(bytes, {
+      stream: true,
+    });
+    return { text, complete };
+  } catch (cause) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      encoding === 'utf-8'
+        ? `'${shown}' is not valid UTF-8: if it is Latin-1 or UTF-16, pass --encoding latin-1 (or utf-16); otherwise convert it to UTF-8`
+        : `'${shown}' is not valid ${encoding}: pass the encoding it was written in, or convert it to UTF-8`,
+      { cause },
+    );
   }
 }
 
