@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlString } from '../src/engine/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
-import { STORE_BACKENDS } from './helpers/stores.js';
+import { STORE_BACKENDS, openTestStore } from './helpers/stores.js';
 
 const N = 1000;
 
@@ -334,6 +334,53 @@ for (const backend of STORE_BACKENDS) {
       expect(e.code).toBe('NOT_FOUND');
       expect(e.message).toMatch(/run 'no-such-run' does not exist/);
       expect(await datasetCount()).toBe(before);
+    });
+
+    it('numbers concurrent adds to one dataset 1, 2, 3 without gaps or duplicates', async () => {
+      for (const n of [1, 2, 3]) file(`race-${n}.csv`, `n\n${n}\n`);
+      const results = await Promise.all([1, 2, 3].map((n) => add('race', `race-${n}.csv`)));
+      expect(results.map((r) => r.version.version).sort()).toEqual([1, 2, 3]);
+      expect((await t.ctx.data.get('race')).version).toBe(3);
+    });
+
+    it('upgrades a store with versions from before migration 014: numbering continues, latest is set', async () => {
+      const old = await openTestStore(backend, { migrate: false });
+      try {
+        await old.store.migrate({ to: '013-metric-segments' });
+        await old.store.write(async (trx) => {
+          await trx
+            .insertInto('dataset')
+            .values({ id: 'd1', name: 'legacy', description: null, created_at: 1 })
+            .execute();
+          for (const version of [1, 2])
+            await trx
+              .insertInto('dataset_version')
+              .values({
+                id: `v${version}`,
+                dataset_id: 'd1',
+                version,
+                content_hash: `${version}`.repeat(64),
+                manifest: JSON.stringify({ format: 'csv', options: {}, files: [] }),
+                schema: '[]',
+                row_count: 0,
+                profile: null,
+                source_uri: null,
+                run_id: null,
+                created_at: version,
+              })
+              .execute();
+        });
+        await old.store.migrate();
+        const row = await old.store.db
+          .selectFrom('dataset')
+          .select('last_version')
+          .executeTakeFirstOrThrow();
+        expect(Number(row.last_version)).toBe(2);
+        const tags = await old.store.db.selectFrom('dataset_tag').selectAll().execute();
+        expect(tags.map((r) => [r.tag, Number(r.version)])).toEqual([['latest', 2]]);
+      } finally {
+        await old.cleanup();
+      }
     });
 
     describe('bad input', () => {

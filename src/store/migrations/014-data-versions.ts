@@ -9,8 +9,10 @@
  * - `dataset_tag`: movable names for versions (`latest`, user tags), one row per tag.
  * - `dataset_file`: the manifest's files as rows, so blob garbage collection can ask "is
  *   this sha256 still referenced?" through an index, as it does of `artifact`.
+ * Versions already in the table keep their numbers: the counter starts after them and
+ * `latest` points at the newest.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { MigrationContext } from './migration.js';
 
 export async function up(db: Kysely<unknown>, _context: MigrationContext): Promise<void> {
@@ -65,4 +67,16 @@ export async function up(db: Kysely<unknown>, _context: MigrationContext): Promi
     .addPrimaryKeyConstraint('dataset_file_pk', ['version_id', 'path'])
     .execute();
   await db.schema.createIndex('dataset_file_sha256').on('dataset_file').column('sha256').execute();
+
+  // Versions written before this migration: the counter continues after them, and
+  // `latest` names the newest, as if they had been added by `data add`.
+  await sql`
+    update dataset set last_version = coalesce(
+      (select max(v.version) from dataset_version v where v.dataset_id = dataset.id), 0)
+  `.execute(db);
+  await sql`
+    insert into dataset_tag (dataset_id, tag, version, updated_at)
+    select dataset_id, 'latest', max(version), max(created_at) from dataset_version
+    group by dataset_id
+  `.execute(db);
 }
