@@ -157,20 +157,20 @@ class DuckDBSession implements EngineSession {
 
 /**
  * DuckDB's errors keep their message (callers map the ones users cause, such as CSV
- * errors, to INVALID_ARGUMENT with advice); anything else is an engine failure.
+ * errors, to INVALID_ARGUMENT with advice); anything else is an engine failure. The
+ * engine's own text stays on the cause, not in `details`: it names server-side paths,
+ * and `details` travel to HTTP clients.
  */
 function rethrow(error: unknown): never {
   const message = error instanceof Error ? error.message : String(error);
-  throw new MobiusError('INTERNAL', `DuckDB: ${message}`, {
-    cause: error,
-    details: { engine: 'duckdb', engineMessage: message },
+  throw new MobiusError('INTERNAL', `DuckDB: ${message.split('\n')[0]}`, {
+    cause: error instanceof Error ? error : new Error(message),
+    details: { engine: 'duckdb' },
   });
 }
 
 /** The DuckDB message inside an engine error, or undefined for any other error. */
 export function engineMessage(error: unknown): string | undefined {
-  const details = (error as { details?: { engine?: unknown; engineMessage?: unknown } }).details;
-  return details?.engine === 'duckdb' && typeof details.engineMessage === 'string'
-    ? details.engineMessage
-    : undefined;
+  const e = error as { details?: { engine?: unknown }; cause?: unknown };
+  return e.details?.engine === 'duckdb' && e.cause instanceof Error ? e.cause.message : undefined;
 }
