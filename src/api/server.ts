@@ -18,6 +18,7 @@ import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerV1TrackingRoutes } from './routes/v1-tracking.js';
 import { registerV1RegistryRoutes } from './routes/v1-registry.js';
+import { registerV1DatasetRoutes } from './routes/v1-datasets.js';
 import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
 import { registerMlflowRegistryRoutes } from './mlflow/registry-routes.js';
 import { registerMlflowArtifactRoutes } from './mlflow/artifact-routes.js';
@@ -100,6 +101,7 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerTokenRoutes(app, ctx);
   await app.register(registerV1TrackingRoutes(ctx));
   registerV1RegistryRoutes(app, ctx);
+  await app.register(registerV1DatasetRoutes(ctx));
   registerMlflowTrackingRoutes(app, ctx);
   registerMlflowRegistryRoutes(app, ctx);
   registerMlflowDatasetRoutes(app, ctx);

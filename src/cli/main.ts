@@ -18,6 +18,7 @@ import { emit, reportError, table } from './output.js';
 import { tokenCommands } from './token-commands.js';
 import { registerRunCommands } from './run-commands.js';
 import { registerModelCommands } from './model-commands.js';
+import { registerDataCommands } from './data-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -201,6 +202,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
 
   registerRunCommands(program, { config, json });
   registerModelCommands(program, { config, json });
+  registerDataCommands(program, { config, json, cwd });
 
   for (const command of program.commands) {
     command.exitOverride();

@@ -2,6 +2,7 @@
  * The composition root: builds the one context every service and shell receives.
  * Nothing else in Mobius opens a store or a blob store on its own.
  */
+import { join } from 'node:path';
 import {
   systemClock,
   createLogger,
@@ -14,6 +15,8 @@ import { TokenService } from '../governance/index.js';
 import { openStore, type MigrationReport, type Store } from '../store/index.js';
 import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
+import { Engine } from '../engine/index.js';
+import { DataService } from '../data/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -25,6 +28,9 @@ export interface MobiusContext {
   tokens: TokenService;
   tracking: TrackingService;
   registry: RegistryService;
+  /** DuckDB, for tabular work (dataset versions, profiles, diffs). */
+  engine: Engine;
+  data: DataService;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -57,6 +63,9 @@ export async function openMobius(
       options.onMigrated?.(report);
     }
     const blobs = await openBlobStore(config.blobs, config.s3);
+    // Scratch space (Parquet copies being written, DuckDB spills) on local disk under home,
+    // not the OS temp dir, which may be a RAM-backed tmpfs.
+    const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
     return {
       config,
       store,
@@ -66,6 +75,8 @@ export async function openMobius(
       tokens: new TokenService(store, clock),
       tracking: new TrackingService(store, blobs, clock),
       registry: new RegistryService(store, clock),
+      engine,
+      data: new DataService(store, blobs, engine, clock),
       close: async () => {
         await blobs.close();
         await store.close();

@@ -6,7 +6,14 @@ export type { ErrorCode, ErrorBody } from './errors.js';
 export { newId, isId } from './ids.js';
 export { sha256Hex, constantTimeEqual, HashingStream, SHA256_PATTERN } from './hashing.js';
 export * as limits from './limits.js';
-export { checkName, checkDisplayName, checkKey, checkValueLength } from './limits.js';
+export {
+  checkName,
+  checkDisplayName,
+  checkKey,
+  checkValueLength,
+  checkDatasetName,
+  checkDatasetTag,
+} from './limits.js';
 export { systemClock, ManualClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { createLogger, LOG_LEVELS } from './logger.js';

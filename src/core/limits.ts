@@ -333,3 +333,190 @@ export const SEARCH_TRACES_MAX = 500;
 /** Trace ids per delete-traces request, and per link-traces-to-run (MLflow's limit). */
 export const MAX_DELETE_TRACE_IDS = 1000;
 export const MAX_LINK_TRACES = 100;
+
+// Dataset versions (src/data) and the tabular engine (src/engine).
+
+/**
+ * Dataset names: letters, digits, `_ . -`, starting with a letter, digit or `_`. Stricter
+ * than NAME_PATTERN on purpose: a dataset name is written as `<name>@<ref>` on the command
+ * line and in URLs, and may become a directory name in `data get`, so '/', '\', '@', spaces
+ * and '..' are refused outright rather than normalised.
+ */
+export const DATASET_NAME_PATTERN = /^[\p{L}\p{N}_][\p{L}\p{N}_.-]*$/u;
+
+/** Longest dataset name: one path segment on every common filesystem (255 bytes) with room. */
+export const MAX_DATASET_NAME_LENGTH_CHARS = 200;
+
+/**
+ * Dataset tags: a letter first, then letters, digits, `_ . -`. A tag must not read as
+ * another kind of ref: `v<digits>` and bare numbers are version numbers, and 8+ hex
+ * characters are a content-hash prefix, so those spellings are refused as tags.
+ */
+export const DATASET_TAG_PATTERN = /^[A-Za-z][\w.-]*$/;
+
+/** Longest dataset tag: the registry's alias limit, so a tag can be an alias one day. */
+export const MAX_DATASET_TAG_LENGTH = 255;
+
+/** The tag `data add` moves to each new version; users cannot set or delete it. */
+export const LATEST_TAG = 'latest';
+
+/** Shortest content-hash prefix accepted as a ref: git's default short hash length is 7; 8 keeps collisions rarer. */
+export const MIN_HASH_PREFIX = 8;
+
+/**
+ * Most files in one dataset version. Each file is a manifest entry, a blob and a row in
+ * dataset_file, all written in one transaction; directories with more files are usually
+ * partitioned tables better added as several datasets or compacted first.
+ */
+export const MAX_DATASET_FILES = 10_000;
+
+/**
+ * Most columns in one dataset version. Profiles are computed in bundles of columns
+ * (PROFILE_COLUMNS_PER_SCAN) so width costs scans, not memory; the cap bounds the
+ * profile JSON stored with the version (~1 KB per column) and the scans one add runs.
+ */
+export const MAX_DATASET_COLUMNS = 10_000;
+
+/**
+ * Malformed CSV rows collected before an add is refused (DuckDB's rejects_limit per
+ * file). The add fails on the first one anyway; collecting more lets the error list
+ * several line numbers at once, and the cap keeps a binary file from filling memory.
+ */
+export const MAX_REJECTED_ROWS = 100;
+
+/**
+ * Bytes read from the start of a CSV file to find its header row (names are checked in
+ * JavaScript, see data/csv-header.ts): a 10,000-column header of 100-character names fits.
+ */
+export const MAX_CSV_HEADER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Extra DuckDB memory per CSV column, in KiB. DuckDB's CSV reader and sniffer allocate
+ * 2,048-row vectors for every column (16 bytes a cell) in several buffers at once, so a
+ * 5,000-column file needs ~600 MB whatever its row count. A session reading a CSV gets
+ * max(ENGINE_MEMORY_LIMIT_MB, columns × this) and one thread when that is above the base.
+ */
+export const ENGINE_MEMORY_PER_CSV_COLUMN_KB = 192;
+
+/** Malformed rows quoted in an error message; the rest are counted. */
+export const REJECTED_ROWS_SHOWN = 10;
+
+/**
+ * Columns profiled per SQL statement. Bundling aggregates into one scan is what makes
+ * profiling fast (Soda bundles up to 50 per SELECT); 32 columns × ~12 aggregates keeps a
+ * statement's plan small enough for DuckDB to build quickly even for very wide files.
+ */
+export const PROFILE_COLUMNS_PER_SCAN = 32;
+
+/**
+ * Distinct values counted exactly per column, before sampling takes over. DuckDB's
+ * approx_count_distinct (HyperLogLog with few registers) is off by 10–25% at many sizes,
+ * too coarse for "is this column unique?". So a profile counts distinct values exactly
+ * when the column looks like it has few, and otherwise counts exactly the distinct values
+ * whose hash falls in 1/M of the hash space (M a power of two chosen so about this many
+ * are counted) and multiplies by M: memory stays bounded and the relative error is about
+ * 1/√PROFILE_EXACT_DISTINCT_MAX (~0.3%).
+ */
+export const PROFILE_EXACT_DISTINCT_MAX = 131_072;
+
+/** Equal-width histogram bins per numeric column: Sturges' rule gives ~20 at 10⁶ rows. */
+export const PROFILE_HISTOGRAM_BINS = 20;
+
+/** Most frequent values kept per column (candidates from DuckDB's approx_top_k, exact counts). */
+export const PROFILE_TOP_VALUES = 10;
+
+/** Longest top value kept in a profile (characters); longer strings are cut with '…'. */
+export const PROFILE_MAX_VALUE_LENGTH = 200;
+
+/**
+ * Rows read from the start of the data to guess each column's cardinality, which picks
+ * how its distinct and top values are counted (exact GROUP BY, or sketches).
+ */
+export const PROFILE_CARDINALITY_PREFIX_ROWS = 200_000;
+
+/**
+ * Quantiles in a profile, from DuckDB's approx_quantile (a t-digest: bounded memory at
+ * any row count). Not reservoir_quantile: given a sample size, DuckDB 1.5.6 answered
+ * 32,767 for the median of the ids 0…2,839,999 on the data benchmark.
+ */
+export const PROFILE_QUANTILES: readonly number[] = [0.05, 0.25, 0.5, 0.75, 0.95];
+
+/** Sample rows of each kind (added, removed, changed) a row-level diff returns. */
+export const DIFF_SAMPLE_ROWS = 10;
+
+/** Most key columns in a row-level diff: keys are compared column by column in SQL. */
+export const MAX_DIFF_KEY_COLUMNS = 16;
+
+/**
+ * DuckDB's memory limit per engine session, in MiB. `data add` of a 2 GB CSV must stay
+ * under 600 MB peak RSS (issue 4): Node's own ~100 MB, DuckDB's buffer pool at this limit,
+ * and allocations DuckDB does not count (~100 MB of readers and writers); past the limit
+ * DuckDB spills sorts, joins and aggregates to the engine's temp directory.
+ */
+export const ENGINE_MEMORY_LIMIT_MB = 320;
+
+/**
+ * Engine sessions running at once in one process: each may use ENGINE_MEMORY_LIMIT_MB and
+ * every core, so more would only contend; the others wait their turn.
+ */
+export const MAX_ENGINE_SESSIONS = 2;
+
+/**
+ * Largest file one HTTP upload may add (POST /api/v1/datasets/:name/versions). The body
+ * is streamed to disk under MOBIUS_HOME/tmp, never held in memory; this bounds the disk
+ * one request can fill. Bigger data is added with the CLI next to the files.
+ */
+export const MAX_DATASET_UPLOAD_BYTES = 16 * 1024 * 1024 * 1024;
+
+/** Checks a dataset name and returns it in NFC; see DATASET_NAME_PATTERN for the rules. */
+export function checkDatasetName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new MobiusError('INVALID_ARGUMENT', 'dataset name must be a non-empty string');
+  }
+  const normalised = name.normalize('NFC');
+  if (normalised.length > MAX_DATASET_NAME_LENGTH_CHARS) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `dataset name is ${normalised.length} characters; the limit is ${MAX_DATASET_NAME_LENGTH_CHARS}`,
+    );
+  }
+  if (!DATASET_NAME_PATTERN.test(normalised) || normalised.includes('..')) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `dataset name '${normalised.slice(0, 80)}' is not allowed: use letters, digits, '_', '.' and '-', starting with a letter, digit or '_', with no '/', '\\', '@', spaces or '..'`,
+    );
+  }
+  return normalised;
+}
+
+/** Checks a user tag of a dataset version; see DATASET_TAG_PATTERN for the rules. */
+export function checkDatasetTag(tag: unknown): string {
+  if (typeof tag !== 'string' || tag.length === 0) {
+    throw new MobiusError('INVALID_ARGUMENT', 'tag must be a non-empty string');
+  }
+  if (tag.length > MAX_DATASET_TAG_LENGTH) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `tag is ${tag.length} characters; the limit is ${MAX_DATASET_TAG_LENGTH}`,
+    );
+  }
+  if (!DATASET_TAG_PATTERN.test(tag)) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `tag '${tag.slice(0, 80)}' is not allowed: start with a letter, then letters, digits, '_', '.' or '-'`,
+    );
+  }
+  if (/^v\d+$/i.test(tag) || new RegExp(`^[0-9a-f]{${MIN_HASH_PREFIX},}$`).test(tag)) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `tag '${tag}' would read as a version number or a content hash; pick another name`,
+    );
+  }
+  if (tag.toLowerCase() === LATEST_TAG) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `'${LATEST_TAG}' is moved by 'data add' to each new version and cannot be set by hand`,
+    );
+  }
+  return tag;
+}

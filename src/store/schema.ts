@@ -103,6 +103,9 @@ export interface DatasetTable {
   name: string;
   description: string | null;
   created_at: number;
+  /** The highest version number handed out (migration 014); new versions take the next. */
+  last_version: Generated<number>;
+  updated_at: number | null;
 }
 
 export interface DatasetVersionTable {
@@ -118,6 +121,31 @@ export interface DatasetVersionTable {
   source_uri: string | null;
   run_id: string | null;
   created_at: number;
+  /** Migration 014: null only on rows written before it. */
+  format: string | null;
+  file_count: number | null;
+  total_bytes: number | null;
+  /** The canonical Parquet copy every check and diff reads (a blob). */
+  parquet_sha256: string | null;
+  parquet_size: number | null;
+  /** The engine that read and profiled the files, e.g. 'DuckDB v1.5.6'. */
+  engine: string | null;
+}
+
+/** A movable name for a dataset version: `latest` (moved by each add) or a user tag. */
+export interface DatasetTagTable {
+  dataset_id: string;
+  tag: string;
+  version: number;
+  updated_at: number;
+}
+
+/** One file of a dataset version's manifest, indexed by sha256 for blob garbage collection. */
+export interface DatasetFileTable {
+  version_id: string;
+  path: string;
+  sha256: string;
+  size: number;
 }
 
 export const EDGE_RELATIONS = ['consumed', 'produced', 'derived', 'deployed', 'predicted'] as const;
@@ -384,6 +412,8 @@ export interface Database {
   artifact: ArtifactTable;
   dataset: DatasetTable;
   dataset_version: DatasetVersionTable;
+  dataset_tag: DatasetTagTable;
+  dataset_file: DatasetFileTable;
   edge: EdgeTable;
   audit: AuditTable;
   token: TokenTable;

@@ -1,0 +1,361 @@
+/**
+ * Column profiles computed inside DuckDB over a version's Parquet copy: no row ever
+ * reaches JavaScript, only aggregates. Per bundle of PROFILE_COLUMNS_PER_SCAN columns
+ * (each statement reads only those columns of the Parquet file):
+ *   1. a cardinality guess from the first rows, which picks how each column is counted
+ *      (see profileBundle);
+ *   2. counts, nulls, min/max/mean/stddev, string lengths, and t-digest quantiles for
+ *      columns with many distinct values;
+ *   3. distinct counts, top values and exact quantiles: GROUP BY for columns with few
+ *      distinct values, sketches (hash-sampled distinct, approx_top_k) for the rest;
+ *   4. equal-width histograms between the min and max found in scan 2.
+ * Memory is bounded whatever the row count: every aggregate is a sketch, a scalar or a
+ * GROUP BY over a column guessed to have few values (which spills if the guess is wrong).
+ */
+import { limits } from '../core/index.js';
+import { sqlDouble, sqlIdent, type Cell, type EngineSession } from '../engine/index.js';
+import type { ColumnProfile, ColumnSchema, HistogramBin, Profile, ProfileValue } from './types.js';
+
+type Kind = ColumnProfile['kind'];
+
+/** The profile kind of a DuckDB type. */
+export function kindOf(type: string): Kind {
+  if (/^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/.test(type)) return 'integer';
+  if (type === 'FLOAT' || type === 'DOUBLE') return 'float';
+  if (type.startsWith('DECIMAL')) return 'decimal';
+  if (type === 'VARCHAR') return 'string';
+  if (type === 'BOOLEAN') return 'boolean';
+  if (/^(DATE|TIME|TIMESTAMP)( |_|$)/.test(type) || type.startsWith('TIMESTAMP')) return 'temporal';
+  return 'other';
+}
+
+const isNumeric = (k: Kind) => k === 'integer' || k === 'float' || k === 'decimal';
+
+/** Profiles every column of the Parquet file read by `source` (a read_parquet call). */
+export async function profileTable(
+  session: EngineSession,
+  source: string,
+  schema: readonly ColumnSchema[],
+  rowCount: number,
+): Promise<Profile> {
+  const columns: ColumnProfile[] = [];
+  const step = limits.PROFILE_COLUMNS_PER_SCAN;
+  for (let start = 0; start < schema.length; start += step) {
+    columns.push(
+      ...(await profileBundle(session, source, schema.slice(start, start + step), start, rowCount)),
+    );
+  }
+  return { rowCount, columns };
+}
+
+async function profileBundle(
+  session: EngineSession,
+  source: string,
+  bundle: readonly ColumnSchema[],
+  offset: number,
+  rows: number,
+): Promise<ColumnProfile[]> {
+  const kinds = bundle.map((c) => kindOf(c.type));
+  const ident = (i: number) => sqlIdent(bundle[i]!.name);
+  const quantileList = `[${limits.PROFILE_QUANTILES.join(', ')}]`;
+  const small = rows <= limits.PROFILE_EXACT_DISTINCT_MAX;
+
+  // How each column's distinct values, top values and (numeric) quantiles are counted,
+  // from a guess of its cardinality in its first rows (only the first row groups are read):
+  //  - small tables: everything exact (distinct ≤ rows ≤ PROFILE_EXACT_DISTINCT_MAX);
+  //  - few distinct values: one GROUP BY per column gives the exact distinct count, the
+  //    exact top values and exact quantiles (from the cumulative counts of the values);
+  //  - many: distinct values counted exactly within 1/M of the hash space, times M (see
+  //    PROFILE_EXACT_DISTINCT_MAX), top-value candidates from approx_top_k counted exactly,
+  //    quantiles from a t-digest (approx_quantile).
+  // A wrong guess costs time, never accuracy: every path keeps the stated tolerances.
+  const profiled = bundle.map((_c, i) => i).filter((i) => kinds[i] !== 'other');
+  const few: number[] = [];
+  const many: { i: number; m: number; heavy: boolean }[] = [];
+  if (profiled.length > 0) {
+    const [guess] = small
+      ? [undefined]
+      : await session.rows(
+          `select count(*) as n, ${profiled.map((i) => `count(distinct ${ident(i)}) as g${i}`).join(', ')}
+           from (select ${profiled.map(ident).join(', ')} from ${source} limit ${limits.PROFILE_CARDINALITY_PREFIX_ROWS})`,
+        );
+    const seen = Math.max(1, Number(guess?.n ?? 0));
+    for (const i of profiled) {
+      const g = Number(guess?.[`g${i}`] ?? 0);
+      if (small || g * 2 <= seen) few.push(i);
+      else {
+        const estimate = (g * Math.max(rows, seen)) / seen;
+        let m = 1;
+        while (estimate / m > limits.PROFILE_EXACT_DISTINCT_MAX) m *= 2;
+        // A column whose first rows never repeat (ids, timestamps, free text) has no heavy
+        // hitters worth a sketch: its top values are left out (null), saving a full scan.
+        many.push({ i, m, heavy: g < seen });
+      }
+    }
+  }
+  const sketched = new Set(many.map((x) => x.i));
+
+  // Scan 1: counts, min/max/mean/stddev, string lengths, and the quantiles no GROUP BY gives.
+  const aggregates: string[] = [];
+  bundle.forEach((_column, i) => {
+    const c = ident(i);
+    const v = `cast(${c} as double)`;
+    const kind = kinds[i]!;
+    const finite = kind === 'float' ? ` filter (where isfinite(${c}))` : '';
+    aggregates.push(`count(${c}) as c${i}_count`);
+    if (isNumeric(kind)) {
+      aggregates.push(
+        `cast(min(${c})${finite} as varchar) as c${i}_min`,
+        `cast(max(${c})${finite} as varchar) as c${i}_max`,
+        `min(${v})${finite} as c${i}_dmin`,
+        `max(${v})${finite} as c${i}_dmax`,
+        `avg(${v})${finite} as c${i}_mean`,
+        `stddev_samp(${v})${finite} as c${i}_stddev`,
+      );
+      if (small) aggregates.push(`quantile_cont(${v}, ${quantileList})${finite} as c${i}_q`);
+      else if (sketched.has(i))
+        aggregates.push(`approx_quantile(${v}, ${quantileList})${finite} as c${i}_q`);
+      if (kind === 'float')
+        aggregates.push(
+          `count(*) filter (where isnan(${c})) as c${i}_nan`,
+          `count(*) filter (where isinf(${c})) as c${i}_inf`,
+        );
+    } else if (kind === 'string' || kind === 'temporal') {
+      aggregates.push(
+        `cast(min(${c}) as varchar) as c${i}_min`,
+        `cast(max(${c}) as varchar) as c${i}_max`,
+      );
+      if (kind === 'string')
+        aggregates.push(
+          `min(length(${c})) as c${i}_minlen`,
+          `max(length(${c})) as c${i}_maxlen`,
+          `avg(length(${c})) as c${i}_meanlen`,
+        );
+    }
+  });
+  const [row] = await session.rows(`select count(*) as n, ${aggregates.join(', ')} from ${source}`);
+  const scalars: Record<string, Cell> = row ?? {};
+
+  const distinct = new Map<number, { value: number; exact: boolean }>();
+  const top = new Map<number, { value: string; count: number }[]>();
+  const exactQuantiles = new Map<number, Record<string, number> | null>();
+
+  if (few.length > 0 && small) {
+    // Small tables (every wide test file): one statement, histogram() of each column
+    // reduced in SQL to its size and its top entries. Statements cost more than rows here.
+    const k = limits.PROFILE_TOP_VALUES;
+    const [counted] = await session.rows(
+      `select ${few
+        .map(
+          (i) =>
+            `cardinality(h${i}) as d${i}, list_slice(list_sort(list_transform(map_entries(h${i}), e -> {'n': e.value, 'v': cast(e.key as varchar)}), 'DESC'), 1, ${k}) as t${i}`,
+        )
+        .join(
+          ', ',
+        )} from (select ${few.map((i) => `histogram(${ident(i)}) as h${i}`).join(', ')} from ${source})`,
+    );
+    for (const i of few) {
+      distinct.set(i, { value: Number(counted?.[`d${i}`] ?? 0), exact: true });
+      const entries = (counted?.[`t${i}`] ?? []) as { n: Cell; v: string }[];
+      top.set(i, sortTop(entries.map((e) => ({ value: cut(e.v), count: Number(e.n) }))));
+    }
+  } else if (few.length > 0) {
+    // Big tables: a GROUP BY per column (faster than histogram() at millions of rows); the
+    // cumulative counts of a numeric column's values give its exact quantiles
+    // (quantile_cont: linear between the values at ranks ⌊h⌋ and ⌈h⌉, h = (n − 1)q).
+    const k = limits.PROFILE_TOP_VALUES;
+    const branches = few.map((i) => {
+      const c = ident(i);
+      const x = isNumeric(kinds[i]!)
+        ? `case when isfinite(cast(${c} as double)) then cast(${c} as double) end`
+        : 'cast(null as double)';
+      return `select ${i} as i, cast(${c} as varchar) as v, ${x} as x, n from (select ${c}, count(*) as n from ${source} where ${c} is not null group by ${c})`;
+    });
+    const bounds = limits.PROFILE_QUANTILES.flatMap((q, j) => [
+      `min(x) filter (where upto > floor((finite - 1) * ${q})) as lo${j}`,
+      `min(x) filter (where upto > ceil((finite - 1) * ${q})) as hi${j}`,
+    ]);
+    const counted = await session.rows<Record<string, Cell>>(
+      `with g as (${branches.join(' union all ')}),
+       w as (select i, v, x, n,
+               sum(case when x is not null then n else 0 end) over (partition by i order by x nulls last rows between unbounded preceding and current row) as upto,
+               sum(case when x is not null then n else 0 end) over (partition by i) as finite
+             from g)
+       select i, count(*) as d, max_by(v, n, ${k}) as v, max(n, ${k}) as n, any_value(finite) as finite, ${bounds.join(', ')}
+       from w group by i`,
+    );
+    for (const r of counted) {
+      const i = Number(r.i);
+      const values = (r.v ?? []) as string[];
+      const counts = (r.n ?? []) as Cell[];
+      distinct.set(i, { value: Number(r.d), exact: true });
+      top.set(
+        i,
+        sortTop(values.map((value, j) => ({ value: cut(value), count: Number(counts[j]) }))),
+      );
+      const finite = Number(r.finite ?? 0);
+      if (isNumeric(kinds[i]!) && finite > 0) {
+        const out: Record<string, number> = {};
+        limits.PROFILE_QUANTILES.forEach((q, j) => {
+          const lo = num(r[`lo${j}`]);
+          const hi = num(r[`hi${j}`]);
+          const h = (finite - 1) * q;
+          if (lo !== null && hi !== null) out[String(q)] = lo + (h - Math.floor(h)) * (hi - lo);
+        });
+        exactQuantiles.set(i, out);
+      }
+    }
+  }
+
+  if (many.length > 0) {
+    const sketch = `profile_top_${offset}`;
+    await session.run(
+      `create or replace temp table ${sketch} as select ${many
+        .map(({ i, m, heavy }) => {
+          const c = ident(i);
+          const d =
+            m === 1
+              ? `count(distinct ${c})`
+              : `count(distinct ${c}) filter (where hash(${c}) % ${m} = 0) * ${m}`;
+          return heavy
+            ? `${d} as d${i}, approx_top_k(${c}, ${limits.PROFILE_TOP_VALUES}) as t${i}`
+            : `${d} as d${i}`;
+        })
+        .join(', ')} from ${source}`,
+    );
+    const [d] = await session.rows(
+      `select ${many.map(({ i }) => `d${i}`).join(', ')} from ${sketch}`,
+    );
+    for (const { i, m } of many)
+      distinct.set(i, { value: Number(d?.[`d${i}`] ?? 0), exact: m === 1 });
+    const heavy = many.filter((x) => x.heavy);
+    const branches = heavy.map(
+      ({ i }) =>
+        `select ${i} as i, cast(${ident(i)} as varchar) as v, count(*) as n from ${source} where ${ident(i)} in (select unnest(t${i}) from ${sketch}) group by ${ident(i)}`,
+    );
+    const counted =
+      branches.length === 0
+        ? []
+        : await session.rows<{ i: number; v: string; n: string }>(branches.join(' union all '));
+    for (const r of counted)
+      top.set(r.i, [...(top.get(r.i) ?? []), { value: cut(r.v), count: Number(r.n) }]);
+    for (const { i } of heavy) top.set(i, sortTop(top.get(i) ?? []));
+    await session.run(`drop table ${sketch}`);
+  }
+
+  // Histograms: bin edges from the min and max of scan 1, as literals (numpy's binning:
+  // index = floor((x - lo) * (bins / (hi - lo))), the max put in the last bin).
+  const histograms = new Map<number, HistogramBin[]>();
+  const binned = bundle
+    .map((_c, i) => ({ i, lo: num(scalars[`c${i}_dmin`]), hi: num(scalars[`c${i}_dmax`]) }))
+    .filter(
+      (b): b is { i: number; lo: number; hi: number } =>
+        isNumeric(kinds[b.i]!) && b.lo !== null && b.hi !== null,
+    );
+  if (binned.length > 0) {
+    const bins = limits.PROFILE_HISTOGRAM_BINS;
+    const parts = binned.map(({ i, lo, hi }) => {
+      const v = `cast(${sqlIdent(bundle[i]!.name)} as double)`;
+      const index =
+        hi > lo
+          ? `least(floor((${v} - ${sqlDouble(lo)}) * ${sqlDouble(bins / (hi - lo))})::integer, ${bins - 1})`
+          : '0';
+      // CASE as well as FILTER: DuckDB computes an aggregate's input before filtering, and
+      // casting ±inf to an integer fails.
+      return `histogram(case when isfinite(${v}) then ${index} end) filter (where isfinite(${v})) as h${i}`;
+    });
+    const [h] = await session.rows(`select ${parts.join(', ')} from ${source}`);
+    for (const { i, lo, hi } of binned) {
+      const counts = new Map(
+        ((h?.[`h${i}`] ?? []) as { key: Cell; value: Cell }[]).map((e) => [
+          Number(e.key),
+          Number(e.value),
+        ]),
+      );
+      const n = hi > lo ? bins : 1;
+      const width = (hi - lo) / n;
+      histograms.set(
+        i,
+        Array.from({ length: n }, (_x, b) => ({
+          lo: lo + b * width,
+          hi: b === n - 1 ? hi : lo + (b + 1) * width,
+          count: counts.get(b) ?? 0,
+        })),
+      );
+    }
+  }
+
+  return bundle.map((column, i) => {
+    const kind = kinds[i]!;
+    const get = (stat: string) => scalars[`c${i}_${stat}`];
+    const count = Number(get('count') ?? 0);
+    const profile: ColumnProfile = {
+      name: column.name,
+      type: column.type,
+      kind,
+      count,
+      nullCount: rows - count,
+      approxDistinct: kind === 'other' ? null : Math.min(count, distinct.get(i)?.value ?? 0),
+      distinctExact: kind === 'other' ? false : (distinct.get(i)?.exact ?? false),
+      min: value(get('min'), kind),
+      max: value(get('max'), kind),
+      mean: num(get('mean')),
+      stddev: num(get('stddev')),
+      quantiles: exactQuantiles.has(i) ? exactQuantiles.get(i)! : quantiles(get('q')),
+      histogram: histograms.get(i) ?? null,
+      topValues: top.get(i) ?? null,
+    };
+    if (kind === 'float') {
+      profile.nanCount = Number(get('nan') ?? 0);
+      profile.infiniteCount = Number(get('inf') ?? 0);
+    }
+    if (kind === 'string') {
+      profile.minLength = num(get('minlen'));
+      profile.maxLength = num(get('maxlen'));
+      profile.meanLength = num(get('meanlen'));
+    }
+    return profile;
+  });
+}
+
+/** Most frequent first; ties by value, so profiles of the same data read the same. */
+function sortTop(list: { value: string; count: number }[]): { value: string; count: number }[] {
+  return list.sort(
+    (a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),
+  );
+}
+
+function num(cell: Cell | undefined): number | null {
+  if (cell === null || cell === undefined) return null;
+  const n = Number(cell);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** Min and max as profiles keep them: exact numbers when JSON can hold them, else text. */
+function value(cell: Cell | undefined, kind: Kind): ProfileValue {
+  if (cell === null || cell === undefined) return null;
+  // Min and max are cast to VARCHAR in SQL; a string is all that arrives here.
+  const text = typeof cell === 'string' ? cell : JSON.stringify(cell);
+  if (kind === 'integer') {
+    const n = Number(text);
+    return Number.isSafeInteger(n) ? n : text;
+  }
+  if (kind === 'float' || kind === 'decimal') return Number(text);
+  return cut(text);
+}
+
+function quantiles(cell: Cell | undefined): Record<string, number> | null {
+  if (!Array.isArray(cell)) return null;
+  const out: Record<string, number> = {};
+  limits.PROFILE_QUANTILES.forEach((q, i) => {
+    const v = num(cell[i]);
+    if (v !== null) out[String(q)] = v;
+  });
+  return Object.keys(out).length === 0 ? null : out;
+}
+
+function cut(text: string): string {
+  return text.length > limits.PROFILE_MAX_VALUE_LENGTH
+    ? `${text.slice(0, limits.PROFILE_MAX_VALUE_LENGTH)}…`
+    : text;
+}
