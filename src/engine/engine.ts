@@ -66,7 +66,7 @@ export class Engine {
     };
   }
 
-  /** `DuckDB v1.5.6`: recorded with every profile, since statistics may change across versions. */
+  /** `DuckDB v1.5.5`: recorded with every profile, since statistics may change across versions. */
   get version(): string {
     return `DuckDB ${duckdbVersion()}`;
   }

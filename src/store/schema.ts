@@ -128,7 +128,7 @@ export interface DatasetVersionTable {
   /** The canonical Parquet copy every check and diff reads (a blob). */
   parquet_sha256: string | null;
   parquet_size: number | null;
-  /** The engine that read and profiled the files, e.g. 'DuckDB v1.5.6'. */
+  /** The engine that read and profiled the files, e.g. 'DuckDB v1.5.5'. */
   engine: string | null;
 }
 
