@@ -15,6 +15,7 @@ import * as loggedModelMetrics from './010-logged-model-metrics.js';
 import * as evaluationDatasets from './011-evaluation-datasets.js';
 import * as traces from './012-traces.js';
 import * as metricSegments from './013-metric-segments.js';
+import * as pipelines from './015-pipelines.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -31,4 +32,5 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '011-evaluation-datasets': evaluationDatasets,
   '012-traces': traces,
   '013-metric-segments': metricSegments,
+  '015-pipelines': pipelines,
 };
