@@ -14,6 +14,7 @@ import { TokenService } from '../governance/index.js';
 import { openStore, type MigrationReport, type Store } from '../store/index.js';
 import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
+import { PipelineService } from '../pipelines/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -25,6 +26,8 @@ export interface MobiusContext {
   tokens: TokenService;
   tracking: TrackingService;
   registry: RegistryService;
+  /** Runs pipelines on this machine (LocalExecutor) and records them. */
+  pipelines: PipelineService;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -57,6 +60,7 @@ export async function openMobius(
       options.onMigrated?.(report);
     }
     const blobs = await openBlobStore(config.blobs, config.s3);
+    const tracking = new TrackingService(store, blobs, clock);
     return {
       config,
       store,
@@ -64,8 +68,9 @@ export async function openMobius(
       clock,
       logger,
       tokens: new TokenService(store, clock),
-      tracking: new TrackingService(store, blobs, clock),
+      tracking,
       registry: new RegistryService(store, clock),
+      pipelines: new PipelineService({ store, blobs, tracking, clock, logger }),
       close: async () => {
         await blobs.close();
         await store.close();
