@@ -244,6 +244,23 @@ for (const backend of STORE_BACKENDS) {
       expect((await t.ctx.tracking.runs.get(result.trackingRunId)).info.status).toBe('FAILED');
     });
 
+    it('fails a step whose input file is missing, naming it, and runs the rest', async () => {
+      const p = pipeline('missing-file', {
+        steps: [
+          step('reads', { inputs: { data: 'file:does-not-exist.csv' }, run: () => undefined }),
+          step('fine', { run: () => undefined }),
+        ],
+      });
+      clock.advance(1000);
+      const result = await service.run(p, { baseDir: dir, env: ENV });
+      expect(result.status).toBe('failed');
+      expect(result.steps.reads!.status).toBe('failed');
+      expect(result.steps.reads!.exitReason).toMatch(
+        /step 'reads': cannot read input file '.*does-not-exist.csv'/,
+      );
+      expect(result.steps.fine!.status).toBe('succeeded');
+    });
+
     it('leaves no orphan when a step forks a child and dies', async () => {
       const pidFile = join(dir, 'child.pid');
       const p = pipeline('forks', {

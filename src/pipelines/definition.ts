@@ -53,7 +53,7 @@ export interface StepOptions {
   cwd?: string;
   /** Kill the step after this many ms (the whole process group for commands). */
   timeoutMs?: number;
-  /** Extra attempts after a failure (not after a timeout or kill unless `retryKilled`). */
+  /** Extra attempts after a failed or killed (timed-out) attempt; a cancelled run is not retried. */
   retries?: number;
   /** First backoff delay in ms, doubled per attempt. */
   retryDelayMs?: number;

@@ -260,9 +260,10 @@ export class PipelineService {
         const blocked = ups.find((u) => reports[u] !== undefined && !done(u));
         if (blocked !== undefined) {
           pending.delete(s.name);
-          reports[s.name] = await this.#recordSkipped(
+          reports[s.name] = await this.#recordNotRun(
             ctx,
             s,
+            'skipped',
             `not run: upstream step '${blocked}' ${reports[blocked]!.status === 'skipped' ? 'was not run' : reports[blocked]!.status}`,
           );
           continue;
@@ -282,8 +283,15 @@ export class PipelineService {
     }
   }
 
-  async #recordSkipped(ctx: RunContext, s: StepDefinition, explain: string): Promise<StepReport> {
-    const report = emptyReport(s.name, 'skipped', explain);
+  async #recordNotRun(
+    ctx: RunContext,
+    s: StepDefinition,
+    status: 'skipped' | 'failed',
+    explain: string,
+    exitReason: string | null = null,
+  ): Promise<StepReport> {
+    const report = emptyReport(s.name, status, explain);
+    report.exitReason = exitReason;
     await this.#deps.store.write((trx) =>
       trx
         .insertInto('step_run')
@@ -302,32 +310,15 @@ export class PipelineService {
     const { store, tracking, clock } = this.#deps;
     const stepRunId = newId();
     const started = clock.now();
-    const inputs: Record<string, OutputBlob> = {};
-    for (const [name, ref] of Object.entries(s.inputs))
-      inputs[name] = await this.#resolveInput(ctx, s, ref, reports);
-    const env: Record<string, string> = {};
-    for (const name of s.env) {
-      const value = ctx.env[name];
-      if (value !== undefined) env[name] = value;
+    let prepared: Prepared;
+    try {
+      prepared = await this.#prepare(ctx, s, reports);
+    } catch (error) {
+      // A step whose inputs cannot be read fails on its own; other branches go on.
+      const message = error instanceof Error ? error.message : String(error);
+      return this.#recordNotRun(ctx, s, 'failed', `not run: ${message}`, message);
     }
-    const { key, parts } = await computeCacheKey({
-      step: s,
-      params: ctx.params,
-      env,
-      inputHashes: Object.fromEntries(Object.entries(inputs).map(([n, b]) => [n, b.sha256])),
-      baseDir: ctx.baseDir,
-    });
-    const forced = ctx.force === true || (Array.isArray(ctx.force) && ctx.force.includes(s.name));
-    const hit = forced || !s.cache ? undefined : await this.#cacheHit(key);
-    const previous = await this.#previousParts(ctx, s);
-    const explain = forced
-      ? 'ran: forced'
-      : !s.cache
-        ? 'ran: caching is off for this step'
-        : hit !== undefined
-          ? `skipped: cache hit (key ${key.slice(0, 12)}, from step run ${hit.stepRunId})`
-          : `ran: ${explainChange(previous, parts)}`;
-
+    const { inputs, key, parts, hit, explain } = prepared;
     const run = await tracking.runs.create({
       experimentId: ctx.experimentId,
       name: s.name,
@@ -385,6 +376,40 @@ export class PipelineService {
       await this.#finish(ctx, s, stepRunId, run.info.id, inputs, report);
     }
     return report;
+  }
+
+  /** Resolves the inputs, computes the cache key, looks it up and says why the step will run or not. */
+  async #prepare(
+    ctx: RunContext,
+    s: StepDefinition,
+    reports: Record<string, StepReport>,
+  ): Promise<Prepared> {
+    const inputs: Record<string, OutputBlob> = {};
+    for (const [name, ref] of Object.entries(s.inputs))
+      inputs[name] = await this.#resolveInput(ctx, s, ref, reports);
+    const env: Record<string, string> = {};
+    for (const name of s.env) {
+      const value = ctx.env[name];
+      if (value !== undefined) env[name] = value;
+    }
+    const { key, parts } = await computeCacheKey({
+      step: s,
+      params: ctx.params,
+      env,
+      inputHashes: Object.fromEntries(Object.entries(inputs).map(([n, b]) => [n, b.sha256])),
+      baseDir: ctx.baseDir,
+    });
+    const forced = ctx.force === true || (Array.isArray(ctx.force) && ctx.force.includes(s.name));
+    const hit = forced || !s.cache ? undefined : await this.#cacheHit(key);
+    const previous = await this.#previousParts(ctx, s);
+    const explain = forced
+      ? 'ran: forced'
+      : !s.cache
+        ? 'ran: caching is off for this step'
+        : hit !== undefined
+          ? `skipped: cache hit (key ${key.slice(0, 12)}, from step run ${hit.stepRunId})`
+          : `ran: ${explainChange(previous, parts)}`;
+    return { inputs, key, parts, hit, explain };
   }
 
   async #resolveInput(
@@ -625,6 +650,14 @@ export class PipelineService {
       report.status === 'killed' ? 'KILLED' : report.status === 'failed' ? 'FAILED' : 'FINISHED';
     await tracking.runs.update(runId, { status, endTime: now });
   }
+}
+
+interface Prepared {
+  inputs: Record<string, OutputBlob>;
+  key: string;
+  parts: CacheParts;
+  hit: { stepRunId: string; outputs: Record<string, OutputBlob> } | undefined;
+  explain: string;
 }
 
 interface RunContext {
