@@ -30,3 +30,4 @@ export type {
   StepReport,
   StepStatus,
 } from './pipeline-runner.js';
+export { parsePipelineYaml } from './yaml-definition.js';
