@@ -339,6 +339,85 @@ for (const backend of STORE_BACKENDS) {
       expect(sleeps).toEqual([100, 200, 10]);
     });
 
+    it('gives command steps the step contract and runs no more steps at once than the limit', async () => {
+      let now = 0;
+      let most = 0;
+      const busy = async (): Promise<void> => {
+        most = Math.max(most, ++now);
+        await new Promise((r) => setTimeout(r, 50));
+        now--;
+      };
+      const p = pipeline('contract', {
+        params: { n: 7 },
+        steps: [
+          step('a', { run: busy }),
+          step('b', { run: busy }),
+          step('c', { run: busy }),
+          step('d', { run: busy }),
+          step('env', {
+            params: ['n'],
+            outputs: ['env'],
+            env: ['MY_SETTING'],
+            run: [
+              'python3',
+              '-c',
+              'import json, os\nopen(os.environ["MOBIUS_OUTPUT_ENV"], "w").write(json.dumps({k: v for k, v in os.environ.items() if k.startswith(("MOBIUS_", "MLFLOW_", "MY_"))}))',
+            ],
+          }),
+        ],
+      });
+      clock.advance(1000);
+      const result = await service.run(p, {
+        baseDir: dir,
+        env: { ...ENV, MY_SETTING: 'on' },
+        concurrency: 2,
+        trackingUri: 'http://127.0.0.1:4600',
+      });
+      expect(result.status).toBe('succeeded');
+      expect(most).toBe(2);
+      const env = JSON.parse(
+        await text(await t.ctx.blobs.get(result.steps.env!.outputs.env!.sha256)),
+      );
+      expect(env).toMatchObject({
+        MOBIUS_RUN_ID: result.steps.env!.trackingRunId,
+        MOBIUS_PARAM_N: '7',
+        MLFLOW_TRACKING_URI: 'http://127.0.0.1:4600',
+        MY_SETTING: 'on',
+      });
+      expect(env.MOBIUS_OUTPUT_ENV).toMatch(/env$/);
+
+      // The allow-listed variable is part of the cache key: changing it reruns the step.
+      clock.advance(1000);
+      const again = await service.run(p, {
+        baseDir: dir,
+        env: { ...ENV, MY_SETTING: 'off' },
+        trackingUri: 'http://127.0.0.1:4600',
+      });
+      expect(again.steps.env!.explain).toBe("ran: env 'MY_SETTING' changed");
+      expect(again.steps.a!.status).toBe('cached');
+    });
+
+    it('reports a TypeScript step that outlives its timeout, and a command killed by a signal', async () => {
+      const p = pipeline('ts-timeout', {
+        steps: [
+          step('forever', {
+            timeoutMs: 100,
+            run: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)),
+          }),
+          step('selfkill', { run: ['sh', '-c', 'kill -KILL $$'] }),
+        ],
+      });
+      clock.advance(1000);
+      const result = await service.run(p, { baseDir: dir, env: ENV });
+      expect(result.steps.forever!.status).toBe('killed');
+      expect(result.steps.forever!.exitReason).toBe('timed out after 100 ms');
+      expect(result.steps.selfkill!.status).toBe('killed');
+      expect(result.steps.selfkill!.signal).toBe('SIGKILL');
+      expect(result.steps.selfkill!.exitReason).toBe('killed by SIGKILL');
+      const run = await t.ctx.tracking.runs.get(result.steps.forever!.trackingRunId!);
+      expect(run.info.status).toBe('KILLED');
+    });
+
     it('keeps a bounded log of huge stdout', async () => {
       const p = pipeline('loud', {
         steps: [
