@@ -172,6 +172,10 @@ for (const backend of STORE_BACKENDS) {
         'cached',
       ]);
 
+      const unchanged = await service.explain(p, { baseDir: dir, env: ENV });
+      expect(unchanged.map((e) => e.willRun)).toEqual([false, false, false, false]);
+      expect(unchanged[1]!.cacheKey).toBe(second.steps.count!.cacheKey);
+
       // One input changes: its step and everything downstream rerun; the other branch does not.
       clock.advance(1000);
       writeFileSync(join(dir, 'words.txt'), 'alpha beta gamma delta\n');
@@ -189,6 +193,14 @@ for (const backend of STORE_BACKENDS) {
       );
 
       // A param change reruns the steps that read it; force reruns a named step.
+      const before = await service.explain(p, { baseDir: dir, env: ENV, params: { suffix: '?' } });
+      expect(before.map((e) => [e.name, e.willRun, e.explain])).toEqual([
+        ['upper', true, "would run: param 'suffix' changed"],
+        ['count', true, "would run: upstream step 'upper' would run"],
+        ['report', true, "would run: upstream step 'count' would run"],
+        ['side', false, expect.stringMatching(/^would skip: cache hit/)],
+      ]);
+      expect(calls).toEqual({ upper: 2, side: 1 });
       clock.advance(1000);
       const fourth = await service.run(p, {
         baseDir: dir,

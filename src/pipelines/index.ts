@@ -27,6 +27,7 @@ export type {
   PipelineRunResult,
   PipelineServiceDeps,
   RunPipelineOptions,
+  StepExplanation,
   StepReport,
   StepStatus,
 } from './pipeline-runner.js';

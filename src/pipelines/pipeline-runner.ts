@@ -57,6 +57,15 @@ export interface StepReport {
   trackingRunId: string | undefined;
 }
 
+/** What `explain` predicts for one step. */
+export interface StepExplanation {
+  name: string;
+  willRun: boolean;
+  /** Known when every input is known (the step's upstream would all be cached). */
+  cacheKey: string | undefined;
+  explain: string;
+}
+
 export interface PipelineRunResult {
   id: string;
   trackingRunId: string;
@@ -124,12 +133,7 @@ export class PipelineService {
         'INVALID_ARGUMENT',
         `pipeline '${p.name}' has ${p.steps.length} steps; the limit is ${limits.MAX_PIPELINE_STEPS}`,
       );
-    const params = { ...p.params };
-    for (const [name, value] of Object.entries(options.params ?? {})) {
-      if (!(name in p.params))
-        throw new MobiusError('INVALID_ARGUMENT', `pipeline '${p.name}' has no param '${name}'`);
-      params[name] = value;
-    }
+    const params = resolveParams(p, options.params);
     const concurrency = options.concurrency ?? limits.DEFAULT_STEP_CONCURRENCY;
     if (!Number.isSafeInteger(concurrency) || concurrency < 1)
       throw new MobiusError('INVALID_ARGUMENT', 'concurrency must be a whole number ≥ 1');
@@ -169,6 +173,7 @@ export class PipelineService {
       trackingUri: options.trackingUri,
       force: options.force ?? false,
       signal: options.signal ?? new AbortController().signal,
+      dryRun: false,
     };
     const reports: Record<string, StepReport> = {};
     try {
@@ -200,6 +205,70 @@ export class PipelineService {
       status: ok ? 'succeeded' : 'failed',
       steps: reports,
     };
+  }
+
+  /**
+   * Says, for each step, whether `run` with the same options would run it or reuse its
+   * cached outputs, and why — without running anything or recording a run. A step after
+   * one that would run would run too (its inputs are not known yet).
+   *
+   * @example
+   * for (const s of await ctx.pipelines.explain(p, { baseDir })) console.log(s.name, s.explain);
+   */
+  async explain(
+    p: PipelineDefinition,
+    options: Omit<RunPipelineOptions, 'concurrency' | 'workDir' | 'signal' | 'trackingUri'> = {},
+  ): Promise<StepExplanation[]> {
+    const ctx: RunContext = {
+      pipeline: p,
+      pipelineRunId: '',
+      parentRunId: '',
+      experimentId: '',
+      params: resolveParams(p, options.params),
+      baseDir: resolve(options.baseDir ?? process.cwd()),
+      workDir: '',
+      env: options.env ?? {},
+      trackingUri: undefined,
+      force: options.force ?? false,
+      signal: new AbortController().signal,
+      dryRun: true,
+    };
+    const reports: Record<string, StepReport> = {};
+    const result: StepExplanation[] = [];
+    for (const s of p.steps) {
+      const runs = upstreamOf(s).find((u) => reports[u]?.status !== 'cached');
+      if (runs !== undefined) {
+        reports[s.name] = emptyReport(s.name, 'succeeded', '');
+        result.push({
+          name: s.name,
+          willRun: true,
+          cacheKey: undefined,
+          explain: `would run: upstream step '${runs}' would run`,
+        });
+        continue;
+      }
+      try {
+        const { key, hit, explain } = await this.#prepare(ctx, s, reports);
+        const report = emptyReport(s.name, hit === undefined ? 'succeeded' : 'cached', explain);
+        report.outputs = hit?.outputs ?? {};
+        reports[s.name] = report;
+        result.push({
+          name: s.name,
+          willRun: hit === undefined,
+          cacheKey: key,
+          explain: explain.replace(/^ran: /, 'would run: ').replace(/^skipped: /, 'would skip: '),
+        });
+      } catch (error) {
+        reports[s.name] = emptyReport(s.name, 'failed', '');
+        result.push({
+          name: s.name,
+          willRun: false,
+          cacheKey: undefined,
+          explain: `would fail: ${error instanceof Error ? error.message : String(error)}`,
+        });
+      }
+    }
+    return result;
   }
 
   /** The stored step reports of a pipeline run, in the order they started. */
@@ -440,7 +509,7 @@ export class PipelineService {
           );
         });
         // Stored so the step reads a fixed copy and lineage points at the exact bytes.
-        if (!(await this.#deps.blobs.exists(sha256))) {
+        if (!ctx.dryRun && !(await this.#deps.blobs.exists(sha256))) {
           await this.#deps.blobs.put(createReadStream(path), { expectedSha256: sha256 });
         }
         return { sha256, size: (await stat(path)).size };
@@ -672,6 +741,21 @@ interface RunContext {
   trackingUri: string | undefined;
   force: boolean | readonly string[];
   signal: AbortSignal;
+  /** `explain`: nothing is stored or run. */
+  dryRun: boolean;
+}
+
+function resolveParams(
+  p: PipelineDefinition,
+  overrides: Record<string, ParamValue> | undefined,
+): Record<string, ParamValue> {
+  const params = { ...p.params };
+  for (const [name, value] of Object.entries(overrides ?? {})) {
+    if (!(name in p.params))
+      throw new MobiusError('INVALID_ARGUMENT', `pipeline '${p.name}' has no param '${name}'`);
+    params[name] = value;
+  }
+  return params;
 }
 
 function emptyReport(name: string, status: StepStatus, explain: string): StepReport {
