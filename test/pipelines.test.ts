@@ -430,6 +430,25 @@ for (const backend of STORE_BACKENDS) {
       expect(run.info.status).toBe('KILLED');
     });
 
+    it('stops a cancelled run: the running step is killed, the rest are not started', async () => {
+      const p = pipeline('cancelled', {
+        steps: [
+          step('long', { outputs: ['out'], run: ['sleep', '30'] }),
+          step('next', { inputs: { x: 'long.out' }, run: () => undefined }),
+        ],
+      });
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 300);
+      clock.advance(1000);
+      const result = await service.run(p, { baseDir: dir, env: ENV, signal: controller.signal });
+      expect(result.status).toBe('failed');
+      expect(result.steps.long!.status).toBe('killed');
+      expect(result.steps.long!.exitReason).toBe('cancelled');
+      expect(result.steps.next!.status).toBe('skipped');
+      const run = await t.ctx.tracking.runs.get(result.steps.long!.trackingRunId!);
+      expect(run.info.status).toBe('KILLED');
+    });
+
     it('keeps a bounded log of huge stdout', async () => {
       const p = pipeline('loud', {
         steps: [

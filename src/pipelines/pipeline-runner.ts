@@ -159,6 +159,11 @@ export class PipelineService {
         })
         .execute(),
     );
+    // Aborted by the caller's signal, or by the scheduler when Mobius itself fails mid-run.
+    const cancel = new AbortController();
+    const onAbort = (): void => cancel.abort(options.signal?.reason);
+    if (options.signal?.aborted === true) cancel.abort(options.signal.reason);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     const ownWorkDir = options.workDir === undefined;
     const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'mobius-pipeline-')));
     const ctx: RunContext = {
@@ -172,13 +177,14 @@ export class PipelineService {
       env: options.env ?? {},
       trackingUri: options.trackingUri,
       force: options.force ?? false,
-      signal: options.signal ?? new AbortController().signal,
+      signal: cancel.signal,
       dryRun: false,
     };
     const reports: Record<string, StepReport> = {};
     try {
-      await this.#schedule(ctx, concurrency, reports);
+      await this.#schedule(ctx, concurrency, reports, cancel);
     } finally {
+      options.signal?.removeEventListener('abort', onAbort);
       const ok = Object.values(reports).every(
         (r) => r.status === 'succeeded' || r.status === 'cached',
       );
@@ -317,6 +323,7 @@ export class PipelineService {
     ctx: RunContext,
     concurrency: number,
     reports: Record<string, StepReport>,
+    cancel: AbortController,
   ): Promise<void> {
     const pending = new Set(ctx.pipeline.steps.map((s) => s.name));
     const running = new Map<string, Promise<void>>();
@@ -325,6 +332,16 @@ export class PipelineService {
     while (pending.size > 0 || running.size > 0) {
       for (const s of ctx.pipeline.steps) {
         if (!pending.has(s.name)) continue;
+        if (ctx.signal.aborted) {
+          pending.delete(s.name);
+          reports[s.name] = await this.#recordNotRun(
+            ctx,
+            s,
+            'skipped',
+            'not run: the pipeline run was cancelled',
+          );
+          continue;
+        }
         const ups = upstreamOf(s);
         const blocked = ups.find((u) => reports[u] !== undefined && !done(u));
         if (blocked !== undefined) {
@@ -346,8 +363,17 @@ export class PipelineService {
           .finally(() => running.delete(s.name));
         running.set(s.name, task);
       }
-      if (running.size > 0) await Promise.race(running.values());
-      else if (pending.size > 0)
+      if (running.size > 0) {
+        try {
+          await Promise.race(running.values());
+        } catch (error) {
+          // Mobius failed (not a step): stop the running steps and wait for them, so none
+          // outlives the run or loses its scratch dir while still running.
+          cancel.abort(error);
+          await Promise.allSettled(running.values());
+          throw error;
+        }
+      } else if (pending.size > 0)
         throw new MobiusError('INTERNAL', `pipeline '${ctx.pipeline.name}': no step can start`);
     }
   }
