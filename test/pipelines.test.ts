@@ -449,6 +449,34 @@ for (const backend of STORE_BACKENDS) {
       expect(run.info.status).toBe('KILLED');
     });
 
+    it('measures the CPU time and peak RSS of a busy command step', async () => {
+      const p = pipeline('busy', {
+        steps: [
+          step('busy', {
+            run: [
+              'python3',
+              '-c',
+              'b = bytearray(64 << 20)\nx = 0\nfor i in range(5 * 10**6): x += i',
+            ],
+          }),
+        ],
+      });
+      clock.advance(1000);
+      const result = await service.run(p, { baseDir: dir, env: ENV });
+      const busy = result.steps.busy!;
+      expect(busy.status).toBe('succeeded');
+      expect(busy.cpuMs).toBeGreaterThan(50);
+      expect(busy.peakRssBytes).toBeGreaterThan(64 * 1024 * 1024);
+      expect(busy.wallMs).toBeGreaterThanOrEqual(busy.cpuMs! * 0.5);
+      const run = await t.ctx.tracking.runs.get(busy.trackingRunId!);
+      expect(run.data.metrics.map((m) => m.key).sort()).toEqual([
+        'attempts',
+        'cpu_time_ms',
+        'peak_rss_bytes',
+        'wall_time_ms',
+      ]);
+    });
+
     it('keeps a bounded log of huge stdout', async () => {
       const p = pipeline('loud', {
         steps: [

@@ -30,7 +30,7 @@ export interface CommandResult {
   /** Could not start (e.g. ENOENT); the message says why. */
   spawnError: string | undefined;
   wallMs: number;
-  /** utime + stime of the group leader from its last /proc sample; undefined off Linux. */
+  /** CPU of the group leader and its waited-for children, from its last /proc sample; undefined off Linux. */
   cpuMs: number | undefined;
   /** VmHWM of the group leader from its last /proc sample; undefined off Linux. */
   peakRssBytes: number | undefined;
@@ -92,9 +92,12 @@ export async function runCommand(spec: CommandSpec): Promise<CommandResult> {
     if (pid === undefined || process.platform !== 'linux') return;
     try {
       const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+      // Fields after the parenthesised command name: utime, stime (14, 15) and cutime,
+      // cstime (16, 17) — the CPU of children the leader has waited for, so a `sh -c`
+      // leader counts the program it ran once that has exited.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]);
+      const ticks =
+        Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
       if (Number.isFinite(ticks)) cpuMs = (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
       const status = await readFile(`/proc/${pid}/status`, 'utf8');
       const hwm = /^VmHWM:\s+(\d+) kB/m.exec(status);
