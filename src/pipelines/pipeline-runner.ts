@@ -284,6 +284,7 @@ export class PipelineService {
       .selectAll()
       .where('pipeline_run_id', '=', pipelineRunId)
       .orderBy('started_at')
+      .orderBy('id')
       .execute();
     return rows.map((r) => ({
       name: r.step,
@@ -574,7 +575,9 @@ export class PipelineService {
       .where('step', '=', s.name)
       .where('pipeline_run_id', '!=', ctx.pipelineRunId)
       .where('cache_parts', 'is not', null)
+      // Ids are monotonic ULIDs: they order runs that started in the same millisecond.
       .orderBy('started_at', 'desc')
+      .orderBy('id', 'desc')
       .limit(1)
       .executeTakeFirst();
     return row?.cache_parts == null ? undefined : (JSON.parse(row.cache_parts) as CacheParts);
