@@ -273,6 +273,29 @@ for (const backend of STORE_BACKENDS) {
       expect(result.steps.fine!.status).toBe('succeeded');
     });
 
+    it('fails a step that does not write a declared output, and a dataset input without the data domain', async () => {
+      const p = pipeline('lazy', {
+        steps: [
+          step('lazy', { outputs: ['model'], run: ['true'] }),
+          step('wants-data', {
+            inputs: { rows: { kind: 'dataset', name: 'sales' } },
+            run: () => undefined,
+          }),
+        ],
+      });
+      clock.advance(1000);
+      const result = await service.run(p, { baseDir: dir, env: ENV });
+      expect(result.steps.lazy!.status).toBe('failed');
+      expect(result.steps.lazy!.exitReason).toBe("step did not write its output 'model'");
+      expect((await t.ctx.tracking.runs.get(result.steps.lazy!.trackingRunId!)).info.status).toBe(
+        'FAILED',
+      );
+      expect(result.steps['wants-data']!.status).toBe('failed');
+      expect(result.steps['wants-data']!.exitReason).toMatch(
+        /step 'wants-data': dataset inputs need the data domain/,
+      );
+    });
+
     it('leaves no orphan when a step forks a child and dies', async () => {
       const pidFile = join(dir, 'child.pid');
       const p = pipeline('forks', {
