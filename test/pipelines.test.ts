@@ -500,7 +500,7 @@ for (const backend of STORE_BACKENDS) {
       ]);
     });
 
-    it('keeps a bounded log of huge stdout', async () => {
+    it('keeps a bounded log of huge stdout, from commands and TypeScript steps', async () => {
       const p = pipeline('loud', {
         steps: [
           step('loud', {
@@ -509,6 +509,11 @@ for (const backend of STORE_BACKENDS) {
               '-c',
               'import sys\nfor _ in range(24): sys.stdout.write("x" * (1 << 20))',
             ],
+          }),
+          step('chatty', {
+            run: (ctx) => {
+              for (let i = 0; i < 12; i++) ctx.log('y'.repeat(1 << 20));
+            },
           }),
         ],
       });
@@ -521,6 +526,12 @@ for (const backend of STORE_BACKENDS) {
       expect(log.size).toBeLessThan(8 * 1024 * 1024 + 200);
       expect(log.size).toBeGreaterThan(8 * 1024 * 1024);
       log.stream.resume();
+      const chatty = await t.ctx.tracking.runs.get(result.steps.chatty!.trackingRunId!);
+      const chattyRoot = chatty.info.artifactUri.replace(/^mlflow-artifacts:\/*/, '');
+      const chattyLog = await t.ctx.tracking.artifacts.open(`${chattyRoot}/logs/stdout.log`);
+      expect(chattyLog.size).toBeGreaterThan(7 * 1024 * 1024);
+      expect(chattyLog.size).toBeLessThanOrEqual(8 * 1024 * 1024 + 100);
+      chattyLog.stream.resume();
     });
   });
 }

@@ -7,6 +7,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { ParamValue, StepContext, StepDefinition } from './definition.js';
+import { limits } from '../core/index.js';
 import { runCommand } from './command-runner.js';
 
 /** Everything one attempt of a step needs, already resolved to paths and strings. */
@@ -108,6 +109,7 @@ async function runFunction(
   // Process-wide: counts whatever else this process did meanwhile (see docs/pipelines.md).
   const cpuBefore = process.cpuUsage();
   const controller = new AbortController();
+  let logged = 0;
   const onAbort = (): void => controller.abort(task.signal.reason);
   task.signal.addEventListener('abort', onAbort, { once: true });
   let timer: NodeJS.Timeout | undefined;
@@ -125,7 +127,15 @@ async function runFunction(
       outputs: task.outputs,
       params: task.params,
       signal: controller.signal,
-      log: (line) => appendFileSync(task.stdoutPath, `${line}\n`),
+      log: (line) => {
+        // The same bound as a command's stdout (MAX_STEP_LOG_BYTES), then one note.
+        const bytes = Buffer.byteLength(line) + 1;
+        if (logged + bytes <= limits.MAX_STEP_LOG_BYTES)
+          appendFileSync(task.stdoutPath, `${line}\n`);
+        else if (logged <= limits.MAX_STEP_LOG_BYTES)
+          appendFileSync(task.stdoutPath, '[mobius: log limit reached; later lines not kept]\n');
+        logged += bytes;
+      },
     });
     return 'done' as const;
   })();
