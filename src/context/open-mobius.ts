@@ -17,6 +17,7 @@ import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
 import { DataService } from '../data/index.js';
+import { PipelineService } from '../pipelines/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -31,6 +32,8 @@ export interface MobiusContext {
   /** DuckDB, for tabular work (dataset versions, profiles, diffs). */
   engine: Engine;
   data: DataService;
+  /** Runs pipelines on this machine (LocalExecutor) and records them. */
+  pipelines: PipelineService;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -66,6 +69,7 @@ export async function openMobius(
     // Scratch space (Parquet copies being written, DuckDB spills) on local disk under home,
     // not the OS temp dir, which may be a RAM-backed tmpfs.
     const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
+    const tracking = new TrackingService(store, blobs, clock);
     return {
       config,
       store,
@@ -73,10 +77,11 @@ export async function openMobius(
       clock,
       logger,
       tokens: new TokenService(store, clock),
-      tracking: new TrackingService(store, blobs, clock),
+      tracking,
       registry: new RegistryService(store, clock),
       engine,
       data: new DataService(store, blobs, engine, clock),
+      pipelines: new PipelineService({ store, blobs, tracking, clock, logger }),
       close: async () => {
         await blobs.close();
         await store.close();

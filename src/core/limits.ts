@@ -520,3 +520,28 @@ export function checkDatasetTag(tag: unknown): string {
   }
   return tag;
 }
+/**
+ * Bytes of a pipeline step's stdout and of its stderr kept in the run's logs. A step may
+ * print without bound ("huge stdout"); the log is streamed to disk and cut here, with the
+ * number of dropped bytes noted, so neither memory nor the blob store grows with it.
+ */
+export const MAX_STEP_LOG_BYTES = 8 * 1024 * 1024;
+
+/** Steps of one pipeline run at once when the caller does not say: the machine's cores. */
+export const DEFAULT_STEP_CONCURRENCY = 4;
+
+/** Most steps in one pipeline: bounds one run's bookkeeping (the benchmark is 1,000). */
+export const MAX_PIPELINE_STEPS = 10_000;
+
+/**
+ * After a step's timeout, SIGTERM goes to its process group; what is still alive this many
+ * ms later gets SIGKILL. Long enough to flush a log, short enough that a hung step frees
+ * its slot quickly.
+ */
+export const STEP_KILL_GRACE_MS = 2_000;
+
+/**
+ * How often a command step's /proc entry is sampled for CPU time and peak RSS. Linux has
+ * no per-child rusage in Node, so the last sample before exit is what is recorded.
+ */
+export const STEP_SAMPLE_INTERVAL_MS = 100;

@@ -438,6 +438,55 @@ export interface Database {
   trace_metadata: TraceKeyValueTable;
   trace_span: TraceSpanTable;
   trace_run_link: TraceRunLinkTable;
+  pipeline_run: PipelineRunTable;
+  step_run: StepRunTable;
+  step_cache: StepCacheTable;
+}
+
+/** One run of a pipeline; its tracking run is the parent of its steps' runs. */
+export interface PipelineRunTable {
+  id: string;
+  pipeline: string;
+  tracking_run_id: string;
+  status: string;
+  /** JSON: the params the run used. */
+  params: string;
+  started_at: number;
+  ended_at: number | null;
+}
+
+/** One step of a pipeline run: status, cache key and its parts, why it ran, what it cost. */
+export interface StepRunTable {
+  id: string;
+  pipeline_run_id: string;
+  pipeline: string;
+  step: string;
+  tracking_run_id: string | null;
+  status: string;
+  attempts: number;
+  cache_key: string | null;
+  cache_parts: string | null;
+  explain: string;
+  exit_code: number | null;
+  signal: string | null;
+  exit_reason: string | null;
+  started_at: number | null;
+  ended_at: number | null;
+  wall_ms: number | null;
+  cpu_ms: number | null;
+  peak_rss_bytes: number | null;
+  outputs: string | null;
+}
+
+/** A step result reusable by any later run whose step has the same cache key. */
+export interface StepCacheTable {
+  cache_key: string;
+  pipeline: string;
+  step: string;
+  step_run_id: string;
+  /** JSON: output name → { sha256, size }. */
+  outputs: string;
+  created_at: number;
 }
 
 export type Row<T extends keyof Database> = Selectable<Database[T]>;

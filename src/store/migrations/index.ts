@@ -16,6 +16,7 @@ import * as evaluationDatasets from './011-evaluation-datasets.js';
 import * as traces from './012-traces.js';
 import * as metricSegments from './013-metric-segments.js';
 import * as dataVersions from './014-data-versions.js';
+import * as pipelines from './015-pipelines.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -33,4 +34,5 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '012-traces': traces,
   '013-metric-segments': metricSegments,
   '014-data-versions': dataVersions,
+  '015-pipelines': pipelines,
 };

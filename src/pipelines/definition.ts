@@ -1,0 +1,284 @@
+/**
+ * Pipeline definitions: `pipeline()` and `step()` build a plain, serialisable-enough
+ * description of a DAG; `validatePipeline` checks it at load (names, unknown params,
+ * missing inputs, cycles including self-reference) and returns the steps in a
+ * topological order. Every error names the step it is about.
+ */
+import { MobiusError, checkName } from '../core/index.js';
+
+/** Where a step input comes from. */
+export type InputRef =
+  /** An output of another step of the same pipeline. */
+  | { kind: 'step'; step: string; output: string }
+  /** A file on the machine that runs the pipeline (hashed by content for the cache). */
+  | { kind: 'file'; path: string }
+  /**
+   * A dataset version from the data domain (src/data). The seam for it: the runner asks an
+   * `InputResolver` for `{ path, sha256 }`; until the data domain ships one, it is rejected.
+   */
+  | { kind: 'dataset'; name: string; version?: string };
+
+/** A param value as given; commands receive it as a string (MOBIUS_PARAM_<NAME>). */
+export type ParamValue = string | number | boolean;
+
+/** What a TypeScript step receives. */
+export interface StepContext {
+  runId: string;
+  /** Absolute paths of the step's inputs, by input name. */
+  inputs: Readonly<Record<string, string>>;
+  /** Absolute paths the step must write its outputs to, by output name. */
+  outputs: Readonly<Record<string, string>>;
+  params: Readonly<Record<string, ParamValue>>;
+  /** Aborted when the step times out or the pipeline is cancelled. */
+  signal: AbortSignal;
+  /** Appends a line to the step's log. */
+  log: (line: string) => void;
+}
+
+/** A step's work: a TypeScript function, an argv command, or (only when asked) a shell string. */
+export type StepRun =
+  | { kind: 'function'; fn: (ctx: StepContext) => unknown }
+  | { kind: 'command'; argv: readonly string[]; cwd?: string }
+  | { kind: 'shell'; script: string; cwd?: string };
+
+export interface StepOptions {
+  /** Input name → where it comes from. Strings `step.output` and `file:path` are accepted too. */
+  inputs?: Record<string, InputRef | string>;
+  /** Names of the files this step writes. */
+  outputs?: readonly string[];
+  /** Names of the pipeline params this step reads. */
+  params?: readonly string[];
+  /** What to run: a function, an argv array, or `{ shell: '…' }` for an explicit shell. */
+  run: ((ctx: StepContext) => unknown) | readonly string[] | { shell: string; cwd?: string };
+  cwd?: string;
+  /** Kill the step after this many ms (the whole process group for commands). */
+  timeoutMs?: number;
+  /** Extra attempts after a failed or killed (timed-out) attempt; a cancelled run is not retried. */
+  retries?: number;
+  /** First backoff delay in ms, doubled per attempt. */
+  retryDelayMs?: number;
+  /** Environment variables (names) whose values are part of the cache key and passed in. */
+  env?: readonly string[];
+  /** Files a command names (scripts), hashed into the cache key. */
+  codeFiles?: readonly string[];
+  /** Never reuse a cached result for this step. */
+  cache?: boolean;
+}
+
+/** One step as validated. */
+export interface StepDefinition {
+  name: string;
+  inputs: Readonly<Record<string, InputRef>>;
+  outputs: readonly string[];
+  params: readonly string[];
+  run: StepRun;
+  timeoutMs: number | undefined;
+  retries: number;
+  retryDelayMs: number;
+  env: readonly string[];
+  codeFiles: readonly string[];
+  cache: boolean;
+}
+
+export interface PipelineOptions {
+  /** Param name → default value. */
+  params?: Record<string, ParamValue>;
+  steps: readonly StepDefinition[];
+}
+
+export interface PipelineDefinition {
+  name: string;
+  params: Readonly<Record<string, ParamValue>>;
+  /** Steps in a topological order (every step after the steps it reads from). */
+  steps: readonly StepDefinition[];
+}
+
+/** Parses `producer.output` or `file:path` into an InputRef. */
+export function parseInputRef(stepName: string, input: string, ref: InputRef | string): InputRef {
+  if (typeof ref !== 'string') return ref;
+  if (ref.startsWith('file:')) return { kind: 'file', path: ref.slice('file:'.length) };
+  const dot = ref.lastIndexOf('.');
+  if (dot <= 0 || dot === ref.length - 1)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `step '${stepName}': input '${input}' = '${ref}' is neither 'step.output' nor 'file:path'`,
+    );
+  return { kind: 'step', step: ref.slice(0, dot), output: ref.slice(dot + 1) };
+}
+
+/**
+ * Declares a step.
+ *
+ * @example
+ * step('train', { inputs: { data: 'prep.rows' }, outputs: ['model'], run: ['python3', 'train.py'] })
+ */
+export function step(name: string, options: StepOptions): StepDefinition {
+  const where = `step '${name}'`;
+  checkStepName(name);
+  const inputs: Record<string, InputRef> = {};
+  for (const [input, ref] of Object.entries(options.inputs ?? {})) {
+    checkIoName(where, 'input', input);
+    inputs[input] = parseInputRef(name, input, ref);
+  }
+  const outputs = [...(options.outputs ?? [])];
+  for (const o of outputs) checkIoName(where, 'output', o);
+  if (new Set(outputs).size !== outputs.length)
+    throw new MobiusError('INVALID_ARGUMENT', `${where}: an output name is repeated`);
+  const run = toStepRun(where, options);
+  const retries = options.retries ?? 0;
+  if (!Number.isSafeInteger(retries) || retries < 0)
+    throw new MobiusError('INVALID_ARGUMENT', `${where}: retries must be a whole number ≥ 0`);
+  if (options.timeoutMs !== undefined && !(options.timeoutMs > 0))
+    throw new MobiusError('INVALID_ARGUMENT', `${where}: timeoutMs must be > 0`);
+  return {
+    name,
+    inputs,
+    outputs,
+    params: [...(options.params ?? [])],
+    run,
+    timeoutMs: options.timeoutMs,
+    retries,
+    retryDelayMs: options.retryDelayMs ?? 1000,
+    env: [...(options.env ?? [])],
+    codeFiles: [...(options.codeFiles ?? [])],
+    cache: options.cache ?? true,
+  };
+}
+
+/**
+ * Declares and validates a pipeline: unknown params, missing inputs and cycles are
+ * INVALID_ARGUMENT errors naming the step.
+ *
+ * @example
+ * const p = pipeline('etl', { params: { rows: 10 }, steps: [extract, load] });
+ */
+export function pipeline(name: string, options: PipelineOptions): PipelineDefinition {
+  checkName('pipeline', name);
+  return validatePipeline({ name, params: { ...(options.params ?? {}) }, steps: options.steps });
+}
+
+/** Checks a pipeline and returns it with its steps in topological order. */
+export function validatePipeline(p: PipelineDefinition): PipelineDefinition {
+  const byName = new Map<string, StepDefinition>();
+  for (const s of p.steps) {
+    if (byName.has(s.name))
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `pipeline '${p.name}': step '${s.name}' is defined twice`,
+      );
+    byName.set(s.name, s);
+  }
+  for (const s of p.steps) {
+    for (const param of s.params)
+      if (!(param in p.params))
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `step '${s.name}': unknown param '${param}' (pipeline '${p.name}' declares ${listOrNone(Object.keys(p.params))})`,
+        );
+    for (const [input, ref] of Object.entries(s.inputs)) {
+      if (ref.kind !== 'step') continue;
+      if (ref.step === s.name)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `step '${s.name}': input '${input}' reads the step's own output '${ref.output}' (a step cannot depend on itself)`,
+        );
+      const producer = byName.get(ref.step);
+      if (producer === undefined)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `step '${s.name}': input '${input}' comes from step '${ref.step}', which pipeline '${p.name}' does not define`,
+        );
+      if (!producer.outputs.includes(ref.output))
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `step '${s.name}': input '${input}' reads '${ref.step}.${ref.output}', but step '${ref.step}' outputs ${listOrNone(producer.outputs)}`,
+        );
+    }
+  }
+  return { ...p, steps: topologicalOrder(p.name, p.steps, byName) };
+}
+
+/** The names of the steps `s` reads from. */
+export function upstreamOf(s: StepDefinition): string[] {
+  const names = new Set<string>();
+  for (const ref of Object.values(s.inputs)) if (ref.kind === 'step') names.add(ref.step);
+  return [...names];
+}
+
+/** Depth-first order; a back edge is a cycle, reported with its path. */
+function topologicalOrder(
+  pipelineName: string,
+  steps: readonly StepDefinition[],
+  byName: ReadonlyMap<string, StepDefinition>,
+): StepDefinition[] {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const order: StepDefinition[] = [];
+  const visit = (s: StepDefinition, path: string[]): void => {
+    const seen = state.get(s.name);
+    if (seen === 'done') return;
+    if (seen === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(s.name)), s.name];
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `step '${s.name}': pipeline '${pipelineName}' has a cycle: ${cycle.join(' → ')}`,
+      );
+    }
+    state.set(s.name, 'visiting');
+    for (const up of upstreamOf(s)) visit(byName.get(up)!, [...path, s.name]);
+    state.set(s.name, 'done');
+    order.push(s);
+  };
+  for (const s of steps) visit(s, []);
+  return order;
+}
+
+function toStepRun(where: string, options: StepOptions): StepRun {
+  const run = options.run;
+  if (typeof run === 'function') return { kind: 'function', fn: run };
+  if (Array.isArray(run)) {
+    const argv = run as readonly string[];
+    if (argv.length === 0 || argv.some((a) => typeof a !== 'string'))
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `${where}: a command is a non-empty array of strings`,
+      );
+    return {
+      kind: 'command',
+      argv: [...argv],
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    };
+  }
+  const shell = run as { shell: string; cwd?: string };
+  if (typeof shell.shell !== 'string' || shell.shell === '')
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${where}: run must be a function, an argv array or { shell }`,
+    );
+  const cwd = shell.cwd ?? options.cwd;
+  return { kind: 'shell', script: shell.shell, ...(cwd === undefined ? {} : { cwd }) };
+}
+
+/** Step names become tracking run names and env-var-free ids: letters, digits, - and _. */
+const STEP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,99}$/;
+/** Input, output and param names become MOBIUS_INPUT_<NAME> variables: identifier-like. */
+const IO_NAME = /^[A-Za-z][A-Za-z0-9_]{0,99}$/;
+
+function checkStepName(name: string): void {
+  if (!STEP_NAME.test(name))
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `step name '${name}' must start with a letter and hold only letters, digits, '-' and '_' (≤ 100)`,
+    );
+}
+
+function checkIoName(where: string, what: string, name: string): void {
+  if (!IO_NAME.test(name))
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${where}: ${what} name '${name}' must start with a letter and hold only letters, digits and '_' (≤ 100)`,
+    );
+}
+
+function listOrNone(names: readonly string[]): string {
+  return names.length === 0 ? 'none' : names.map((n) => `'${n}'`).join(', ');
+}

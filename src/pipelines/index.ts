@@ -1,0 +1,34 @@
+/** pipelines: DAGs of TypeScript or any-language steps, content-keyed caching, local execution. */
+export { pipeline, step, validatePipeline, parseInputRef, upstreamOf } from './definition.js';
+export type {
+  InputRef,
+  ParamValue,
+  PipelineDefinition,
+  PipelineOptions,
+  StepContext,
+  StepDefinition,
+  StepOptions,
+  StepRun,
+} from './definition.js';
+export { LocalExecutor } from './executor.js';
+export type { StepExecutor, StepOutcome, StepTask } from './executor.js';
+export { computeCacheKey, explainChange } from './cache-key.js';
+export type { CacheParts } from './cache-key.js';
+export {
+  PipelineService,
+  PIPELINE_TAG,
+  PIPELINE_RUN_TAG,
+  STEP_TAG,
+  CACHED_TAG,
+} from './pipeline-runner.js';
+export type {
+  InputResolver,
+  OutputBlob,
+  PipelineRunResult,
+  PipelineServiceDeps,
+  RunPipelineOptions,
+  StepExplanation,
+  StepReport,
+  StepStatus,
+} from './pipeline-runner.js';
+export { parsePipelineYaml } from './yaml-definition.js';

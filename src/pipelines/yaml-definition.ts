@@ -1,0 +1,95 @@
+/**
+ * The YAML form of a pipeline (`mobius.yaml`), for teams that do not write TypeScript:
+ * the same shape as `pipeline()`/`step()` with command steps only (argv `run:` or an
+ * explicit `shell:`). Unknown keys are rejected, and errors name the step.
+ *
+ * @example
+ * name: etl
+ * params: { rows: 10 }
+ * steps:
+ *   - name: extract
+ *     run: [python3, extract.py]
+ *     inputs: { raw: "file:data.csv" }
+ *     outputs: [rows]
+ *     params: [rows]
+ */
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { MobiusError } from '../core/index.js';
+import { pipeline, step, type PipelineDefinition, type StepOptions } from './definition.js';
+
+const paramValue = z.union([z.string(), z.number(), z.boolean()]);
+
+const stepSchema = z
+  .object({
+    name: z.string(),
+    run: z.array(z.string()).min(1).optional(),
+    shell: z.string().min(1).optional(),
+    cwd: z.string().optional(),
+    inputs: z.record(z.string(), z.string()).optional(),
+    outputs: z.array(z.string()).optional(),
+    params: z.array(z.string()).optional(),
+    timeoutMs: z.number().positive().optional(),
+    retries: z.number().int().min(0).optional(),
+    retryDelayMs: z.number().min(0).optional(),
+    env: z.array(z.string()).optional(),
+    codeFiles: z.array(z.string()).optional(),
+    cache: z.boolean().optional(),
+  })
+  .strict();
+
+const pipelineSchema = z
+  .object({
+    name: z.string(),
+    params: z.record(z.string(), paramValue).optional(),
+    steps: z.array(stepSchema).min(1),
+  })
+  .strict();
+
+/** Parses and validates a YAML pipeline; INVALID_ARGUMENT naming the step and field on any problem. */
+export function parsePipelineYaml(text: string, source = 'mobius.yaml'): PipelineDefinition {
+  let document: unknown;
+  try {
+    document = parse(text);
+  } catch (error) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${source}: not valid YAML: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const parsed = pipelineSchema.safeParse(document);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const [top, index, ...rest] = issue.path;
+    const steps = (document as { steps?: { name?: unknown }[] } | null)?.steps;
+    const stepName =
+      top === 'steps' && typeof index === 'number' ? steps?.[index]?.name : undefined;
+    const where =
+      typeof stepName === 'string'
+        ? `step '${stepName}'${rest.length > 0 ? ` (${rest.join('.')})` : ''}`
+        : issue.path.join('.') || 'document';
+    throw new MobiusError('INVALID_ARGUMENT', `${source}: ${where}: ${issue.message}`);
+  }
+  const doc = parsed.data;
+  return pipeline(doc.name, {
+    ...(doc.params === undefined ? {} : { params: doc.params }),
+    steps: doc.steps.map((s) => {
+      if ((s.run === undefined) === (s.shell === undefined))
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `${source}: step '${s.name}': give exactly one of 'run' (an argv list) or 'shell' (a shell string)`,
+        );
+      const { name, run, shell, ...rest } = s;
+      const options: StepOptions = {
+        ...dropUndefined(rest),
+        run: run ?? { shell: shell! },
+      };
+      return step(name, options);
+    }),
+  });
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
