@@ -17,16 +17,18 @@
 import type { Expression, SqlBool } from 'kysely';
 import { sql, type StoreDialect } from '../store/index.js';
 import {
+  comparatorOf,
+  integerOperand,
   invalidFilter as invalid,
   parseBooleanFilter,
+  stringOperand,
   stringSql,
   where,
   type BooleanFilter,
   type FilterCursor,
+  type NumberOp,
   type StringOp,
 } from './filter-grammar.js';
-
-type NumberOp = '=' | '!=' | '<' | '<=' | '>' | '>=';
 
 const STRING_COLUMNS = {
   name: 'name',
@@ -71,10 +73,8 @@ function parseComparison(cursor: FilterCursor): DatasetComparison {
   if (id?.type !== 'ident') throw invalid(`expected a comparison such as name = 'x' ${where(id)}`);
   const field = resolveIdentifier(id.text);
   const c = cursor.next();
-  let op: string;
-  if (c?.type === 'op' && ['=', '!=', '<', '<=', '>', '>='].includes(c.text)) op = c.text;
-  else if (c?.type === 'word' && ['LIKE', 'ILIKE', 'IN'].includes(c.text)) op = c.text;
-  else throw invalid(`expected a comparator after '${id.text}' ${where(c)}`);
+  const op = comparatorOf(c);
+  if (op === undefined) throw invalid(`expected a comparator after '${id.text}' ${where(c)}`);
 
   if (op === 'IN') {
     if (field.kind !== 'text' || field.column !== 'name')
@@ -83,22 +83,12 @@ function parseComparison(cursor: FilterCursor): DatasetComparison {
     return { kind: 'names', values };
   }
   const v = cursor.next();
-  if (field.kind === 'time') {
-    if (!['=', '!=', '<', '<=', '>', '>='].includes(op))
-      throw invalid(`'${id.text}' compares with =, !=, <, <=, > or >=, not ${op}`);
-    const n = v?.type === 'number' || v?.type === 'string' ? Number(v.text) : NaN;
-    if (!Number.isSafeInteger(n) || v?.text.trim() === '')
-      throw invalid(
-        `'${id.text}' compares with an integer (milliseconds), not ${v === undefined ? 'nothing' : `'${v.text}'`}`,
-      );
-    return { kind: 'time', column: field.column, op: op as NumberOp, value: n };
-  }
-  if (!['=', '!=', 'LIKE', 'ILIKE'].includes(op))
-    throw invalid(`'${id.text}' compares with =, !=, LIKE or ILIKE, not ${op}`);
-  if (v?.type !== 'string') throw invalid(`'${id.text}' compares with a quoted string ${where(v)}`);
+  if (field.kind === 'time')
+    return { kind: 'time', column: field.column, ...integerOperand(id.text, op, v) };
+  const operand = stringOperand(id.text, op, v);
   return field.kind === 'text'
-    ? { kind: 'text', column: field.column, op: op as StringOp, value: v.text }
-    : { kind: 'tag', key: field.key, op: op as StringOp, value: v.text };
+    ? { kind: 'text', column: field.column, ...operand }
+    : { kind: 'tag', key: field.key, ...operand };
 }
 
 type Field =

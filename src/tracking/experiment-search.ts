@@ -19,17 +19,20 @@
 import type { Expression, SqlBool } from 'kysely';
 import { sql, type StoreDialect } from '../store/index.js';
 import {
+  comparatorOf,
+  integerOperand,
   invalidFilter as invalid,
   isWord,
   parseBooleanFilter,
+  stringOperand,
   stringSql,
   where,
   type BooleanFilter,
   type FilterCursor,
+  type NumberOp,
   type StringOp,
 } from './filter-grammar.js';
 
-type NumberOp = '=' | '!=' | '<' | '<=' | '>' | '>=';
 type ListOp = 'IN' | 'NOT IN';
 
 /** One checked comparison of an experiment filter. */
@@ -66,15 +69,15 @@ function parseComparison(cursor: FilterCursor): ExperimentComparison {
   const field = resolveIdentifier(id.text);
   // The comparator: one symbol, or LIKE / ILIKE / IN / NOT IN / IS [NOT] NULL.
   const c = cursor.next();
-  let op: string;
-  if (c?.type === 'op' && ['=', '!=', '<', '<=', '>', '>='].includes(c.text)) op = c.text;
-  else if (c?.type === 'word' && ['LIKE', 'ILIKE', 'IN'].includes(c.text)) op = c.text;
-  else if (isWord(c, 'NOT') && cursor.skipWord('IN')) op = 'NOT IN';
-  else if (isWord(c, 'IS')) {
-    const not = cursor.skipWord('NOT');
-    if (!isWord(cursor.next(), 'NULL')) throw invalid(`expected NULL after IS ${where(c)}`);
-    op = not ? 'IS NOT NULL' : 'IS NULL';
-  } else throw invalid(`expected a comparator after '${id.text}' ${where(c)}`);
+  let op = comparatorOf(c);
+  if (op === undefined) {
+    if (isWord(c, 'NOT') && cursor.skipWord('IN')) op = 'NOT IN';
+    else if (isWord(c, 'IS')) {
+      const not = cursor.skipWord('NOT');
+      if (!isWord(cursor.next(), 'NULL')) throw invalid(`expected NULL after IS ${where(c)}`);
+      op = not ? 'IS NOT NULL' : 'IS NULL';
+    } else throw invalid(`expected a comparator after '${id.text}' ${where(c)}`);
+  }
 
   if (op === 'IS NULL' || op === 'IS NOT NULL') {
     if (field.kind !== 'tag') throw invalid(`${op} applies to tags only, not '${id.text}'`);
@@ -87,16 +90,8 @@ function parseComparison(cursor: FilterCursor): ExperimentComparison {
   }
   const v = cursor.next();
   switch (field.kind) {
-    case 'time': {
-      if (!['=', '!=', '<', '<=', '>', '>='].includes(op))
-        throw invalid(`'${id.text}' compares with =, !=, <, <=, > or >=, not ${op}`);
-      const n = v?.type === 'number' || v?.type === 'string' ? Number(v.text) : NaN;
-      if (!Number.isSafeInteger(n) || v?.text.trim() === '')
-        throw invalid(
-          `'${id.text}' compares with an integer (milliseconds), not ${v === undefined ? 'nothing' : `'${v.text}'`}`,
-        );
-      return { kind: 'time', column: field.column, op: op as NumberOp, value: n };
-    }
+    case 'time':
+      return { kind: 'time', column: field.column, ...integerOperand(id.text, op, v) };
     case 'id': {
       if (op !== '=' && op !== '!=')
         throw invalid(`experiment_id compares with =, !=, IN or NOT IN, not ${op}`);
@@ -105,15 +100,9 @@ function parseComparison(cursor: FilterCursor): ExperimentComparison {
       return { kind: 'id', op, value: v.text };
     }
     case 'name':
-    case 'tag': {
-      if (!['=', '!=', 'LIKE', 'ILIKE'].includes(op))
-        throw invalid(`'${id.text}' compares with =, !=, LIKE or ILIKE, not ${op}`);
-      if (v?.type !== 'string')
-        throw invalid(`'${id.text}' compares with a quoted string ${where(v)}`);
-      return field.kind === 'name'
-        ? { kind: 'name', op: op as StringOp, value: v.text }
-        : { kind: 'tag', key: field.key, op: op as StringOp, value: v.text };
-    }
+      return { kind: 'name', ...stringOperand(id.text, op, v) };
+    case 'tag':
+      return { kind: 'tag', key: field.key, ...stringOperand(id.text, op, v) };
   }
 }
 

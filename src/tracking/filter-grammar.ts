@@ -184,6 +184,48 @@ export function parseBooleanFilter<C extends { kind: string }>(
 /** The string comparators the searches take. */
 export type StringOp = '=' | '!=' | 'LIKE' | 'ILIKE';
 
+/** The comparators of integer attributes (times in milliseconds). */
+export type NumberOp = '=' | '!=' | '<' | '<=' | '>' | '>=';
+
+const NUMBER_OPS: readonly string[] = ['=', '!=', '<', '<=', '>', '>='];
+const STRING_OPS: readonly string[] = ['=', '!=', 'LIKE', 'ILIKE'];
+
+/** A symbol comparator, LIKE, ILIKE or IN as `c` spells it; undefined for anything else. */
+export function comparatorOf(c: FilterToken | undefined): string | undefined {
+  if (c?.type === 'op' && NUMBER_OPS.includes(c.text)) return c.text;
+  if (c?.type === 'word' && ['LIKE', 'ILIKE', 'IN'].includes(c.text)) return c.text;
+  return undefined;
+}
+
+/** `name op v` for an integer attribute: the checked comparator and value. */
+export function integerOperand(
+  name: string,
+  op: string,
+  v: FilterToken | undefined,
+): { op: NumberOp; value: number } {
+  if (!NUMBER_OPS.includes(op))
+    throw invalidFilter(`'${name}' compares with =, !=, <, <=, > or >=, not ${op}`);
+  const n = v?.type === 'number' || v?.type === 'string' ? Number(v.text) : NaN;
+  if (!Number.isSafeInteger(n) || v?.text.trim() === '')
+    throw invalidFilter(
+      `'${name}' compares with an integer (milliseconds), not ${v === undefined ? 'nothing' : `'${v.text}'`}`,
+    );
+  return { op: op as NumberOp, value: n };
+}
+
+/** `name op v` for a string attribute or tag: the checked comparator and value. */
+export function stringOperand(
+  name: string,
+  op: string,
+  v: FilterToken | undefined,
+): { op: StringOp; value: string } {
+  if (!STRING_OPS.includes(op))
+    throw invalidFilter(`'${name}' compares with =, !=, LIKE or ILIKE, not ${op}`);
+  if (v?.type !== 'string')
+    throw invalidFilter(`'${name}' compares with a quoted string ${where(v)}`);
+  return { op: op as StringOp, value: v.text };
+}
+
 /** A string comparison on `ref` (LIKE is case-sensitive on both backends; ILIKE is not). */
 export function stringSql(
   ref: Expression<unknown>,
