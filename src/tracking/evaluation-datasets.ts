@@ -274,11 +274,7 @@ export class EvaluationDatasetService {
           .values(ids.map((e) => ({ dataset_id: id, experiment_id: e, created_at: now })))
           .onConflict((oc) => oc.doNothing())
           .execute();
-      await trx
-        .updateTable('evaluation_dataset')
-        .set({ updated_at: now })
-        .where('id', '=', id)
-        .execute();
+      await touch(trx, id, now);
     });
     return this.get(id);
   }
@@ -298,12 +294,7 @@ export class EvaluationDatasetService {
         .where('dataset_id', '=', id)
         .where('experiment_id', 'in', ids)
         .executeTakeFirst();
-      if (removed.numDeletedRows > 0n)
-        await trx
-          .updateTable('evaluation_dataset')
-          .set({ updated_at: now })
-          .where('id', '=', id)
-          .execute();
+      if (removed.numDeletedRows > 0n) await touch(trx, id, now);
     });
     return this.get(id);
   }
@@ -325,12 +316,7 @@ export class EvaluationDatasetService {
       const now = this.clock.now();
       // Updating the dataset row first takes its row lock on PostgreSQL, so concurrent
       // upserts into one dataset queue here instead of racing on the same new inputs.
-      const stamped = await trx
-        .updateTable('evaluation_dataset')
-        .set({ updated_at: now })
-        .where('id', '=', id)
-        .executeTakeFirst();
-      if (stamped.numUpdatedRows === 0n) throw notFound(id);
+      if (!(await touch(trx, id, now))) throw notFound(id);
       const dataset = await trx
         .selectFrom('evaluation_dataset')
         .select(['name', 'schema'])
@@ -583,6 +569,16 @@ async function countRecords(trx: Kysely<Database>, id: string): Promise<number> 
     .where('dataset_id', '=', id)
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/** Sets the dataset's last update time; false when there is no such dataset. */
+async function touch(trx: Kysely<Database>, id: string, now: number): Promise<boolean> {
+  const stamped = await trx
+    .updateTable('evaluation_dataset')
+    .set({ updated_at: now })
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return stamped.numUpdatedRows > 0n;
 }
 
 async function mustExist(trx: Kysely<Database>, id: string): Promise<void> {

@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { MobiusError } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
+import type { TraceInfo } from '../../tracking/index.js';
 import { requireRole } from '../auth.js';
 import { mlflowRoute } from './tracking-routes.js';
 import {
@@ -48,6 +49,24 @@ function bool(f: Fields, name: string): boolean {
 /** All trace endpoints. */
 export function registerMlflowTraceRoutes(app: FastifyInstance, ctx: MobiusContext): void {
   const { traces } = ctx.tracking;
+  /** One page of a trace search (MLflow 2 and 3 alike), each trace in `toJson`'s wire form. */
+  const searchPage = async (
+    f: Fields,
+    experimentIds: string[],
+    toJson: (info: TraceInfo) => unknown,
+  ): Promise<{ traces: unknown[]; next_page_token?: string }> => {
+    const page = await traces.search({
+      experimentIds,
+      filter: f.str('filter', 'optional'),
+      orderBy: f.list('order_by').map(String),
+      maxResults: f.int('max_results'),
+      pageToken: f.str('page_token', 'optional'),
+    });
+    return {
+      traces: page.traces.map(toJson),
+      ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
+    };
+  };
 
   // ---- MLflow 3 ----
   mlflowRoute(
@@ -158,17 +177,7 @@ export function registerMlflowTraceRoutes(app: FastifyInstance, ctx: MobiusConte
         return id;
       });
       if (experimentIds.length === 0) throw missingValue('locations');
-      const page = await traces.search({
-        experimentIds,
-        filter: f.str('filter', 'optional'),
-        orderBy: f.list('order_by').map(String),
-        maxResults: f.int('max_results'),
-        pageToken: f.str('page_token', 'optional'),
-      });
-      return {
-        traces: page.traces.map(traceInfoV3Json),
-        ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
-      };
+      return searchPage(f, experimentIds, traceInfoV3Json);
     },
     'viewer',
     V3,
@@ -222,17 +231,7 @@ export function registerMlflowTraceRoutes(app: FastifyInstance, ctx: MobiusConte
     async (f) => {
       const experimentIds = ids(f, 'experiment_ids');
       if (experimentIds.length === 0) throw missingValue('experiment_ids');
-      const page = await traces.search({
-        experimentIds,
-        filter: f.str('filter', 'optional'),
-        orderBy: f.list('order_by').map(String),
-        maxResults: f.int('max_results'),
-        pageToken: f.str('page_token', 'optional'),
-      });
-      return {
-        traces: page.traces.map(traceInfoV2Json),
-        ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
-      };
+      return searchPage(f, experimentIds, traceInfoV2Json);
     },
     'viewer',
     V2,
