@@ -206,7 +206,7 @@ export interface LoggedModelMetricTable {
   model_id: string;
   run_id: string;
   key: string;
-  /** NULL when `is_nan` is 1, as in `metric`. */
+  /** NULL when `is_nan` is 1, as in `latest_metric`. */
   value: number | null;
   is_nan: 0 | 1;
   step: number;
