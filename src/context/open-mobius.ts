@@ -16,7 +16,7 @@ import { openStore, type MigrationReport, type Store } from '../store/index.js';
 import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
-import { DataService } from '../data/index.js';
+import { CheckService, DataService } from '../data/index.js';
 import { PipelineService } from '../pipelines/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
@@ -32,6 +32,8 @@ export interface MobiusContext {
   /** DuckDB, for tabular work (dataset versions, profiles, diffs). */
   engine: Engine;
   data: DataService;
+  /** Expectation suites and quality gates on dataset versions. */
+  checks: CheckService;
   /** Runs pipelines on this machine (LocalExecutor) and records them. */
   pipelines: PipelineService;
   /** Closes the store and blob store. */
@@ -70,6 +72,7 @@ export async function openMobius(
     // not the OS temp dir, which may be a RAM-backed tmpfs.
     const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
     const tracking = new TrackingService(store, blobs, clock);
+    const data = new DataService(store, blobs, engine, clock);
     return {
       config,
       store,
@@ -80,7 +83,8 @@ export async function openMobius(
       tracking,
       registry: new RegistryService(store, clock),
       engine,
-      data: new DataService(store, blobs, engine, clock),
+      data,
+      checks: new CheckService(store, data, blobs, engine, clock),
       pipelines: new PipelineService({ store, blobs, tracking, clock, logger }),
       close: async () => {
         await blobs.close();
