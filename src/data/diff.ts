@@ -5,10 +5,6 @@
  * (and per column), plus a few sample rows of each kind — the only rows that reach
  * JavaScript. The join spills to disk past the engine's memory limit.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { MobiusError, limits } from '../core/index.js';
 import type { BlobStore } from '../blobs/index.js';
 import {
@@ -18,6 +14,7 @@ import {
   type Engine,
   type EngineSession,
 } from '../engine/index.js';
+import { withParquetCopies } from './parquet-copy.js';
 import type { ColumnProfile, ColumnSchema, DatasetVersion, ProfileValue } from './types.js';
 
 /** Options of a diff. */
@@ -183,24 +180,12 @@ async function rowDiff(
           .map((c) => c.name)
           .join(', ')}${v.schema.length > 20 ? ', …' : ''})`,
       );
-    if (v.parquet === null)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `${v.dataset}@${v.version} has no Parquet copy to compare rows of`,
-      );
   }
-  await mkdir(engine.tempDirectory, { recursive: true });
-  const scratch = await mkdtemp(join(engine.tempDirectory, 'diff-'));
-  try {
-    const paths = [join(scratch, 'a.parquet'), join(scratch, 'b.parquet')] as const;
-    await pipeline(await blobs.get(a.parquet!.sha256), createWriteStream(paths[0]));
-    await pipeline(await blobs.get(b.parquet!.sha256), createWriteStream(paths[1]));
-    return await engine.withSession({ directories: [scratch] }, (session) =>
-      joinVersions(session, a, b, paths, key, common),
-    );
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  return withParquetCopies([a, b], 'compare rows of', engine, blobs, (scratch, paths) =>
+    engine.withSession({ directories: [scratch] }, (session) =>
+      joinVersions(session, a, b, [paths[0]!, paths[1]!], key, common),
+    ),
+  );
 }
 
 async function joinVersions(

@@ -1,10 +1,14 @@
 /**
  * data: immutable dataset versions (manifest, schema, profile, Parquet copy) on DuckDB.
- * Phase 2 (expectation suites, gates, PII) will sit beside this as `data/checks/`,
- * reading versions through DataService and their Parquet copies through the engine.
+ * PII scans and masking (pii.ts, mask.ts) read versions' Parquet copies through the
+ * engine; phase 2's expectation suites and gates will sit beside this as `data/checks/`.
  */
 export { DataService } from './data-service.js';
-export type { AddInput, AddResult } from './data-service.js';
+export type { AddInput, AddResult, MaskResult } from './data-service.js';
+export { MASK_ACTIONS, REDACTED } from './mask.js';
+export type { MaskAction, MaskOptions } from './mask.js';
+export { DEFAULT_PII_THRESHOLD, PII_KINDS } from './pii.js';
+export type { PiiColumn, PiiKind, PiiKindResult, PiiOptions, PiiReport } from './pii.js';
 export type {
   ChangedRow,
   DatasetDiff,
