@@ -100,6 +100,19 @@ describe('PII rules', () => {
     expect(strict.columns[0]!.kinds[0]!.matches).toBe(2);
   });
 
+  it('scans columns with odd names, including ones like its own aliases and lambda names', async () => {
+    const names = ['n0', 'm0_email', '__m', 'we"ird col'];
+    const source = `(select ${names.map((n, i) => `${sqlString(i === 2 ? '10.1.2.3' : 'a@b.co')} as ${sqlIdent(n)}`).join(', ')})`;
+    const schema = names.map((name) => ({ name, type: 'VARCHAR' }));
+    const { columns } = await engine.withSession({}, (s) => scanPii(s, source, schema, 0.01));
+    expect(columns.map((c) => [c.name, c.flagged])).toEqual([
+      ['n0', ['email']],
+      ['m0_email', ['email']],
+      ['__m', ['ipv4']],
+      ['we"ird col', ['email']],
+    ]);
+  });
+
   it('refuses thresholds that are not fractions', () => {
     expect(piiThreshold(undefined)).toBe(0.01);
     expect(piiThreshold(0)).toBe(0);
