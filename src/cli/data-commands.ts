@@ -202,16 +202,18 @@ export function registerDataCommands(program: Command, deps: DataCommandDeps): v
         options: { hash?: string; redact?: string; saltEnv?: string; to?: string; run?: string },
         command: Command,
       ) => {
-        const columns: Record<string, MaskAction> = {};
+        // A Map, so a column named like an Object property (__proto__) is just a name.
+        const chosen = new Map<string, MaskAction>();
         for (const action of ['hash', 'redact'] as const)
           for (const column of splitList(options[action])) {
-            if (columns[column] !== undefined && columns[column] !== action)
+            if (chosen.has(column) && chosen.get(column) !== action)
               throw new MobiusError(
                 'INVALID_ARGUMENT',
                 `column '${column}' is given to both --hash and --redact; choose one`,
               );
-            columns[column] = action;
+            chosen.set(column, action);
           }
+        const columns = Object.fromEntries(chosen);
         if (Object.keys(columns).length === 0)
           throw new MobiusError(
             'INVALID_ARGUMENT',
