@@ -203,8 +203,8 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
 
   registerRunCommands(program, { config, json });
   registerModelCommands(program, { config, json });
-  registerDataCommands(program, { config, json, cwd });
-  registerCheckCommands(program, { config, json, cwd });
+  registerDataCommands(program, { config, json, cwd, env });
+  registerCheckCommands(program, { config, json, cwd, env });
 
   for (const command of program.commands) {
     command.exitOverride();

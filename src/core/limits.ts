@@ -409,6 +409,23 @@ export const REJECTED_ROWS_SHOWN = 10;
 export const PROFILE_COLUMNS_PER_SCAN = 32;
 
 /**
+ * String columns scanned per SQL statement by a PII scan. One statement computes, per
+ * column, a few regular expressions and their checks (Luhn, mod-97) for each of six kinds;
+ * 32 columns keep the plan as small as a profile bundle while a 300-column table still
+ * takes ten scans, each reading only its columns of the Parquet copy.
+ */
+export const PII_COLUMNS_PER_SCAN = 32;
+
+/** Masked example values a PII scan reports per column and kind: enough to judge a match. */
+export const PII_EXAMPLES = 3;
+
+/**
+ * Longest salt `data mask` takes, in characters. A salt is a secret of a few dozen
+ * random characters; the cap keeps it a key, not a payload repeated into every hash input.
+ */
+export const MAX_MASK_SALT_LENGTH = 1024;
+
+/**
  * Distinct values counted exactly per column, before sampling takes over. DuckDB's
  * approx_count_distinct (HyperLogLog with few registers) is off by 10–25% at many sizes,
  * too coarse for "is this column unique?". So a profile counts distinct values exactly
