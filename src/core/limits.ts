@@ -545,3 +545,19 @@ export const STEP_KILL_GRACE_MS = 2_000;
  * no per-child rusage in Node, so the last sample before exit is what is recorded.
  */
 export const STEP_SAMPLE_INTERVAL_MS = 100;
+
+/**
+ * How long one OpenLineage HTTP POST may take. Lineage is an observer: a slow or dead
+ * collector must not hold a pipeline run for long, so each event gets this much and is
+ * then logged as undelivered. Configurable up to MAX_OPENLINEAGE_TIMEOUT_MS.
+ */
+export const OPENLINEAGE_TIMEOUT_MS = 5_000;
+export const MAX_OPENLINEAGE_TIMEOUT_MS = 60_000;
+
+/**
+ * OpenLineage events waiting to be sent at once. Events are sent one after another (so a
+ * run's START reaches the collector before its COMPLETE); past this many waiting — a
+ * collector far slower than the pipelines — new events are dropped and counted in the log
+ * rather than held in memory without bound.
+ */
+export const MAX_OPENLINEAGE_QUEUED_EVENTS = 10_000;
