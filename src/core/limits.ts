@@ -561,3 +561,12 @@ export const MAX_OPENLINEAGE_TIMEOUT_MS = 60_000;
  * rather than held in memory without bound.
  */
 export const MAX_OPENLINEAGE_QUEUED_EVENTS = 10_000;
+
+/**
+ * After this many OpenLineage events in a row fail, events are dropped (counted and
+ * logged) for OPENLINEAGE_PAUSE_MS before the collector is tried again. A collector that
+ * is down would otherwise cost every queued event its full timeout: a 1,000-step run
+ * against a collector that swallows requests would wait hours at its end.
+ */
+export const OPENLINEAGE_PAUSE_AFTER_FAILURES = 3;
+export const OPENLINEAGE_PAUSE_MS = 30_000;

@@ -166,6 +166,33 @@ describe('OpenLineageEmitter', () => {
     expect(emitter.counts).toEqual({ sent: 0, failed: 2, dropped: 0 });
     expect(warnings[0]).toMatch(/not delivered.*collector down/);
   });
+
+  it('drops events for a while after three failures in a row, then tries again', async () => {
+    let now = 1_000_000;
+    let calls = 0;
+    const warnings: string[] = [];
+    const emitter = new OpenLineageEmitter({
+      namespace: 'unit',
+      transport: {
+        send: () => {
+          calls++;
+          return Promise.reject(new Error('timed out'));
+        },
+      },
+      logger: { warn: ((_o: unknown, msg: string) => void warnings.push(msg)) as never },
+      now: () => now,
+    });
+    for (let i = 0; i < 10; i++)
+      emitter.pipelineStarted({ pipeline: 'p', pipelineRunId: newId(), at: i, params: {} });
+    await emitter.flush();
+    expect(calls).toBe(3);
+    expect(emitter.counts).toEqual({ sent: 0, failed: 3, dropped: 7 });
+    expect(warnings[2]).toMatch(/dropped for the next 30 s/);
+    now += 30_000;
+    emitter.pipelineStarted({ pipeline: 'p', pipelineRunId: newId(), at: 11, params: {} });
+    await emitter.flush();
+    expect(calls).toBe(4);
+  });
 });
 
 describe('FileTransport', () => {

@@ -416,6 +416,8 @@ export interface OpenLineageEmitterOptions {
   namespace: string;
   producer?: string;
   logger?: Pick<Logger, 'warn'>;
+  /** Epoch ms, for the pause after repeated failures; tests pass a manual clock. */
+  now?: () => number;
 }
 
 /**
@@ -429,17 +431,24 @@ export class OpenLineageEmitter implements PipelineListener {
   readonly events: OpenLineageEvents;
   readonly #transport: OpenLineageTransport;
   readonly #logger: Pick<Logger, 'warn'> | undefined;
+  readonly #now: () => number;
   #tail: Promise<void> = Promise.resolve();
   #queued = 0;
+  #failuresInARow = 0;
+  #pausedUntil = 0;
   readonly #counts = { sent: 0, failed: 0, dropped: 0 };
 
   constructor(options: OpenLineageEmitterOptions) {
     this.events = new OpenLineageEvents(options.namespace, options.producer);
     this.#transport = options.transport;
     this.#logger = options.logger;
+    this.#now = options.now ?? Date.now;
   }
 
-  /** Events sent, not delivered (logged), and dropped because the queue was full. */
+  /**
+   * Events sent; not delivered (each logged); and dropped unsent — the queue was full, or
+   * the collector had failed OPENLINEAGE_PAUSE_AFTER_FAILURES times in a row.
+   */
   get counts(): Readonly<{ sent: number; failed: number; dropped: number }> {
     return { ...this.#counts };
   }
@@ -491,13 +500,27 @@ export class OpenLineageEmitter implements PipelineListener {
     this.#queued++;
     this.#tail = this.#tail.then(async () => {
       try {
+        // A collector that keeps failing (down, or swallowing requests until the timeout)
+        // is left alone for a while: otherwise every queued event would wait out its own
+        // timeout and a long run's end would wait for all of them.
+        if (this.#now() < this.#pausedUntil) {
+          this.#counts.dropped++;
+          return;
+        }
         await this.#transport.send(event);
         this.#counts.sent++;
+        this.#failuresInARow = 0;
       } catch (error) {
         this.#counts.failed++;
+        this.#failuresInARow++;
+        const pause = this.#failuresInARow >= limits.OPENLINEAGE_PAUSE_AFTER_FAILURES;
+        if (pause) {
+          this.#pausedUntil = this.#now() + limits.OPENLINEAGE_PAUSE_MS;
+          this.#failuresInARow = 0;
+        }
         this.#logger?.warn(
           { err: error, eventType: event.eventType, job: event.job.name, runId: event.run.runId },
-          `OpenLineage event not delivered (the pipeline goes on): ${(error as Error).message}`,
+          `OpenLineage event not delivered (the pipeline goes on): ${(error as Error).message}${pause ? `; events are dropped for the next ${limits.OPENLINEAGE_PAUSE_MS / 1000} s` : ''}`,
         );
       } finally {
         this.#queued--;
