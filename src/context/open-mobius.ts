@@ -17,7 +17,7 @@ import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
 import { CheckService, DataService } from '../data/index.js';
-import { PipelineService } from '../pipelines/index.js';
+import { PipelineService, openLineageListener } from '../pipelines/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -85,7 +85,14 @@ export async function openMobius(
       engine,
       data,
       checks: new CheckService(store, data, blobs, engine, clock),
-      pipelines: new PipelineService({ store, blobs, tracking, clock, logger }),
+      pipelines: new PipelineService({
+        store,
+        blobs,
+        tracking,
+        clock,
+        logger,
+        listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
+      }),
       close: async () => {
         await blobs.close();
         await store.close();
