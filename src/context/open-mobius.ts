@@ -17,7 +17,7 @@ import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
 import { CheckService, DataService } from '../data/index.js';
-import { PipelineService } from '../pipelines/index.js';
+import { PipelineService, Scheduler, pipelineLauncher } from '../pipelines/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -36,6 +36,11 @@ export interface MobiusContext {
   checks: CheckService;
   /** Runs pipelines on this machine (LocalExecutor) and records them. */
   pipelines: PipelineService;
+  /**
+   * Schedules and dataset triggers over `pipelines`. Any process can list, pause and
+   * resume (state in the store); only `mobius server` registers pipelines and ticks it.
+   */
+  scheduler: Scheduler;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -73,6 +78,13 @@ export async function openMobius(
     const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
     const tracking = new TrackingService(store, blobs, clock);
     const data = new DataService(store, blobs, engine, clock);
+    const pipelines = new PipelineService({ store, blobs, tracking, clock, logger });
+    const scheduler = new Scheduler({
+      store,
+      clock,
+      logger,
+      launch: pipelineLauncher(pipelines, logger),
+    });
     return {
       config,
       store,
@@ -85,8 +97,10 @@ export async function openMobius(
       engine,
       data,
       checks: new CheckService(store, data, blobs, engine, clock),
-      pipelines: new PipelineService({ store, blobs, tracking, clock, logger }),
+      pipelines,
+      scheduler,
       close: async () => {
+        await scheduler.stop();
         await blobs.close();
         await store.close();
       },

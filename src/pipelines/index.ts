@@ -32,3 +32,4 @@ export type {
   StepStatus,
 } from './pipeline-runner.js';
 export { parsePipelineYaml } from './yaml-definition.js';
+export * from './triggers/index.js';
