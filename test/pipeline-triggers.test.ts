@@ -365,6 +365,22 @@ for (const backend of STORE_BACKENDS) {
       });
     });
 
+    it('start() ticks on a timer until stop(), which waits for the tick in progress', async () => {
+      const base = Date.UTC(2027, 2, 1);
+      clock.advance(base - MIN - clock.now());
+      const rec = recorder();
+      const s = scheduler(rec.launch);
+      await s.register(def('timed', { schedule: { cron: '* * * * *' } }));
+      s.start(5);
+      clock.advance(MIN); // the injected clock decides what is due; the timer only ticks
+      await waitFor(() => Promise.resolve(rec.calls.length === 1));
+      await s.stop();
+      clock.advance(MIN);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(rec.calls).toHaveLength(1); // stopped: the next minute did not fire
+      expect((rec.calls[0]!.reason as { scheduledFor: number }).scheduledFor).toBe(base);
+    });
+
     it('through PipelineService: the run starts, finishes and says why it started', async () => {
       const base = Date.UTC(2027, 1, 1);
       clock.advance(base - MIN - clock.now());
