@@ -155,6 +155,21 @@ for (const backend of STORE_BACKENDS) {
       expect(both).toHaveLength(2);
     });
 
+    it("catchup 'all' after a long outage runs the newest 100 missed boundaries, not every one", async () => {
+      const base = Date.UTC(2026, 4, 10);
+      clock.advance(base - 30_000 - clock.now());
+      const rec = recorder();
+      const s = scheduler(rec.launch);
+      await s.register(def('minutely-all', { schedule: { cron: '* * * * *', catchup: 'all' } }));
+      // Down for three hours: 181 boundaries from 00:00 to 03:00.
+      const fires = await s.tick(base + 3 * HOUR);
+      const times = fires.map((f) => (f.reason as { scheduledFor: number }).scheduledFor);
+      expect(times).toHaveLength(100);
+      expect(times[0]).toBe(base + 3 * HOUR - 99 * MIN);
+      expect(times.at(-1)).toBe(base + 3 * HOUR);
+      expect(await s.tick(base + 3 * HOUR + 30_000)).toEqual([]);
+    });
+
     it('two schedulers ticking at once record and launch each boundary once', async () => {
       const base = Date.UTC(2026, 5, 1);
       clock.advance(base - MIN - clock.now());

@@ -206,6 +206,8 @@ export class Scheduler {
               next_fire_at: nextCronTime(this.#cron(s.cron), now),
               last_fired_at: null,
             })
+            // Two servers registering at once: the first row stands.
+            .onConflict((oc) => oc.columns(['pipeline', 'cron']).doNothing())
             .execute();
         }
       }
@@ -386,15 +388,21 @@ export class Scheduler {
       const from = Number(s.next_fire_at);
       let boundaries: number[];
       if (s.catchup === 'all') {
-        boundaries = [];
-        for (let t = from; t <= now; t = nextCronTime(expr, t)) boundaries.push(t);
-        const dropped = boundaries.length - limits.MAX_SCHEDULE_CATCHUP_FIRES;
-        if (dropped > 0) {
+        // Walk back from now, so a long outage costs at most MAX + 1 steps, not one per boundary.
+        const newestFirst: number[] = [];
+        for (
+          let b = previousCronTime(expr, now, from);
+          b !== undefined && newestFirst.length <= limits.MAX_SCHEDULE_CATCHUP_FIRES;
+          b = previousCronTime(expr, b - 1, from)
+        )
+          newestFirst.push(b);
+        if (newestFirst.length > limits.MAX_SCHEDULE_CATCHUP_FIRES) {
+          newestFirst.length = limits.MAX_SCHEDULE_CATCHUP_FIRES;
           logger?.warn(
-            `scheduler: pipeline '${name}' schedule '${s.cron}' missed ${boundaries.length} boundaries; running the newest ${limits.MAX_SCHEDULE_CATCHUP_FIRES}, skipping ${dropped}`,
+            `scheduler: pipeline '${name}' schedule '${s.cron}' missed more than ${limits.MAX_SCHEDULE_CATCHUP_FIRES} boundaries since ${new Date(from).toISOString()}; running the newest ${limits.MAX_SCHEDULE_CATCHUP_FIRES} only`,
           );
-          boundaries = boundaries.slice(dropped);
         }
+        boundaries = newestFirst.reverse();
       } else {
         boundaries = [previousCronTime(expr, now, from) ?? from];
       }
