@@ -61,6 +61,7 @@ for (const backend of STORE_BACKENDS) {
             datasets: ['raw'],
             when: 'any',
             coalesceMs: 60_000,
+            maxWaitMs: 600_000,
             state: [{ dataset: 'raw', consumedVersion: 0, newestVersion: null }],
           },
           lastFire: null,

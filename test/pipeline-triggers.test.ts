@@ -293,6 +293,35 @@ for (const backend of STORE_BACKENDS) {
       expect(rec.calls).toHaveLength(1);
     });
 
+    it('a dataset that never stops changing still runs, maxWaitMs after its first new version', async () => {
+      const start = Date.UTC(2026, 8, 15);
+      clock.advance(start - clock.now());
+      const rec = recorder();
+      const s = scheduler(rec.launch);
+      await s.register(
+        def('on-stream', {
+          trigger: { datasets: ['stream'], coalesceMs: MIN, maxWaitMs: 5 * MIN },
+        }),
+      );
+      // A version every 30 s for 12 minutes: never quiet for the 60 s coalescing window.
+      const fired: { at: number; version: number }[] = [];
+      for (let i = 1; i <= 24; i++) {
+        clock.advance(30_000);
+        await addVersion('stream');
+        for (const f of await s.tick())
+          fired.push({
+            at: clock.now(),
+            version: (f.reason as { datasets: Record<string, number> }).datasets.stream!,
+          });
+      }
+      // Version 1 came at 00:00:30, so the first run is due at 00:05:30, on the newest then (11);
+      // version 12 came at 00:06:00, so the next is due at 00:11:00, on version 22.
+      expect(fired).toEqual([
+        { at: start + 5 * MIN + 30_000, version: 11 },
+        { at: start + 11 * MIN, version: 22 },
+      ]);
+    });
+
     it('versions added while the scheduler is down start the pipeline when it is back', async () => {
       clock.advance(Date.UTC(2026, 9, 1) - clock.now());
       const p = def('on-down', { trigger: { datasets: ['downtime'], coalesceMs: 0 } });
@@ -481,7 +510,12 @@ describe('schedule and trigger definitions', () => {
       trigger: { datasets: ['churn', 'events'], when: 'any' },
     });
     expect(ts.schedules).toEqual([{ cron: '@daily', timezone: 'UTC', catchup: 'latest' }]);
-    expect(ts.trigger).toEqual({ datasets: ['churn', 'events'], when: 'any', coalesceMs: 60_000 });
+    expect(ts.trigger).toEqual({
+      datasets: ['churn', 'events'],
+      when: 'any',
+      coalesceMs: 60_000,
+      maxWaitMs: 600_000,
+    });
     const yaml = parsePipelineYaml(`
 name: both
 schedule:
@@ -495,7 +529,7 @@ steps:
       { cron: '0 * * * *', timezone: 'UTC', catchup: 'latest' },
       { cron: '30 6 * * mon-fri', timezone: 'UTC', catchup: 'all' },
     ]);
-    expect(yaml.trigger).toEqual({ datasets: ['churn'], when: 'all', coalesceMs: 0 });
+    expect(yaml.trigger).toEqual({ datasets: ['churn'], when: 'all', coalesceMs: 0, maxWaitMs: 0 });
     expect(() =>
       parsePipelineYaml(`
 name: y

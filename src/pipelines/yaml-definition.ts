@@ -53,6 +53,7 @@ const triggerSchema = z
     datasets: z.array(z.string()).min(1),
     when: z.enum(['all', 'any']).optional(),
     coalesceMs: z.number().int().min(0).optional(),
+    maxWaitMs: z.number().int().min(0).optional(),
   })
   .strict();
 

@@ -36,6 +36,7 @@ const StatusSchema = Type.Object({
       datasets: Type.Array(Type.String()),
       when: Type.String(),
       coalesceMs: Type.Integer(),
+      maxWaitMs: Type.Integer(),
       state: Type.Array(
         Type.Object({
           dataset: Type.String(),

@@ -89,6 +89,7 @@ export interface ScheduleStatus {
     datasets: string[];
     when: TriggerWhen;
     coalesceMs: number;
+    maxWaitMs: number;
     /** Per dataset: the version the last triggered run consumed, and the newest (null: no such dataset yet). */
     state: { dataset: string; consumedVersion: number; newestVersion: number | null }[];
   } | null;
@@ -456,9 +457,17 @@ export class Scheduler {
     const ready =
       trigger.when === 'all' ? fresh.length === trigger.datasets.length : fresh.length > 0;
     if (!ready) return;
-    // Coalescing: wait until no new version has arrived for coalesceMs.
-    const readyAt = Math.max(...fresh.map((d) => newest.get(d)!.createdAt)) + trigger.coalesceMs;
-    if (now < readyAt) return;
+    // Coalescing: wait until no new version has arrived for coalesceMs…
+    let readyAt = Math.max(...fresh.map((d) => newest.get(d)!.createdAt)) + trigger.coalesceMs;
+    if (now < readyAt) {
+      // …but at most maxWaitMs after the trigger became ready (the first new version of the
+      // dataset that made it ready), or a dataset changing every few seconds never runs.
+      const firsts: number[] = [];
+      for (const d of fresh) firsts.push(await this.#versionTime(d, (consumed.get(d) ?? 0) + 1));
+      const becameReady = trigger.when === 'all' ? Math.max(...firsts) : Math.min(...firsts);
+      readyAt = becameReady + trigger.maxWaitMs;
+      if (now < readyAt) return;
+    }
     const versions: Record<string, number> = {};
     for (const d of trigger.datasets) versions[d] = newest.get(d)?.version ?? 0;
     const key = `dataset:${Object.entries(versions)
@@ -589,6 +598,19 @@ export class Scheduler {
     );
   }
 
+  /** When version `version` of `dataset` was added. */
+  async #versionTime(dataset: string, version: number): Promise<number> {
+    const row = await this.#deps.store.db
+      .selectFrom('dataset as d')
+      .innerJoin('dataset_version as v', 'v.dataset_id', 'd.id')
+      .select(['v.created_at'])
+      .where('d.name', '=', dataset)
+      .where('v.version', '=', version)
+      .executeTakeFirst();
+    // Versions are numbered without gaps, so it exists; if not, do not hold the run back.
+    return row === undefined ? 0 : Number(row.created_at);
+  }
+
   async #status(name: string): Promise<ScheduleStatus> {
     const db = this.#deps.store.db;
     const row = await db
@@ -616,6 +638,7 @@ export class Scheduler {
         datasets: [...trigger.datasets],
         when: trigger.when,
         coalesceMs: trigger.coalesceMs,
+        maxWaitMs: trigger.maxWaitMs ?? trigger.coalesceMs * 10,
         state: trigger.datasets.map((d) => ({
           dataset: d,
           consumedVersion: Number(consumed.find((c) => c.dataset === d)?.consumed_version ?? 0),

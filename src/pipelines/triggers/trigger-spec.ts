@@ -35,6 +35,11 @@ export interface TriggerOptions {
   when?: TriggerWhen;
   /** Wait this long after the newest new version before starting, so a burst is one run. Default 60 000. */
   coalesceMs?: number;
+  /**
+   * But never wait longer than this after the first new version (a dataset that changes
+   * more often than `coalesceMs` would otherwise never run). Default 10 × coalesceMs.
+   */
+  maxWaitMs?: number;
 }
 
 /** A validated schedule. */
@@ -49,6 +54,7 @@ export interface DatasetTrigger {
   datasets: readonly string[];
   when: TriggerWhen;
   coalesceMs: number;
+  maxWaitMs: number;
 }
 
 /** Default wait after the newest new version (one minute: a `data add` loop finishes well within it). */
@@ -140,5 +146,11 @@ export function checkTrigger(
       'INVALID_ARGUMENT',
       `${where}: coalesceMs must be a whole number of milliseconds ≥ 0, not ${String(coalesceMs)}`,
     );
-  return { datasets, when, coalesceMs };
+  const maxWaitMs = input.maxWaitMs ?? coalesceMs * 10;
+  if (!Number.isSafeInteger(maxWaitMs) || maxWaitMs < coalesceMs)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${where}: maxWaitMs must be a whole number of milliseconds ≥ coalesceMs (${coalesceMs}), not ${String(maxWaitMs)}`,
+    );
+  return { datasets, when, coalesceMs, maxWaitMs };
 }
