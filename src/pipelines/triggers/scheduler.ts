@@ -267,8 +267,9 @@ export class Scheduler {
   }
 
   /**
-   * Starts a registered pipeline now, recorded as a manual fire (the CLI and
-   * `POST /api/v1/schedules/:pipeline/run`).
+   * Starts a registered pipeline now, recorded as a manual fire
+   * (`POST /api/v1/schedules/:pipeline/run`). It does not consume trigger versions: a
+   * dataset trigger still fires for versions the manual run happened to read.
    */
   async trigger(name: string): Promise<Fire> {
     this.#get(name);
