@@ -1,5 +1,5 @@
 /** `mobius schedules …` through bin/mobius.js over the built CLI, on every metadata backend. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,9 +8,29 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/index.js';
 import { Scheduler, pipeline, step } from '../src/pipelines/index.js';
 import { openStore, type Store } from '../src/store/index.js';
+import { buildServer } from '../src/api/index.js';
+import { openTestContext } from './helpers/context.js';
 import { STORE_BACKENDS, freshLocation } from './helpers/stores.js';
 
 const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
+
+/** Runs the CLI without blocking this process (the server it talks to lives here). */
+function mobiusAsync(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 for (const backend of STORE_BACKENDS) {
   describe(`mobius schedules: ${backend}`, () => {
@@ -87,6 +107,40 @@ for (const backend of STORE_BACKENDS) {
       expect(res.stderr).toContain(
         "no pipeline 'hourlyy' has a schedule or trigger; known: 'hourly'",
       );
+    });
+
+    it('with MOBIUS_URL, lists and pauses through the server (editor token)', async () => {
+      const admin = 'remote-admin-token-0123456789';
+      const t = await openTestContext(backend, { token: admin });
+      const app = await buildServer(t.ctx);
+      try {
+        await t.ctx.scheduler.register(
+          pipeline('remote', {
+            steps: [step('noop', { run: () => undefined })],
+            schedule: { cron: '@daily' },
+          }),
+        );
+        const url = await app.listen({ host: '127.0.0.1', port: 0 });
+        const env = { MOBIUS_URL: url, MOBIUS_TOKEN: admin };
+        const ls = await mobiusAsync(['--json', 'schedules', 'ls'], env);
+        expect(ls.code, ls.stderr).toBe(0);
+        expect(JSON.parse(ls.stdout).schedules).toMatchObject([
+          { pipeline: 'remote', paused: false },
+        ]);
+        const paused = await mobiusAsync(['schedules', 'pause', 'remote'], env);
+        expect(paused.stdout).toBe("paused 'remote'\n");
+        expect((await t.ctx.scheduler.list())[0]!.paused).toBe(true);
+        const viewer = (await t.ctx.tokens.create({ name: 'v', role: 'viewer' }, 'test')).secret;
+        const denied = await mobiusAsync(['schedules', 'resume', 'remote'], {
+          MOBIUS_URL: url,
+          MOBIUS_TOKEN: viewer,
+        });
+        expect(denied.code).toBe(5);
+        expect(denied.stderr).toContain('needs the editor role');
+      } finally {
+        await app.close();
+        await t.cleanup();
+      }
     });
   });
 }
