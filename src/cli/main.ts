@@ -20,6 +20,7 @@ import { registerRunCommands } from './run-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerCheckCommands } from './check-commands.js';
+import { registerScheduleCommands } from './schedule-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -96,6 +97,12 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
         },
       });
       const app = await buildServer(ctx);
+      // PIPELINE REGISTRATION (issue 5): the pipeline loader (src/pipelines/loader.ts, being
+      // written separately) goes here — for each pipeline it finds under `cwd`:
+      //   await ctx.scheduler.register(definition, { run: { baseDir: cwd, env } });
+      // Until then no pipeline is registered and the scheduler ticks with nothing to do;
+      // `mobius schedules ls` shows pipelines registered by earlier servers on this store.
+      ctx.scheduler.start();
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
       const loopback = ['127.0.0.1', 'localhost', '::1'].includes(cfg.server.host);
       const auth = cfg.server.auth
@@ -117,6 +124,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
         process.stdout.write(`${JSON.stringify(started)}\n`);
       }
       const stop = async () => {
+        await ctx.scheduler.stop();
         await app.close();
         await ctx.close();
         process.exit(0);
@@ -205,6 +213,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
   registerModelCommands(program, { config, json });
   registerDataCommands(program, { config, json, cwd, env });
   registerCheckCommands(program, { config, json, cwd, env });
+  registerScheduleCommands(program, { config, json });
 
   for (const command of program.commands) {
     command.exitOverride();

@@ -17,7 +17,12 @@ import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
 import { CheckService, DataService } from '../data/index.js';
-import { PipelineService, openLineageListener } from '../pipelines/index.js';
+import {
+  PipelineService,
+  Scheduler,
+  openLineageListener,
+  pipelineLauncher,
+} from '../pipelines/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -36,6 +41,11 @@ export interface MobiusContext {
   checks: CheckService;
   /** Runs pipelines on this machine (LocalExecutor) and records them. */
   pipelines: PipelineService;
+  /**
+   * Schedules and dataset triggers over `pipelines`. Any process can list, pause and
+   * resume (state in the store); only `mobius server` registers pipelines and ticks it.
+   */
+  scheduler: Scheduler;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -73,6 +83,20 @@ export async function openMobius(
     const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
     const tracking = new TrackingService(store, blobs, clock);
     const data = new DataService(store, blobs, engine, clock);
+    const pipelines = new PipelineService({
+      store,
+      blobs,
+      tracking,
+      clock,
+      logger,
+      listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
+    });
+    const scheduler = new Scheduler({
+      store,
+      clock,
+      logger,
+      launch: pipelineLauncher(pipelines, logger),
+    });
     return {
       config,
       store,
@@ -85,15 +109,10 @@ export async function openMobius(
       engine,
       data,
       checks: new CheckService(store, data, blobs, engine, clock),
-      pipelines: new PipelineService({
-        store,
-        blobs,
-        tracking,
-        clock,
-        logger,
-        listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
-      }),
+      pipelines,
+      scheduler,
       close: async () => {
+        await scheduler.stop();
         await blobs.close();
         await store.close();
       },

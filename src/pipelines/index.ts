@@ -62,3 +62,4 @@ export type {
   OpenLineageRunEvent,
   OpenLineageTransport,
 } from './openlineage.js';
+export * from './triggers/index.js';

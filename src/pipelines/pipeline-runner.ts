@@ -90,6 +90,10 @@ export interface RunPipelineOptions {
   /** Scratch space for inputs, outputs and logs; a temp dir (removed afterwards) when absent. */
   workDir?: string;
   signal?: AbortSignal;
+  /** Extra tags on the pipeline run's tracking run (the scheduler records why it started). */
+  tags?: Readonly<Record<string, string>>;
+  /** Called once the run is recorded, before any step starts (the scheduler waits for this, not the end). */
+  onStarted?: (run: { id: string; trackingRunId: string }) => void;
 }
 
 export interface PipelineServiceDeps {
@@ -145,7 +149,7 @@ export class PipelineService {
     const parent = await tracking.runs.create({
       experimentId,
       name: `${p.name}-${clock.now()}`,
-      tags: { [PIPELINE_TAG]: p.name },
+      tags: { ...options.tags, [PIPELINE_TAG]: p.name },
     });
     const id = newId();
     await store.write((trx) =>
@@ -162,6 +166,7 @@ export class PipelineService {
         })
         .execute(),
     );
+    options.onStarted?.({ id, trackingRunId: parent.info.id });
     await this.#emit('pipelineStarted', {
       pipeline: p.name,
       pipelineRunId: id,
