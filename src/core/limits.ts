@@ -644,3 +644,15 @@ export const SCHEDULER_TICK_MS = 15_000;
  * takes well under a second; a redo costs one extra run, never a lost one.
  */
 export const FIRE_LAUNCH_LEASE_MS = 5 * 60_000;
+
+/**
+ * Deployment names: one URL path segment (`/v2/models/{name}/infer`), so no '/', space
+ * or '%'; KServe's own rule (DNS-label-like) plus '_' and '.', which MLflow model names use.
+ */
+export const DEPLOYMENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Largest model file served in-process (ONNX or Mobius JSON): the bytes and the loaded
+ * session live in the API process's memory; bigger models belong in a separate runtime.
+ */
+export const MAX_INPROCESS_MODEL_BYTES = 512 * 1024 * 1024;

@@ -1,0 +1,11 @@
+/** serving: model runtimes (ONNX in-process, Mobius JSON), signatures, the Open Inference Protocol, deployments. */
+export { ServingService, loadModel } from './serving-service.js';
+export type { DeploymentMetadata, DeployOptions, ModelSource } from './serving-service.js';
+export { parseInferRequest, recordsToInputs, outputsToRecords } from './oip.js';
+export type { InferRequest, InferResponse } from './oip.js';
+export { DATATYPES, isDatatype } from './signature.js';
+export type { Datatype, ModelSignature, Tensor, TensorSpec, TensorData } from './signature.js';
+export type { ModelRuntime } from './runtime.js';
+export { OnnxRuntime, sniffModelBytes } from './runtimes/onnx-runtime.js';
+export { JsonModelRuntime, parseJsonModel } from './runtimes/json-model.js';
+export type { JsonModel } from './runtimes/json-model.js';

@@ -1,0 +1,151 @@
+/**
+ * Deployments: named, loaded models this process answers for. This slice registers them
+ * in-process (`deploy(name, model)`); the seam for the registry-backed deployments of
+ * issue 6 (model@alias, canaries, shadow traffic) is `deploy` — a registry watcher will
+ * resolve an alias to a model version's artifact and call it with the bytes, and
+ * `undeploy` on retirement. Loading happens before the name is bound, so a bad model
+ * never replaces a good one and requests keep being served throughout.
+ */
+import { MobiusError, limits } from '../core/index.js';
+import { parseInferRequest, recordsToInputs, outputsToRecords, type InferResponse } from './oip.js';
+import type { ModelRuntime } from './runtime.js';
+import { JsonModelRuntime } from './runtimes/json-model.js';
+import { OnnxRuntime } from './runtimes/onnx-runtime.js';
+import type { TensorSpec } from './signature.js';
+
+/** What `deploy` accepts: ONNX (or any file) bytes, or a Mobius JSON model object. */
+export type ModelSource = Uint8Array | { json: unknown };
+
+export interface DeployOptions {
+  /** Column order for an ONNX model with one `[-1, F]` input, for the records endpoint. */
+  features?: readonly string[];
+}
+
+/** A live deployment's description: what `/v2/models/{name}` shows. */
+export interface DeploymentMetadata {
+  name: string;
+  platform: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  features?: readonly string[];
+}
+
+/** Loads a model from bytes (ONNX, or a JSON model file) or a JSON object. */
+export async function loadModel(
+  source: ModelSource,
+  options: DeployOptions = {},
+): Promise<ModelRuntime> {
+  if (!(source instanceof Uint8Array)) return JsonModelRuntime.fromJson(source.json);
+  if (source.byteLength > limits.MAX_INPROCESS_MODEL_BYTES)
+    throw new MobiusError(
+      'PAYLOAD_TOO_LARGE',
+      `the model file is ${source.byteLength} bytes; in-process serving takes up to ${limits.MAX_INPROCESS_MODEL_BYTES}`,
+    );
+  // A file starting with '{' is a Mobius JSON model; ONNX protobufs start with a field tag (0x08).
+  if (source[0] === 0x7b) {
+    let json: unknown;
+    try {
+      json = JSON.parse(Buffer.from(source).toString('utf8'));
+    } catch (error) {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        'the model file starts like JSON but is not valid JSON',
+        { cause: error },
+      );
+    }
+    return JsonModelRuntime.fromJson(json);
+  }
+  return OnnxRuntime.load(source, options);
+}
+
+/** The deployments this process serves. */
+export class ServingService {
+  private readonly deployments = new Map<string, ModelRuntime>();
+
+  /**
+   * Loads `source` and serves it as `name`, replacing any deployment of that name once the
+   * new model has loaded.
+   *
+   * @example
+   * await ctx.serving.deploy('churn', readFileSync('churn.onnx'), { features: ['age', 'plan'] });
+   */
+  async deploy(
+    name: string,
+    source: ModelSource,
+    options: DeployOptions = {},
+  ): Promise<DeploymentMetadata> {
+    if (!limits.DEPLOYMENT_NAME_PATTERN.test(name))
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `deployment name '${name.slice(0, 200)}' is not allowed: use letters, digits, '_', '.', '-' (up to 128, starting with a letter or digit)`,
+      );
+    const runtime = await loadModel(source, options);
+    const previous = this.deployments.get(name);
+    this.deployments.set(name, runtime);
+    // In-flight requests hold their own reference; onnxruntime finishes runs before release.
+    await previous?.close();
+    return this.metadata(name);
+  }
+
+  /** Stops serving `name`; false when there was no such deployment. */
+  async undeploy(name: string): Promise<boolean> {
+    const runtime = this.deployments.get(name);
+    if (runtime === undefined) return false;
+    this.deployments.delete(name);
+    await runtime.close();
+    return true;
+  }
+
+  /** Names of the live deployments, sorted. */
+  list(): string[] {
+    return [...this.deployments.keys()].sort();
+  }
+
+  /** The runtime serving `name`; NOT_FOUND naming it otherwise. */
+  get(name: string): ModelRuntime {
+    const runtime = this.deployments.get(name);
+    if (runtime === undefined)
+      throw new MobiusError(
+        'NOT_FOUND',
+        `no deployment named '${name.slice(0, 200)}'${this.deployments.size === 0 ? ' (nothing is deployed)' : `; deployed: ${this.list().slice(0, 20).join(', ')}`}`,
+      );
+    return runtime;
+  }
+
+  /** What `name` takes and returns. */
+  metadata(name: string): DeploymentMetadata {
+    const runtime = this.get(name);
+    const meta: DeploymentMetadata = {
+      name,
+      platform: runtime.platform,
+      inputs: runtime.signature.inputs,
+      outputs: runtime.signature.outputs,
+    };
+    if (runtime.features !== undefined) meta.features = runtime.features;
+    return meta;
+  }
+
+  /** Answers an OIP v2 inference request body. */
+  async infer(name: string, body: unknown): Promise<InferResponse> {
+    const runtime = this.get(name);
+    const request = parseInferRequest(body, runtime.signature);
+    const outputs = await runtime.infer(request.inputs, request.outputs);
+    const response: InferResponse = { model_name: name, outputs };
+    if (request.id !== undefined) response.id = request.id;
+    return response;
+  }
+
+  /** Answers `{records: [...]}` with one `{output: value}` object per record. */
+  async predict(name: string, body: unknown): Promise<{ predictions: Record<string, unknown>[] }> {
+    const runtime = this.get(name);
+    const inputs = recordsToInputs(body, runtime.signature, runtime.features);
+    return { predictions: outputsToRecords(await runtime.infer(inputs)) };
+  }
+
+  /** Releases every loaded model. */
+  async close(): Promise<void> {
+    const runtimes = [...this.deployments.values()];
+    this.deployments.clear();
+    await Promise.all(runtimes.map((r) => r.close()));
+  }
+}
