@@ -19,7 +19,9 @@ import { MobiusError } from '../../core/index.js';
 import type { ModelRuntime } from '../runtime.js';
 import type { ModelSignature, Tensor, TensorSpec } from '../signature.js';
 
-const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+const finite = z
+  .number({ error: 'must be a finite number' })
+  .refine(Number.isFinite, 'must be a finite number');
 const classLabel = z.union([z.string().min(1), z.number().int()]);
 const features = z.array(z.string().min(1)).min(1);
 
@@ -40,8 +42,8 @@ const split = z
   .object({
     feature: z.number().int().nonnegative(),
     threshold: finite,
-    left: z.number().int().positive(),
-    right: z.number().int().positive(),
+    left: z.number().int().nonnegative(),
+    right: z.number().int().nonnegative(),
   })
   .strict();
 
@@ -103,18 +105,38 @@ function headOf(model: JsonModel): Head {
 }
 
 /**
+ * The most specific issue under a union's "Invalid input": the branch that got furthest
+ * (longest path), so `coefficients.1: must be a finite number` rather than `coefficients: Invalid input`.
+ */
+function deepest(
+  issue: z.core.$ZodIssue,
+  prefix: PropertyKey[],
+): { issue: z.core.$ZodIssue; path: PropertyKey[] } {
+  const path = [...prefix, ...issue.path];
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return { issue, path };
+  let best: { issue: z.core.$ZodIssue; path: PropertyKey[] } | undefined;
+  for (const branch of issue.errors) {
+    const first = branch[0];
+    if (first === undefined) continue;
+    const candidate = deepest(first, path);
+    if (best === undefined || candidate.path.length > best.path.length) best = candidate;
+  }
+  return best ?? { issue, path };
+}
+
+/**
  * Parses and checks a Mobius JSON model: schema (zod), then the cross-field rules (row
  * widths, class counts, tree node indexes).
  */
 export function parseJsonModel(value: unknown): JsonModel {
   const parsed = jsonModelSchema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    const { issue, path } = deepest(parsed.error.issues[0]!, []);
     const message =
       issue.code === 'unrecognized_keys'
         ? `unknown key(s) ${issue.keys.join(', ')}`
         : issue.message;
-    throw invalid(issue.path.map(String).join('.'), message);
+    throw invalid(path.map(String).join('.'), message);
   }
   const model = parsed.data;
   const f = model.features.length;
