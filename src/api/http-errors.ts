@@ -52,6 +52,11 @@ export function toHttpError(error: unknown, bodyLimit: number): MobiusError {
   return toMobiusError(error);
 }
 
+/** Whether `url` is an Open Inference Protocol route (`/v2/…`). */
+function isOipUrl(url: string): boolean {
+  return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?');
+}
+
 /** Installs the error and not-found handlers. */
 export function registerErrorHandlers(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((error, request, reply) => {
@@ -65,6 +70,13 @@ export function registerErrorHandlers(app: FastifyInstance, bodyLimit: number): 
     if (isMlflowUrl(request.url)) {
       const { status, body } = toMlflowError(mobiusError);
       return reply.status(status).send(body);
+    }
+    if (isOipUrl(request.url)) {
+      // The Open Inference Protocol's error body is {"error": "<message>"}; KServe and
+      // Triton clients read that key. Mobius' code and message ride along.
+      return reply
+        .status(mobiusError.status)
+        .send({ error: mobiusError.message, ...mobiusError.toBody() });
     }
     return reply.status(mobiusError.status).send(mobiusError.toBody());
   });

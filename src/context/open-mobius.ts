@@ -23,6 +23,7 @@ import {
   openLineageListener,
   pipelineLauncher,
 } from '../pipelines/index.js';
+import { ServingService } from '../serving/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -46,6 +47,11 @@ export interface MobiusContext {
    * resume (state in the store); only `mobius server` registers pipelines and ticks it.
    */
   scheduler: Scheduler;
+  /**
+   * The models this process serves (`/v2/models/…`, `/api/v1/deployments/…`). In-process
+   * `deploy(name, model)` for now; registry-backed deployments (model@alias) will drive it.
+   */
+  serving: ServingService;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -97,6 +103,7 @@ export async function openMobius(
       logger,
       launch: pipelineLauncher(pipelines, logger),
     });
+    const serving = new ServingService();
     return {
       config,
       store,
@@ -111,8 +118,10 @@ export async function openMobius(
       checks: new CheckService(store, data, blobs, engine, clock),
       pipelines,
       scheduler,
+      serving,
       close: async () => {
         await scheduler.stop();
+        await serving.close();
         await blobs.close();
         await store.close();
       },
