@@ -58,9 +58,46 @@ export async function loadModel(
   return OnnxRuntime.load(source, options);
 }
 
+/**
+ * A loaded model and the requests using it. A replaced or undeployed model is closed only
+ * once its in-flight requests finish: releasing an onnxruntime session under a running
+ * inference would free memory the native run still reads.
+ */
+class Loaded {
+  private active = 0;
+  private retired = false;
+  private drained: (() => void) | undefined;
+
+  constructor(readonly runtime: ModelRuntime) {}
+
+  /** Runs `work` with the model kept open until it settles. */
+  async use<T>(work: (runtime: ModelRuntime) => Promise<T>): Promise<T> {
+    this.active++;
+    try {
+      return await work(this.runtime);
+    } finally {
+      if (--this.active === 0) this.drained?.();
+    }
+  }
+
+  /** Closes the model after the last in-flight request. */
+  async retire(): Promise<void> {
+    if (this.retired) return;
+    this.retired = true;
+    if (this.active > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await this.runtime.close();
+  }
+}
+
 /** The deployments this process serves. */
 export class ServingService {
-  private readonly deployments = new Map<string, ModelRuntime>();
+  private readonly deployments = new Map<string, Loaded>();
+  private readonly load: typeof loadModel;
+
+  /** `load` turns a source into a runtime (default: ONNX or Mobius JSON by content). */
+  constructor(options: { load?: typeof loadModel } = {}) {
+    this.load = options.load ?? loadModel;
+  }
 
   /**
    * Loads `source` and serves it as `name`, replacing any deployment of that name once the
@@ -79,20 +116,19 @@ export class ServingService {
         'INVALID_ARGUMENT',
         `deployment name '${name.slice(0, 200)}' is not allowed: use letters, digits, '_', '.', '-' (up to 128, starting with a letter or digit)`,
       );
-    const runtime = await loadModel(source, options);
+    const runtime = await this.load(source, options);
     const previous = this.deployments.get(name);
-    this.deployments.set(name, runtime);
-    // In-flight requests hold their own reference; onnxruntime finishes runs before release.
-    await previous?.close();
+    this.deployments.set(name, new Loaded(runtime));
+    await previous?.retire();
     return this.metadata(name);
   }
 
   /** Stops serving `name`; false when there was no such deployment. */
   async undeploy(name: string): Promise<boolean> {
-    const runtime = this.deployments.get(name);
-    if (runtime === undefined) return false;
+    const loaded = this.deployments.get(name);
+    if (loaded === undefined) return false;
     this.deployments.delete(name);
-    await runtime.close();
+    await loaded.retire();
     return true;
   }
 
@@ -103,13 +139,17 @@ export class ServingService {
 
   /** The runtime serving `name`; NOT_FOUND naming it otherwise. */
   get(name: string): ModelRuntime {
-    const runtime = this.deployments.get(name);
-    if (runtime === undefined)
+    return this.loaded(name).runtime;
+  }
+
+  private loaded(name: string): Loaded {
+    const loaded = this.deployments.get(name);
+    if (loaded === undefined)
       throw new MobiusError(
         'NOT_FOUND',
         `no deployment named '${name.slice(0, 200)}'${this.deployments.size === 0 ? ' (nothing is deployed)' : `; deployed: ${this.list().slice(0, 20).join(', ')}`}`,
       );
-    return runtime;
+    return loaded;
   }
 
   /** What `name` takes and returns. */
@@ -127,9 +167,10 @@ export class ServingService {
 
   /** Answers an OIP v2 inference request body. */
   async infer(name: string, body: unknown): Promise<InferResponse> {
-    const runtime = this.get(name);
-    const request = parseInferRequest(body, runtime.signature);
-    const outputs = await runtime.infer(request.inputs, request.outputs);
+    const { request, outputs } = await this.loaded(name).use(async (runtime) => {
+      const request = parseInferRequest(body, runtime.signature);
+      return { request, outputs: await runtime.infer(request.inputs, request.outputs) };
+    });
     const response: InferResponse = { model_name: name, outputs };
     if (request.id !== undefined) response.id = request.id;
     return response;
@@ -137,15 +178,16 @@ export class ServingService {
 
   /** Answers `{records: [...]}` with one `{output: value}` object per record. */
   async predict(name: string, body: unknown): Promise<{ predictions: Record<string, unknown>[] }> {
-    const runtime = this.get(name);
-    const inputs = recordsToInputs(body, runtime.signature, runtime.features);
-    return { predictions: outputsToRecords(await runtime.infer(inputs)) };
+    return this.loaded(name).use(async (runtime) => {
+      const inputs = recordsToInputs(body, runtime.signature, runtime.features);
+      return { predictions: outputsToRecords(await runtime.infer(inputs)) };
+    });
   }
 
   /** Releases every loaded model. */
   async close(): Promise<void> {
-    const runtimes = [...this.deployments.values()];
+    const loaded = [...this.deployments.values()];
     this.deployments.clear();
-    await Promise.all(runtimes.map((r) => r.close()));
+    await Promise.all(loaded.map((l) => l.retire()));
   }
 }
