@@ -242,6 +242,25 @@ for (const backend of STORE_BACKENDS) {
       expect((await infer('iris-onnx', ROWS.slice(0, 2), 'FP32')).status).toBe(200);
     });
 
+    it('deploys a model stored in the blob store by sha256; refuses a stored pickle and a missing blob', async () => {
+      const { serving, blobs } = t.ctx;
+      const { sha256 } = await blobs.put(IRIS_ONNX);
+      const meta = await serving.deploy('iris-blob', { blob: sha256 }, { features: FEATURES });
+      expect(meta.platform).toBe('onnx');
+      const res = await infer('iris-blob', ROWS.slice(0, 3), 'FP32');
+      expect(res.status).toBe(200);
+      const pickle = await blobs.put(Uint8Array.from([0x80, 0x05, 0x95, 0x20, 0, 0, 0, 0]));
+      await expect(serving.deploy('iris-blob', { blob: pickle.sha256 })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringMatching(/pickle.*never unpickles/),
+      });
+      await expect(serving.deploy('x', { blob: 'a'.repeat(64) })).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
+      expect((await infer('iris-blob', ROWS.slice(0, 1), 'FP32')).status).toBe(200);
+      expect(await serving.undeploy('iris-blob')).toBe(true);
+    });
+
     it('needs a token: no token is 401 on /v2 as everywhere', async () => {
       const res = await app.inject({ method: 'GET', url: '/v2/models/iris-onnx' });
       expect(res.statusCode).toBe(401);

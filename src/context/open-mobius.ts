@@ -103,7 +103,7 @@ export async function openMobius(
       logger,
       launch: pipelineLauncher(pipelines, logger),
     });
-    const serving = new ServingService();
+    const serving = new ServingService({ blobs });
     return {
       config,
       store,

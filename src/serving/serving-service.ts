@@ -6,6 +6,7 @@
  * `undeploy` on retirement. Loading happens before the name is bound, so a bad model
  * never replaces a good one and requests keep being served throughout.
  */
+import type { BlobStore } from '../blobs/index.js';
 import { MobiusError, limits } from '../core/index.js';
 import { parseInferRequest, recordsToInputs, outputsToRecords, type InferResponse } from './oip.js';
 import type { ModelRuntime } from './runtime.js';
@@ -13,8 +14,11 @@ import { JsonModelRuntime } from './runtimes/json-model.js';
 import { OnnxRuntime } from './runtimes/onnx-runtime.js';
 import type { TensorSpec } from './signature.js';
 
-/** What `deploy` accepts: ONNX (or any file) bytes, or a Mobius JSON model object. */
-export type ModelSource = Uint8Array | { json: unknown };
+/**
+ * What `deploy` accepts: model file bytes (ONNX or Mobius JSON), a Mobius JSON model
+ * object, or a blob in the blob store by sha256 (how registry model versions are stored).
+ */
+export type ModelSource = Uint8Array | { json: unknown } | { blob: string };
 
 export interface DeployOptions {
   /** Column order for an ONNX model with one `[-1, F]` input, for the records endpoint. */
@@ -32,7 +36,7 @@ export interface DeploymentMetadata {
 
 /** Loads a model from bytes (ONNX, or a JSON model file) or a JSON object. */
 export async function loadModel(
-  source: ModelSource,
+  source: Uint8Array | { json: unknown },
   options: DeployOptions = {},
 ): Promise<ModelRuntime> {
   if (!(source instanceof Uint8Array)) return JsonModelRuntime.fromJson(source.json);
@@ -93,10 +97,35 @@ class Loaded {
 export class ServingService {
   private readonly deployments = new Map<string, Loaded>();
   private readonly load: typeof loadModel;
+  private readonly blobs: BlobStore | undefined;
 
-  /** `load` turns a source into a runtime (default: ONNX or Mobius JSON by content). */
-  constructor(options: { load?: typeof loadModel } = {}) {
+  /**
+   * `load` turns bytes or a JSON model into a runtime (default: ONNX or Mobius JSON by
+   * content); `blobs` lets `deploy` take `{blob: sha256}`.
+   */
+  constructor(options: { load?: typeof loadModel; blobs?: BlobStore } = {}) {
     this.load = options.load ?? loadModel;
+    this.blobs = options.blobs;
+  }
+
+  /** The bytes of a stored blob, refused before reading when too big to serve in-process. */
+  private async readBlob(sha256: string): Promise<Uint8Array> {
+    if (this.blobs === undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        'this serving service has no blob store to read models from',
+      );
+    const info = await this.blobs.stat(sha256);
+    if (info === undefined)
+      throw new MobiusError('NOT_FOUND', `no stored blob ${sha256} to deploy`);
+    if (info.size > limits.MAX_INPROCESS_MODEL_BYTES)
+      throw new MobiusError(
+        'PAYLOAD_TOO_LARGE',
+        `the model file is ${info.size} bytes; in-process serving takes up to ${limits.MAX_INPROCESS_MODEL_BYTES}`,
+      );
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.blobs.get(sha256)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
   }
 
   /**
@@ -116,7 +145,8 @@ export class ServingService {
         'INVALID_ARGUMENT',
         `deployment name '${name.slice(0, 200)}' is not allowed: use letters, digits, '_', '.', '-' (up to 128, starting with a letter or digit)`,
       );
-    const runtime = await this.load(source, options);
+    const bytesOrJson = 'blob' in source ? await this.readBlob(source.blob) : source;
+    const runtime = await this.load(bytesOrJson, options);
     const previous = this.deployments.get(name);
     this.deployments.set(name, new Loaded(runtime));
     await previous?.retire();
