@@ -98,6 +98,15 @@ describe.skipIf(!hasSklearn)('ONNX models exported by skl2onnx match scikit-lear
     expect(maxDiff(got, expected.prediction!) / scale).toBeLessThan(TOLERANCE);
   });
 
+  it('refuses the default skl2onnx export (ZipMap output, not a tensor) with the fix', async () => {
+    await expect(
+      serving.deploy('zipmap', readFileSync(join(dir, 'logreg_zipmap.onnx'))),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/output 'output_probability' is not a tensor.*zipmap=False/),
+    });
+  });
+
   it('the records endpoint feeds named features in the deployment’s column order', async () => {
     const { bytes, expected } = load('logreg');
     const features = ['a', 'b', 'c', 'd', 'e', 'f'];
