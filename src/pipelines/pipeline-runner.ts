@@ -89,6 +89,11 @@ export interface RunPipelineOptions {
   /** Scratch space for inputs, outputs and logs; a temp dir (removed afterwards) when absent. */
   workDir?: string;
   signal?: AbortSignal;
+  /**
+   * Where steps run: `local` (default: this process and its child processes) or `queue`
+   * (`mobius worker` processes through the PostgreSQL queue; see docs/scaling.md).
+   */
+  executor?: 'local' | 'queue';
 }
 
 export interface PipelineServiceDeps {
@@ -98,6 +103,8 @@ export interface PipelineServiceDeps {
   clock: Clock;
   logger?: Logger;
   executor?: StepExecutor;
+  /** The queue executor, opened on first use (PostgreSQL only); absent = `queue` refused. */
+  queueExecutor?: () => Promise<StepExecutor>;
   inputResolver?: InputResolver;
   /** Waits between retries; tests pass a fast one. */
   sleep?: (ms: number) => Promise<void>;
@@ -134,6 +141,7 @@ export class PipelineService {
         `pipeline '${p.name}' has ${p.steps.length} steps; the limit is ${limits.MAX_PIPELINE_STEPS}`,
       );
     const params = resolveParams(p, options.params);
+    const executor = await this.#executorFor(options.executor ?? 'local');
     const concurrency = options.concurrency ?? limits.DEFAULT_STEP_CONCURRENCY;
     if (!Number.isSafeInteger(concurrency) || concurrency < 1)
       throw new MobiusError('INVALID_ARGUMENT', 'concurrency must be a whole number ≥ 1');
@@ -179,6 +187,7 @@ export class PipelineService {
       force: options.force ?? false,
       signal: cancel.signal,
       dryRun: false,
+      executor,
     };
     const reports: Record<string, StepReport> = {};
     try {
@@ -238,6 +247,7 @@ export class PipelineService {
       force: options.force ?? false,
       signal: new AbortController().signal,
       dryRun: true,
+      executor: this.#executor,
     };
     const reports: Record<string, StepReport> = {};
     const result: StepExplanation[] = [];
@@ -301,6 +311,21 @@ export class PipelineService {
       outputs: r.outputs === null ? {} : (JSON.parse(r.outputs) as Record<string, OutputBlob>),
       trackingRunId: r.tracking_run_id ?? undefined,
     }));
+  }
+
+  async #executorFor(kind: 'local' | 'queue'): Promise<StepExecutor> {
+    if (kind === 'local') return this.#executor;
+    if (kind !== 'queue')
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `executor must be 'local' or 'queue', not '${String(kind)}'`,
+      );
+    if (this.#deps.queueExecutor === undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        "executor 'queue' needs a PostgreSQL store: distributed workers share their queue through it (set MOBIUS_STORE=postgres://…)",
+      );
+    return this.#deps.queueExecutor();
   }
 
   async #experiment(name: string): Promise<string> {
@@ -441,7 +466,7 @@ export class PipelineService {
         report.status = 'cached';
         report.outputs = hit.outputs;
       } else {
-        await this.#execute(ctx, s, run.info.id, run.info.artifactUri, inputs, report);
+        await this.#execute(ctx, s, stepRunId, run.info.id, run.info.artifactUri, inputs, report);
         if (report.status === 'succeeded' && s.cache)
           await store.write((trx) =>
             trx
@@ -587,6 +612,7 @@ export class PipelineService {
   async #execute(
     ctx: RunContext,
     s: StepDefinition,
+    stepRunId: string,
     runId: string,
     artifactUri: string,
     inputs: Record<string, OutputBlob>,
@@ -619,11 +645,13 @@ export class PipelineService {
       await writeFile(logs.stdout, '', { flag: 'a' });
       await writeFile(logs.stderr, '', { flag: 'a' });
       report.attempts = attempt;
-      outcome = await this.#executor.execute({
+      outcome = await ctx.executor.execute({
         runId,
+        stepRunId,
         step: s,
         attempt,
         inputs: inputPaths,
+        inputBlobs: inputs,
         outputs: outputPaths,
         params: Object.fromEntries(s.params.map((p) => [p, ctx.params[p]!])),
         env: { ...baseEnv, ...contract },
@@ -632,7 +660,9 @@ export class PipelineService {
         stderrPath: logs.stderr,
         signal: ctx.signal,
       });
-      if (outcome.status === 'succeeded') {
+      if (outcome.status === 'succeeded' && outcome.outputs !== undefined)
+        report.outputs = outcome.outputs;
+      else if (outcome.status === 'succeeded') {
         const produced: Record<string, OutputBlob> = {};
         for (const name of s.outputs) {
           const path = outputPaths[name]!;
@@ -772,6 +802,7 @@ interface RunContext {
   signal: AbortSignal;
   /** `explain`: nothing is stored or run. */
   dryRun: boolean;
+  executor: StepExecutor;
 }
 
 function resolveParams(
