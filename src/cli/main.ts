@@ -19,6 +19,7 @@ import { tokenCommands } from './token-commands.js';
 import { registerRunCommands } from './run-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerDataCommands } from './data-commands.js';
+import { registerWorkerCommands } from './worker-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -203,6 +204,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
   registerRunCommands(program, { config, json });
   registerModelCommands(program, { config, json });
   registerDataCommands(program, { config, json, cwd });
+  registerWorkerCommands(program, { config, json, env });
 
   for (const command of program.commands) {
     command.exitOverride();

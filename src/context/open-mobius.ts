@@ -17,7 +17,7 @@ import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
 import { DataService } from '../data/index.js';
-import { PipelineService } from '../pipelines/index.js';
+import { PipelineService, loadQueue, type QueueExecutor } from '../pipelines/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -32,7 +32,10 @@ export interface MobiusContext {
   /** DuckDB, for tabular work (dataset versions, profiles, diffs). */
   engine: Engine;
   data: DataService;
-  /** Runs pipelines on this machine (LocalExecutor) and records them. */
+  /**
+   * Runs pipelines and records them: on this machine (LocalExecutor) or, with
+   * `{ executor: 'queue' }` on a PostgreSQL store, on `mobius worker` processes.
+   */
   pipelines: PipelineService;
   /** Closes the store and blob store. */
   close(): Promise<void>;
@@ -70,6 +73,16 @@ export async function openMobius(
     // not the OS temp dir, which may be a RAM-backed tmpfs.
     const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
     const tracking = new TrackingService(store, blobs, clock);
+    // Opened on the first `executor: 'queue'` run: it holds a LISTEN connection.
+    let queue: Promise<QueueExecutor> | undefined;
+    const queueExecutor =
+      store.dialect === 'postgres'
+        ? (): Promise<QueueExecutor> =>
+            (queue ??= loadQueue().then(
+              ({ QueueExecutor }) =>
+                new QueueExecutor({ store, storeLocation: config.store, blobs, logger }),
+            ))
+        : undefined;
     return {
       config,
       store,
@@ -81,8 +94,9 @@ export async function openMobius(
       registry: new RegistryService(store, clock),
       engine,
       data: new DataService(store, blobs, engine, clock),
-      pipelines: new PipelineService({ store, blobs, tracking, clock, logger }),
+      pipelines: new PipelineService({ store, blobs, tracking, clock, logger, queueExecutor }),
       close: async () => {
+        if (queue !== undefined) await (await queue).close();
         await blobs.close();
         await store.close();
       },

@@ -32,3 +32,22 @@ export type {
   StepStatus,
 } from './pipeline-runner.js';
 export { parsePipelineYaml } from './yaml-definition.js';
+import type * as QueueModule from './queue/index.js';
+
+export type {
+  QueueExecutor,
+  QueueExecutorOptions,
+  StepWorker,
+  StepWorkerOptions,
+} from './queue/index.js';
+
+/**
+ * The queue module (graphile-worker over PostgreSQL), imported on first use so local
+ * pipelines and every other command never load it.
+ *
+ * @example
+ * const { StepWorker } = await loadQueue();
+ */
+export function loadQueue(): Promise<typeof QueueModule> {
+  return import('./queue/index.js');
+}

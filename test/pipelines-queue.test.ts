@@ -1,0 +1,255 @@
+/**
+ * Distributed pipelines (issue 5) on PostgreSQL: two real `mobius worker` processes (the
+ * built CLI), one SIGKILLed while it runs a step; the pipeline still completes, the step
+ * is retried on the other worker, and every output is committed exactly once. Plus the
+ * commit rule on its own: a second completion of the same attempt is refused.
+ * PostgreSQL only — workers share the queue through it; SQLite refuses `executor: 'queue'`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadQueue, pipeline, step } from '../src/pipelines/index.js';
+import { sql } from '../src/store/index.js';
+import { openTestContext, type TestContext } from './helpers/context.js';
+import { STORE_BACKENDS } from './helpers/stores.js';
+
+const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
+const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+
+describe.skipIf(!STORE_BACKENDS.includes('postgres'))(
+  'queue executor and mobius worker (postgres; skipped unless TEST_STORES includes postgres: workers need a PostgreSQL store)',
+  () => {
+    let t: TestContext;
+    let dir: string;
+    const workers: ChildProcess[] = [];
+
+    /** Starts `mobius worker` on the test's store and blob dir; resolves with its worker id. */
+    function startWorker(): Promise<{ child: ChildProcess; id: string }> {
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          'worker',
+          '--json',
+          '--heartbeat-ms',
+          '200',
+          '--lost-after-ms',
+          '1500',
+          '--grace-ms',
+          '2000',
+        ],
+        {
+          env: {
+            ...ENV,
+            MOBIUS_STORE: t.ctx.config.store,
+            MOBIUS_BLOBS: t.ctx.config.blobs,
+            MOBIUS_HOME: join(dir, `home-${workers.length}`),
+            MOBIUS_LOG_LEVEL: 'warn',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      workers.push(child);
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      return new Promise((resolve, reject) => {
+        let out = '';
+        child.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          const line = out.split('\n')[0];
+          if (out.includes('\n') && line !== undefined)
+            resolve({ child, id: (JSON.parse(line) as { worker: string }).worker });
+        });
+        child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${err}`)));
+      });
+    }
+
+    async function waitFor<T>(
+      what: string,
+      fn: () => Promise<T | undefined>,
+      ms = 20_000,
+    ): Promise<T> {
+      const until = Date.now() + ms;
+      for (;;) {
+        const value = await fn();
+        if (value !== undefined) return value;
+        if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+
+    beforeAll(async () => {
+      t = await openTestContext('postgres');
+      dir = mkdtempSync(join(tmpdir(), 'mobius-queue-'));
+    });
+
+    afterAll(async () => {
+      for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+      await t.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('a second completion of the same (step run, attempt) is refused', async () => {
+      const { commitAttempt, queueLocation, readCommit } = await loadQueue();
+      const p = pipeline('commit-once', {
+        steps: [
+          step('only', { outputs: ['out'], run: ['sh', '-c', 'echo x > "$MOBIUS_OUTPUT_OUT"'] }),
+        ],
+      });
+      // A local run gives a real step_run row to commit against.
+      const result = await t.ctx.pipelines.run(p, { env: ENV });
+      const [row] = await t.ctx.pipelines
+        .steps(result.id)
+        .then(async () =>
+          t.ctx.store.db
+            .selectFrom('step_run')
+            .select('id')
+            .where('pipeline_run_id', '=', result.id)
+            .execute(),
+        );
+      const location = queueLocation(t.ctx.config.store);
+      const outcome = {
+        status: 'succeeded' as const,
+        exitCode: 0,
+        signal: null,
+        exitReason: null,
+        wallMs: 1,
+        cpuMs: undefined,
+        peakRssBytes: undefined,
+      };
+      const first = await commitAttempt(t.ctx.store, location, row!.id, 7, {
+        status: 'succeeded',
+        workerId: 'w1',
+        outcome,
+        outputs: { out: { sha256: 'a'.repeat(64), size: 2 } },
+        logs: {},
+      });
+      const second = await commitAttempt(t.ctx.store, location, row!.id, 7, {
+        status: 'succeeded',
+        workerId: 'w2',
+        outcome,
+        outputs: { out: { sha256: 'b'.repeat(64), size: 2 } },
+        logs: {},
+      });
+      expect([first, second]).toEqual([true, false]);
+      const stored = await readCommit(t.ctx.store, row!.id, 7);
+      expect(stored?.workerId).toBe('w1');
+      expect(stored?.outputs.out?.sha256).toBe('a'.repeat(64));
+    });
+
+    it("a SQLite store refuses executor 'queue' with what to do", async () => {
+      const lite = await openTestContext('sqlite');
+      try {
+        const p = pipeline('lite', { steps: [step('s', { run: ['true'] })] });
+        await expect(lite.ctx.pipelines.run(p, { executor: 'queue' })).rejects.toThrow(
+          /needs a PostgreSQL store/,
+        );
+      } finally {
+        await lite.cleanup();
+      }
+    });
+
+    it('two workers, one SIGKILLed mid-step: the pipeline completes, each output committed once', async () => {
+      const a = await startWorker();
+      const b = await startWorker();
+      const byId = new Map([
+        [a.id, a.child],
+        [b.id, b.child],
+      ]);
+      const marker = join(dir, 'slow-started');
+      const p = pipeline('queued', {
+        steps: [
+          step('prep', {
+            outputs: ['words'],
+            run: ['sh', '-c', 'printf "alpha\\nbeta\\n" > "$MOBIUS_OUTPUT_WORDS"'],
+          }),
+          step('slow', {
+            inputs: { words: 'prep.words' },
+            outputs: ['counted'],
+            // Long enough to be killed in the middle; the marker says it started.
+            run: [
+              'sh',
+              '-c',
+              `touch ${marker}; sleep 3; wc -l < "$MOBIUS_INPUT_WORDS" > "$MOBIUS_OUTPUT_COUNTED"`,
+            ],
+            retries: 1,
+            retryDelayMs: 10,
+          }),
+          step('report', {
+            inputs: { counted: 'slow.counted' },
+            outputs: ['summary'],
+            run: [
+              'sh',
+              '-c',
+              'echo "lines: $(cat "$MOBIUS_INPUT_COUNTED")" > "$MOBIUS_OUTPUT_SUMMARY"',
+            ],
+          }),
+        ],
+      });
+      const running = t.ctx.pipelines.run(p, { env: ENV, executor: 'queue' });
+      // Kill whichever worker holds the slow step, once the step is really running.
+      const holder = await waitFor('the slow step to start on a worker', async () => {
+        if (!existsSync(marker)) return undefined;
+        const { rows } = await sql<{ worker_id: string | null }>`
+          select a.worker_id from step_attempt a join step_run s on s.id = a.step_run_id
+          where s.step = 'slow' and a.attempt = 1 and a.status = 'running'`.execute(t.ctx.store.db);
+        return rows[0]?.worker_id ?? undefined;
+      });
+      byId.get(holder)!.kill('SIGKILL');
+      const survivor = holder === a.id ? b.id : a.id;
+
+      const result = await running;
+      expect(result.status).toBe('succeeded');
+      const slow = result.steps.slow!;
+      expect(slow.status).toBe('succeeded');
+      expect(slow.attempts).toBe(2);
+      const summary = result.steps.report!.outputs.summary!;
+      let text = '';
+      for await (const chunk of await t.ctx.blobs.get(summary.sha256)) text += String(chunk);
+      expect(text.trim()).toBe('lines: 2');
+
+      // Attempt 1 was settled as lost by a sweeper; attempt 2 ran on the survivor.
+      const commits = await sql<{
+        step: string;
+        attempt: number;
+        status: string;
+        worker_id: string | null;
+        outcome: string;
+      }>`
+        select s.step, c.attempt, c.status, c.worker_id, c.outcome from step_commit c
+        join step_run s on s.id = c.step_run_id where s.pipeline_run_id = ${result.id}
+        order by s.step, c.attempt`.execute(t.ctx.store.db);
+      const slowCommits = commits.rows.filter((r) => r.step === 'slow');
+      expect(slowCommits.map((r) => [r.attempt, r.status])).toEqual([
+        [1, 'lost'],
+        [2, 'succeeded'],
+      ]);
+      expect(slowCommits[1]!.worker_id).toBe(survivor);
+      expect(JSON.parse(slowCommits[0]!.outcome).exitReason).toMatch(/^worker lost: worker /);
+      // Exactly one succeeded commit per step, and one 'produced' edge per output.
+      const succeeded = commits.rows.filter((r) => r.status === 'succeeded');
+      expect(succeeded.map((r) => r.step).sort()).toEqual(['prep', 'report', 'slow']);
+      const produced = await sql<{ n: number }>`
+        select count(*)::int as n from edge e join step_run s on s.tracking_run_id = e.from_id
+        where s.pipeline_run_id = ${result.id} and e.relation = 'produced'`.execute(t.ctx.store.db);
+      expect(produced.rows[0]!.n).toBe(3);
+      const lost = await sql<{
+        state: string;
+      }>`select state from worker where id = ${holder}`.execute(t.ctx.store.db);
+      expect(lost.rows[0]!.state).toBe('lost');
+
+      // SIGTERM: the survivor stops cleanly and says so in the worker table.
+      const survivorChild = byId.get(survivor)!;
+      const exited = new Promise<number | null>((r) => survivorChild.on('exit', (code) => r(code)));
+      survivorChild.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const stopped = await sql<{
+        state: string;
+      }>`select state from worker where id = ${survivor}`.execute(t.ctx.store.db);
+      expect(stopped.rows[0]!.state).toBe('stopped');
+    }, 60_000);
+  },
+);
