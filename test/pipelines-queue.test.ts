@@ -5,7 +5,7 @@
  * commit rule on its own: a second completion of the same attempt is refused.
  * PostgreSQL only — workers share the queue through it; SQLite refuses `executor: 'queue'`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,7 @@ describe.skipIf(!STORE_BACKENDS.includes('postgres'))(
     const workers: ChildProcess[] = [];
 
     /** Starts `mobius worker` on the test's store and blob dir; resolves with its worker id. */
-    function startWorker(): Promise<{ child: ChildProcess; id: string }> {
+    function startWorker(...extra: string[]): Promise<{ child: ChildProcess; id: string }> {
       const child = spawn(
         process.execPath,
         [
@@ -40,6 +40,7 @@ describe.skipIf(!STORE_BACKENDS.includes('postgres'))(
           '1500',
           '--grace-ms',
           '2000',
+          ...extra,
         ],
         {
           env: {
@@ -138,18 +139,6 @@ describe.skipIf(!STORE_BACKENDS.includes('postgres'))(
       const stored = await readCommit(t.ctx.store, row!.id, 7);
       expect(stored?.workerId).toBe('w1');
       expect(stored?.outputs.out?.sha256).toBe('a'.repeat(64));
-    });
-
-    it("a SQLite store refuses executor 'queue' with what to do", async () => {
-      const lite = await openTestContext('sqlite');
-      try {
-        const p = pipeline('lite', { steps: [step('s', { run: ['true'] })] });
-        await expect(lite.ctx.pipelines.run(p, { executor: 'queue' })).rejects.toThrow(
-          /needs a PostgreSQL store/,
-        );
-      } finally {
-        await lite.cleanup();
-      }
     });
 
     it('two workers, one SIGKILLed mid-step: the pipeline completes, each output committed once', async () => {
@@ -251,5 +240,142 @@ describe.skipIf(!STORE_BACKENDS.includes('postgres'))(
       }>`select state from worker where id = ${survivor}`.execute(t.ctx.store.db);
       expect(stopped.rows[0]!.state).toBe('stopped');
     }, 60_000);
+
+    it('a worker whose heartbeat expired has its attempt settled as lost; its late completion is refused', async () => {
+      const { QueueExecutor, commitAttempt, queueLocation, readCommit, sweepLostWorkers } =
+        await loadQueue();
+      // Starting an executor installs the queue schema the sweeper unlocks jobs in.
+      const executor = new QueueExecutor({
+        store: t.ctx.store,
+        storeLocation: t.ctx.config.store,
+        blobs: t.ctx.blobs,
+        logger: t.ctx.logger,
+      });
+      await executor.start();
+      await executor.close();
+      const result = await t.ctx.pipelines.run(
+        pipeline('sweep', { steps: [step('s', { run: ['true'] })] }),
+        { env: ENV },
+      );
+      const [row] = await t.ctx.store.db
+        .selectFrom('step_run')
+        .select('id')
+        .where('pipeline_run_id', '=', result.id)
+        .execute();
+      const db = t.ctx.store.db;
+      const now = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+      await sql`insert into worker (id, host, pid, queue, concurrency, queue_worker_ids, state, started_at, last_heartbeat)
+                values ('silent', 'elsewhere', 4242, 'default', 1, '["gw-silent"]', 'running', ${now} - 60000, ${now} - 10000)`.execute(
+        db,
+      );
+      await sql`insert into worker (id, host, pid, queue, concurrency, queue_worker_ids, state, started_at, last_heartbeat)
+                values ('alive', 'here', 4343, 'default', 1, '[]', 'running', ${now} - 60000, ${now})`.execute(
+        db,
+      );
+      await sql`insert into step_attempt (step_run_id, attempt, queue, status, worker_id, deliveries, enqueued_at, started_at)
+                values (${row!.id}, 1, 'default', 'running', 'silent', 1, ${now} - 20000, ${now} - 19000)`.execute(
+        db,
+      );
+      await sql`insert into step_attempt (step_run_id, attempt, queue, status, worker_id, deliveries, enqueued_at, started_at)
+                values (${row!.id}, 2, 'default', 'running', 'alive', 1, ${now} - 20000, ${now} - 19000)`.execute(
+        db,
+      );
+      const location = queueLocation(t.ctx.config.store);
+      expect(await sweepLostWorkers(t.ctx.store, location, 5000, t.ctx.logger)).toBe(1);
+      const lost = await readCommit(t.ctx.store, row!.id, 1);
+      expect(lost?.status).toBe('lost');
+      expect(lost?.outcome.exitReason).toMatch(
+        /^worker lost: worker silent on elsewhere \(pid 4242\)/,
+      );
+      // The live worker's attempt is untouched; a second sweep finds nothing new.
+      expect(await readCommit(t.ctx.store, row!.id, 2)).toBeUndefined();
+      expect(await sweepLostWorkers(t.ctx.store, location, 5000, t.ctx.logger)).toBe(0);
+      const states = await sql<{
+        id: string;
+        state: string;
+      }>`select id, state from worker where id in ('silent', 'alive') order by id`.execute(db);
+      expect(states.rows).toEqual([
+        { id: 'alive', state: 'running' },
+        { id: 'silent', state: 'lost' },
+      ]);
+      // The "dead" worker was only slow: its completion arrives and is discarded.
+      const late = await commitAttempt(t.ctx.store, location, row!.id, 1, {
+        status: 'succeeded',
+        workerId: 'silent',
+        outcome: {
+          status: 'succeeded',
+          exitCode: 0,
+          signal: null,
+          exitReason: null,
+          wallMs: 1,
+          cpuMs: undefined,
+          peakRssBytes: undefined,
+        },
+        outputs: { out: { sha256: 'c'.repeat(64), size: 1 } },
+        logs: {},
+      });
+      expect(late).toBe(false);
+      expect((await readCommit(t.ctx.store, row!.id, 1))?.status).toBe('lost');
+    });
+
+    it('SIGTERM hands a running step back; a worker on the same --queue finishes it without using a retry', async () => {
+      const first = await startWorker('--queue', 'slowq', '--grace-ms', '300');
+      const marker = join(dir, 'handback-started');
+      const p = pipeline('handback', {
+        steps: [
+          step('long', {
+            outputs: ['done'],
+            run: ['sh', '-c', `touch ${marker}; sleep 2; echo ok > "$MOBIUS_OUTPUT_DONE"`],
+          }),
+        ],
+      });
+      const running = t.ctx.pipelines.run(p, { env: ENV, executor: 'queue', queue: 'slowq' });
+      await waitFor('the step to start', async () => (existsSync(marker) ? true : undefined));
+      const exited = new Promise<number | null>((r) => first.child.on('exit', (code) => r(code)));
+      first.child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const handedBack = await sql<{ status: string; worker_id: string | null }>`
+        select a.status, a.worker_id from step_attempt a join step_run s on s.id = a.step_run_id
+        where s.pipeline = 'handback'`.execute(t.ctx.store.db);
+      expect(handedBack.rows).toEqual([{ status: 'queued', worker_id: null }]);
+      const second = await startWorker('--queue', 'slowq');
+      const result = await running;
+      expect(result.status).toBe('succeeded');
+      expect(result.steps.long!.attempts).toBe(1);
+      const attempts = await sql<{ deliveries: number; worker_id: string }>`
+        select a.deliveries, a.worker_id from step_attempt a join step_run s on s.id = a.step_run_id
+        where s.pipeline = 'handback'`.execute(t.ctx.store.db);
+      expect(attempts.rows).toEqual([{ deliveries: 2, worker_id: second.id }]);
+      second.child.kill('SIGTERM');
+    }, 60_000);
   },
 );
+
+describe('the queue on SQLite', () => {
+  it("a SQLite store refuses executor 'queue' with what to do", async () => {
+    const lite = await openTestContext('sqlite');
+    try {
+      const p = pipeline('lite', { steps: [step('s', { run: ['true'] })] });
+      await expect(lite.ctx.pipelines.run(p, { executor: 'queue' })).rejects.toThrow(
+        /needs a PostgreSQL store/,
+      );
+    } finally {
+      await lite.cleanup();
+    }
+  });
+
+  it('refuses with what to set', () => {
+    const home = mkdtempSync(join(tmpdir(), 'mobius-worker-lite-'));
+    try {
+      const res = spawnSync(process.execPath, [BIN, 'worker'], {
+        env: { ...ENV, MOBIUS_HOME: home },
+        encoding: 'utf8',
+      });
+      expect(res.status).not.toBe(0);
+      expect(res.stderr).toMatch(/distributed workers need a PostgreSQL store/);
+      expect(res.stderr).toMatch(/MOBIUS_STORE=postgres:\/\//);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});

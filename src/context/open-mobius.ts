@@ -77,11 +77,13 @@ export async function openMobius(
     let queue: Promise<QueueExecutor> | undefined;
     const queueExecutor =
       store.dialect === 'postgres'
-        ? (): Promise<QueueExecutor> =>
-            (queue ??= loadQueue().then(
+        ? async (name: string) => {
+            queue ??= loadQueue().then(
               ({ QueueExecutor }) =>
                 new QueueExecutor({ store, storeLocation: config.store, blobs, logger }),
-            ))
+            );
+            return (await queue).forQueue(name);
+          }
         : undefined;
     return {
       config,

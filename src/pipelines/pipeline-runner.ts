@@ -94,6 +94,8 @@ export interface RunPipelineOptions {
    * (`mobius worker` processes through the PostgreSQL queue; see docs/scaling.md).
    */
   executor?: 'local' | 'queue';
+  /** With `executor: 'queue'`: which workers take the steps (`mobius worker --queue`); default `default`. */
+  queue?: string;
 }
 
 export interface PipelineServiceDeps {
@@ -104,7 +106,7 @@ export interface PipelineServiceDeps {
   logger?: Logger;
   executor?: StepExecutor;
   /** The queue executor, opened on first use (PostgreSQL only); absent = `queue` refused. */
-  queueExecutor?: () => Promise<StepExecutor>;
+  queueExecutor?: (queue: string) => Promise<StepExecutor>;
   inputResolver?: InputResolver;
   /** Waits between retries; tests pass a fast one. */
   sleep?: (ms: number) => Promise<void>;
@@ -141,7 +143,7 @@ export class PipelineService {
         `pipeline '${p.name}' has ${p.steps.length} steps; the limit is ${limits.MAX_PIPELINE_STEPS}`,
       );
     const params = resolveParams(p, options.params);
-    const executor = await this.#executorFor(options.executor ?? 'local');
+    const executor = await this.#executorFor(options.executor ?? 'local', options.queue);
     const concurrency = options.concurrency ?? limits.DEFAULT_STEP_CONCURRENCY;
     if (!Number.isSafeInteger(concurrency) || concurrency < 1)
       throw new MobiusError('INVALID_ARGUMENT', 'concurrency must be a whole number ≥ 1');
@@ -313,7 +315,12 @@ export class PipelineService {
     }));
   }
 
-  async #executorFor(kind: 'local' | 'queue'): Promise<StepExecutor> {
+  async #executorFor(kind: 'local' | 'queue', queue: string | undefined): Promise<StepExecutor> {
+    if (kind === 'local' && queue !== undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `queue '${queue}' is only used with executor 'queue'`,
+      );
     if (kind === 'local') return this.#executor;
     if (kind !== 'queue')
       throw new MobiusError(
@@ -325,7 +332,7 @@ export class PipelineService {
         'INVALID_ARGUMENT',
         "executor 'queue' needs a PostgreSQL store: distributed workers share their queue through it (set MOBIUS_STORE=postgres://…)",
       );
-    return this.#deps.queueExecutor();
+    return this.#deps.queueExecutor(queue ?? 'default');
   }
 
   async #experiment(name: string): Promise<string> {

@@ -67,6 +67,9 @@ export function queuePool(location: QueueLocation, max: number, logger: Logger):
   // An idle connection dropped by the server must not crash the process; the next
   // query opens a new one.
   pool.on('error', (error) => logger.warn({ err: error }, 'queue connection lost'));
+  pool.on('connect', (client) =>
+    client.on('error', (error) => logger.warn({ err: error }, 'queue connection failed')),
+  );
   return pool;
 }
 

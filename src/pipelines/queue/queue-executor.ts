@@ -86,7 +86,18 @@ export class QueueExecutor implements StepExecutor {
     return this.#started;
   }
 
-  async execute(task: StepTask): Promise<StepOutcome> {
+  /** Runs `task` on a worker of the executor's queue. */
+  execute(task: StepTask): Promise<StepOutcome> {
+    return this.#execute(task, this.#o.queue);
+  }
+
+  /** The same executor sending steps to `queue` (one LISTEN connection for all queues). */
+  forQueue(queue: string): StepExecutor {
+    taskIdentifier(queue);
+    return { execute: (task) => this.#execute(task, queue) };
+  }
+
+  async #execute(task: StepTask, queue: string): Promise<StepOutcome> {
     const queued = toQueuedAttempt(task);
     await this.start();
     const { store } = this.#o;
@@ -100,13 +111,13 @@ export class QueueExecutor implements StepExecutor {
       await store.write(async (trx) => {
         await sql`update step_run set status = 'QUEUED' where id = ${task.stepRunId}`.execute(trx);
         await sql`insert into step_attempt (step_run_id, attempt, queue, status, deliveries, enqueued_at)
-                  values (${task.stepRunId}, ${task.attempt}, ${this.#o.queue}, 'queued', 0, ${dbNowMs})`.execute(
+                  values (${task.stepRunId}, ${task.attempt}, ${queue}, 'queued', 0, ${dbNowMs})`.execute(
           trx,
         );
         // graphile-worker's add_job in *our* transaction: the job exists iff the state
         // change committed, and its NOTIFY wakes a worker when we commit.
         await sql`select ${sql.id(this.#location.queueSchema)}.add_job(
-                    ${taskIdentifier(this.#o.queue)}, ${JSON.stringify(queued)}::json,
+                    ${taskIdentifier(queue)}, ${JSON.stringify(queued)}::json,
                     max_attempts => ${JOB_MAX_ATTEMPTS})`.execute(trx);
       });
       const onAbort = (): void => {

@@ -182,21 +182,22 @@ export class StepWorker {
     const q = parseQueuedAttempt(payload);
     const key = `${q.stepRunId}:${q.attempt}`;
     const { store, logger } = this.#o;
-    const claimed = await store.write(async (trx) => {
-      const settled =
-        await sql`select 1 from step_commit where step_run_id = ${q.stepRunId} and attempt = ${q.attempt}`.execute(
-          trx,
-        );
-      if (settled.rows.length > 0) return false;
-      await sql`update step_attempt set status = 'running', worker_id = ${this.id},
-                queue_worker_id = ${helpers.job.locked_by}, deliveries = deliveries + 1,
-                started_at = ${dbNowMs}
-                where step_run_id = ${q.stepRunId} and attempt = ${q.attempt}`.execute(trx);
-      await sql`update step_run set status = 'RUNNING' where id = ${q.stepRunId} and status = 'QUEUED'`.execute(
-        trx,
-      );
-      return true;
-    });
+    // One statement, so the claim costs one round trip: take the attempt unless it is
+    // already settled (lost and retried, cancelled), and mark its step run RUNNING.
+    const { rows } = await sql<{ claimed: number }>`
+      with claimed as (
+        update step_attempt set status = 'running', worker_id = ${this.id},
+               queue_worker_id = ${helpers.job.locked_by}, deliveries = deliveries + 1,
+               started_at = ${dbNowMs}
+        where step_run_id = ${q.stepRunId} and attempt = ${q.attempt}
+          and not exists (select 1 from step_commit
+                          where step_run_id = ${q.stepRunId} and attempt = ${q.attempt})
+        returning step_run_id),
+      marked as (
+        update step_run set status = 'RUNNING'
+        where id in (select step_run_id from claimed) and status = 'QUEUED')
+      select count(*)::int as claimed from claimed`.execute(store.db);
+    const claimed = rows[0]?.claimed === 1;
     // Already settled (lost and retried, cancelled): the job is done, nothing to run.
     if (!claimed) return;
     const active: Active = { controller: new AbortController() };
