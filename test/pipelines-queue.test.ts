@@ -348,6 +348,39 @@ describe.skipIf(!STORE_BACKENDS.includes('postgres'))(
       expect(attempts.rows).toEqual([{ deliveries: 2, worker_id: second.id }]);
       second.child.kill('SIGTERM');
     }, 60_000);
+
+    it('cancelling a run stops the step on its worker, which is then free for the next step', async () => {
+      const w = await startWorker('--queue', 'cancelq');
+      const marker = join(dir, 'cancel-started');
+      const controller = new AbortController();
+      const p = pipeline('cancelled', {
+        steps: [step('forever', { run: ['sh', '-c', `touch ${marker}; sleep 30`] })],
+      });
+      const running = t.ctx.pipelines.run(p, {
+        env: ENV,
+        executor: 'queue',
+        queue: 'cancelq',
+        signal: controller.signal,
+      });
+      await waitFor('the step to start', async () => (existsSync(marker) ? true : undefined));
+      controller.abort(new Error('stop'));
+      const result = await running;
+      expect(result.steps.forever!.status).toBe('killed');
+      expect(result.steps.forever!.exitReason).toBe('cancelled');
+      // The worker (concurrency 1) dropped the 30 s step: a new one starts within seconds.
+      const started = Date.now();
+      const next = await t.ctx.pipelines.run(
+        pipeline('after-cancel', { steps: [step('quick', { run: ['true'] })] }),
+        { env: ENV, executor: 'queue', queue: 'cancelq' },
+      );
+      expect(next.status).toBe('succeeded');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const commit = await sql<{ status: string; worker_id: string | null }>`
+        select c.status, c.worker_id from step_commit c join step_run s on s.id = c.step_run_id
+        where s.pipeline = 'cancelled'`.execute(t.ctx.store.db);
+      expect(commit.rows).toEqual([{ status: 'killed', worker_id: null }]);
+      w.child.kill('SIGTERM');
+    }, 60_000);
   },
 );
 
