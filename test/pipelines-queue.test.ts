@@ -6,12 +6,12 @@
  * PostgreSQL only — workers share the queue through it; SQLite refuses `executor: 'queue'`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadQueue, pipeline, step } from '../src/pipelines/index.js';
+import { loadQueue, pipeline, step, type PipelineDefinition } from '../src/pipelines/index.js';
 import { sql } from '../src/store/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
@@ -379,6 +379,76 @@ describe.skipIf(!STORE_BACKENDS.includes('postgres'))(
         select c.status, c.worker_id from step_commit c join step_run s on s.id = c.step_run_id
         where s.pipeline = 'cancelled'`.execute(t.ctx.store.db);
       expect(commit.rows).toEqual([{ status: 'killed', worker_id: null }]);
+      w.child.kill('SIGTERM');
+    }, 60_000);
+
+    it('a TypeScript step runs on a worker that imports the pipeline file, and is refused if the file differs', async () => {
+      const w = await startWorker('--queue', 'tsq');
+      const file = join(dir, 'shout.pipeline.ts');
+      const source = (body: string): string => `
+import { readFileSync, writeFileSync } from 'node:fs';
+import { pipeline, step } from ${JSON.stringify(fileURLToPath(new URL('../dist/pipelines/index.js', import.meta.url)))};
+export default pipeline('ts-queued', {
+  params: { suffix: '!' },
+  steps: [
+    step('make', { outputs: ['words'], run: ['sh', '-c', 'echo hello > "$MOBIUS_OUTPUT_WORDS"'] }),
+    step('shout', {
+      inputs: { words: 'make.words' },
+      outputs: ['loud'],
+      params: ['suffix'],
+      run: (ctx) => {
+        ctx.log('shouting on ' + process.pid);
+        ${body}
+      },
+    }),
+  ],
+});
+`;
+      writeFileSync(
+        file,
+        source(
+          "writeFileSync(ctx.outputs.loud!, readFileSync(ctx.inputs.words!, 'utf8').trim().toUpperCase() + String(ctx.params.suffix));",
+        ),
+      );
+      const { createJiti } = await import('jiti');
+      const p = await createJiti(import.meta.url, {
+        moduleCache: false,
+      }).import<PipelineDefinition>(file, { default: true });
+      const result = await t.ctx.pipelines.run(p, {
+        env: ENV,
+        executor: 'queue',
+        queue: 'tsq',
+        pipelineFile: file,
+      });
+      expect(result.status).toBe('succeeded');
+      let loud = '';
+      for await (const chunk of await t.ctx.blobs.get(result.steps.shout!.outputs.loud!.sha256))
+        loud += String(chunk);
+      expect(loud).toBe('HELLO!');
+      const ran = await sql<{ worker_id: string }>`
+        select a.worker_id from step_attempt a join step_run s on s.id = a.step_run_id
+        where s.pipeline_run_id = ${result.id} and s.step = 'shout'`.execute(t.ctx.store.db);
+      expect(ran.rows).toEqual([{ worker_id: w.id }]);
+
+      // The worker's copy changes under the coordinator: refused, not run as other code.
+      writeFileSync(file, source("writeFileSync(ctx.outputs.loud!, 'something else');"));
+      const stale = await t.ctx.pipelines.run(p, {
+        env: ENV,
+        executor: 'queue',
+        queue: 'tsq',
+        pipelineFile: file,
+        force: ['shout'],
+      });
+      expect(stale.steps.shout!.status).toBe('failed');
+      expect(stale.steps.shout!.exitReason).toMatch(/differs from the coordinator's/);
+      // Without the file, a TypeScript step cannot go to the queue, and says what to do.
+      const noFile = await t.ctx.pipelines.run(p, {
+        env: ENV,
+        executor: 'queue',
+        queue: 'tsq',
+        force: true,
+      });
+      expect(noFile.steps.shout!.exitReason).toMatch(/pass \{ pipelineFile \}/);
       w.child.kill('SIGTERM');
     }, 60_000);
   },

@@ -31,6 +31,8 @@ export interface StepTask {
   stdoutPath: string;
   stderrPath: string;
   signal: AbortSignal;
+  /** The file the pipeline was loaded from, when known: lets a queue worker load a TypeScript step. */
+  pipelineFile?: string;
 }
 
 /** How an attempt ended. `killed` = timed out, cancelled or ended by a signal. */

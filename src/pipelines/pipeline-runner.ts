@@ -94,6 +94,11 @@ export interface RunPipelineOptions {
    * (`mobius worker` processes through the PostgreSQL queue; see docs/scaling.md).
    */
   executor?: 'local' | 'queue';
+  /**
+   * The module the pipeline was loaded from (`mobius run` knows it). Queue workers import
+   * it to run TypeScript steps; without it only command steps can go to the queue.
+   */
+  pipelineFile?: string;
   /** With `executor: 'queue'`: which workers take the steps (`mobius worker --queue`); default `default`. */
   queue?: string;
 }
@@ -190,6 +195,10 @@ export class PipelineService {
       signal: cancel.signal,
       dryRun: false,
       executor,
+      pipelineFile:
+        options.pipelineFile === undefined
+          ? undefined
+          : resolve(options.baseDir ?? process.cwd(), options.pipelineFile),
     };
     const reports: Record<string, StepReport> = {};
     try {
@@ -250,6 +259,7 @@ export class PipelineService {
       signal: new AbortController().signal,
       dryRun: true,
       executor: this.#executor,
+      pipelineFile: undefined,
     };
     const reports: Record<string, StepReport> = {};
     const result: StepExplanation[] = [];
@@ -666,6 +676,7 @@ export class PipelineService {
         stdoutPath: logs.stdout,
         stderrPath: logs.stderr,
         signal: ctx.signal,
+        ...(ctx.pipelineFile === undefined ? {} : { pipelineFile: ctx.pipelineFile }),
       });
       if (outcome.status === 'succeeded' && outcome.outputs !== undefined)
         report.outputs = outcome.outputs;
@@ -810,6 +821,7 @@ interface RunContext {
   /** `explain`: nothing is stored or run. */
   dryRun: boolean;
   executor: StepExecutor;
+  pipelineFile: string | undefined;
 }
 
 function resolveParams(

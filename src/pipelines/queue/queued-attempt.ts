@@ -6,8 +6,9 @@
  * MLFLOW_TRACKING_URI) and the variables the step declares in `env` — never the
  * coordinator's whole environment, which would put its secrets into the queue table.
  */
+import { createHash } from 'node:crypto';
 import { MobiusError } from '../../core/index.js';
-import type { ParamValue, StepDefinition } from '../definition.js';
+import type { ParamValue, PipelineDefinition, StepDefinition } from '../definition.js';
 import type { StepTask } from '../executor.js';
 
 interface Blob {
@@ -23,7 +24,14 @@ export interface QueuedAttempt {
   runId: string;
   step: {
     name: string;
-    run: { kind: 'command'; argv: string[] } | { kind: 'shell'; script: string };
+    run:
+      | { kind: 'command'; argv: string[] }
+      | { kind: 'shell'; script: string }
+      /**
+       * A TypeScript step: the worker imports `module` (its default export is the
+       * pipeline) and runs the step of the same name, if its source hashes the same.
+       */
+      | { kind: 'function'; module: string; sourceSha256: string };
     timeoutMs: number | null;
     outputs: string[];
   };
@@ -44,10 +52,24 @@ const SHIPPED_CONTRACT = /^MOBIUS_(RUN_ID$|PARAM_)/;
 /** The queued form of `task`; a TypeScript function step is refused with what to do. */
 export function toQueuedAttempt(task: StepTask): QueuedAttempt {
   const run = task.step.run;
-  if (run.kind === 'function')
+  let queuedRun: QueuedAttempt['step']['run'];
+  if (run.kind === 'command') queuedRun = { kind: 'command', argv: [...run.argv] };
+  else if (run.kind === 'shell') queuedRun = { kind: 'shell', script: run.script };
+  else if (run.kind === 'function') {
+    if (task.pipelineFile === undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `step '${task.step.name}' is a TypeScript function: a queue worker can run it only by importing the pipeline's file — pass { pipelineFile } to run() ('mobius run <file>' does), write it as a command step, or use the local executor`,
+      );
+    queuedRun = {
+      kind: 'function',
+      module: task.pipelineFile,
+      sourceSha256: sourceHash(run.fn),
+    };
+  } else
     throw new MobiusError(
       'INVALID_ARGUMENT',
-      `step '${task.step.name}' is a TypeScript function, which cannot be sent to a queue worker yet: write it as a command step (run: ['node', 'step.js']) or run the pipeline with the local executor`,
+      `step '${task.step.name}' (${(run as { kind: string }).kind}) cannot be sent to a queue worker`,
     );
   const env: Record<string, string> = {};
   const keep = new Set<string>([...task.step.env, 'MLFLOW_TRACKING_URI']);
@@ -61,10 +83,7 @@ export function toQueuedAttempt(task: StepTask): QueuedAttempt {
     runId: task.runId,
     step: {
       name: task.step.name,
-      run:
-        run.kind === 'command'
-          ? { kind: 'command', argv: [...run.argv] }
-          : { kind: 'shell', script: run.script },
+      run: queuedRun,
       timeoutMs: task.step.timeoutMs ?? null,
       outputs: [...task.step.outputs],
     },
@@ -88,7 +107,7 @@ export function parseQueuedAttempt(payload: unknown): QueuedAttempt {
     typeof p.cwd !== 'string' ||
     typeof p.step?.name !== 'string' ||
     !Array.isArray(p.step.outputs) ||
-    (p.step.run?.kind !== 'command' && p.step.run?.kind !== 'shell')
+    !['command', 'shell', 'function'].includes(p.step.run?.kind ?? '')
   )
     throw new MobiusError(
       'INVALID_ARGUMENT',
@@ -97,14 +116,24 @@ export function parseQueuedAttempt(payload: unknown): QueuedAttempt {
   return p as QueuedAttempt;
 }
 
-/** The step definition a worker's LocalExecutor runs: only what running needs. */
-export function stepToRun(q: QueuedAttempt): StepDefinition {
-  return {
+/** The hash a TypeScript step's source is checked by (the same text its cache key covers). */
+function sourceHash(fn: (...args: never[]) => unknown): string {
+  return createHash('sha256').update(fn.toString()).digest('hex');
+}
+
+/**
+ * The step definition a worker's LocalExecutor runs: only what running needs. A
+ * TypeScript step is imported from the pipeline's module (with jiti, as the config
+ * loader does) and refused if its source differs from what the coordinator hashed — a
+ * worker with an older checkout would otherwise run other code under the same cache key.
+ */
+export async function stepToRun(q: QueuedAttempt): Promise<StepDefinition> {
+  const def: StepDefinition = {
     name: q.step.name,
     inputs: {},
     outputs: q.step.outputs,
     params: Object.keys(q.params),
-    run: q.step.run,
+    run: { kind: 'shell', script: '' },
     timeoutMs: q.step.timeoutMs ?? undefined,
     retries: 0,
     retryDelayMs: 0,
@@ -112,4 +141,33 @@ export function stepToRun(q: QueuedAttempt): StepDefinition {
     codeFiles: [],
     cache: false,
   };
+  const run = q.step.run;
+  if (run.kind !== 'function') return { ...def, run };
+  const { createJiti } = await import('jiti');
+  const jiti = createJiti(import.meta.url, { moduleCache: false });
+  let loaded: unknown;
+  try {
+    loaded = await jiti.import(run.module, { default: true });
+  } catch (cause) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `cannot import pipeline file '${run.module}' on this worker: workers need the project at the same path`,
+      { cause },
+    );
+  }
+  const steps: unknown = (loaded as Partial<PipelineDefinition> | null)?.steps;
+  const found = Array.isArray(steps)
+    ? (steps as StepDefinition[]).find((s) => s.name === q.step.name)
+    : undefined;
+  if (found?.run.kind !== 'function')
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `'${run.module}' on this worker has no TypeScript step '${q.step.name}' in its default-exported pipeline`,
+    );
+  if (sourceHash(found.run.fn) !== run.sourceSha256)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `step '${q.step.name}' in '${run.module}' on this worker differs from the coordinator's: deploy the same code to every worker`,
+    );
+  return { ...def, run: found.run };
 }

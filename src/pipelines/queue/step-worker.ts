@@ -269,7 +269,7 @@ export class StepWorker {
       let outcome: StepOutcome = await executor.execute({
         runId: q.runId,
         stepRunId: q.stepRunId,
-        step: stepToRun(q),
+        step: await stepToRun(q),
         attempt: q.attempt,
         inputs,
         inputBlobs: q.inputs,
