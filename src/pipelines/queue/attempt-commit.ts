@@ -62,6 +62,23 @@ export async function commitAttempt(
   });
 }
 
+/**
+ * Which of `keys` (`<step run id>:<attempt>`) have a commit: one indexed lookup by the
+ * primary key for the whole batch.
+ */
+export async function settledAmong(store: Store, keys: readonly string[]): Promise<string[]> {
+  if (keys.length === 0) return [];
+  const ids = keys.map((k) => k.slice(0, k.lastIndexOf(':')));
+  const attempts = keys.map((k) => Number(k.slice(k.lastIndexOf(':') + 1)));
+  const { rows } = await sql<{ step_run_id: string; attempt: number }>`
+    select c.step_run_id, c.attempt
+    from unnest(${ids}::text[], ${attempts}::int[]) as k(step_run_id, attempt)
+    join step_commit c on c.step_run_id = k.step_run_id and c.attempt = k.attempt`.execute(
+    store.db,
+  );
+  return rows.map((r) => `${r.step_run_id}:${r.attempt}`);
+}
+
 /** The commit of (stepRunId, attempt), if there is one. */
 export async function readCommit(
   store: Store,

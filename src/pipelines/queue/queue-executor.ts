@@ -12,7 +12,7 @@ import type { Logger } from '../../core/index.js';
 import type { BlobStore } from '../../blobs/index.js';
 import { sql, type Store } from '../../store/index.js';
 import type { StepExecutor, StepOutcome, StepTask } from '../executor.js';
-import { commitAttempt, readCommit, type StoredCommit } from './attempt-commit.js';
+import { commitAttempt, readCommit, settledAmong, type StoredCommit } from './attempt-commit.js';
 import {
   dbNowMs,
   migrateQueue,
@@ -190,11 +190,8 @@ export class QueueExecutor implements StepExecutor {
     try {
       if (this.#waiters.size > 0) {
         await sweepLostWorkers(this.#o.store, this.#location, this.#o.lostAfterMs, this.#o.logger);
-        const keys = [...this.#waiters.keys()];
-        const { rows } = await sql<{ key: string }>`
-          select step_run_id || ':' || attempt as key from step_commit
-          where step_run_id || ':' || attempt = any(${keys}::text[])`.execute(this.#o.store.db);
-        for (const { key } of rows) this.#waiters.get(key)?.();
+        const settled = await settledAmong(this.#o.store, [...this.#waiters.keys()]);
+        for (const key of settled) this.#waiters.get(key)?.();
       }
     } catch (error) {
       this.#o.logger.warn({ err: error }, 'queue poll failed; retrying');

@@ -16,7 +16,7 @@ import { newId, type Logger } from '../../core/index.js';
 import type { BlobStore } from '../../blobs/index.js';
 import { sql, type Store } from '../../store/index.js';
 import { LocalExecutor, type StepExecutor, type StepOutcome } from '../executor.js';
-import { commitAttempt, type AttemptCommit } from './attempt-commit.js';
+import { commitAttempt, settledAmong, type AttemptCommit } from './attempt-commit.js';
 import {
   dbNowMs,
   migrateQueue,
@@ -160,11 +160,8 @@ export class StepWorker {
       );
       if (this.#active.size > 0) {
         // An attempt settled by someone else (lost, cancelled) stops here: its commit would be refused.
-        const keys = [...this.#active.keys()];
-        const { rows } = await sql<{ key: string }>`
-          select step_run_id || ':' || attempt as key from step_commit
-          where step_run_id || ':' || attempt = any(${keys}::text[])`.execute(store.db);
-        for (const { key } of rows) {
+        const settled = await settledAmong(store, [...this.#active.keys()]);
+        for (const key of settled) {
           const a = this.#active.get(key);
           if (a === undefined) continue;
           a.stop ??= 'settled';
