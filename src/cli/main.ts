@@ -20,6 +20,7 @@ import { registerRunCommands } from './run-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerWorkerCommands } from './worker-commands.js';
+import { registerCheckCommands } from './check-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -203,7 +204,8 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
 
   registerRunCommands(program, { config, json });
   registerModelCommands(program, { config, json });
-  registerDataCommands(program, { config, json, cwd });
+  registerDataCommands(program, { config, json, cwd, env });
+  registerCheckCommands(program, { config, json, cwd, env });
   registerWorkerCommands(program, { config, json, env });
 
   for (const command of program.commands) {

@@ -16,8 +16,13 @@ import { openStore, type MigrationReport, type Store } from '../store/index.js';
 import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
-import { DataService } from '../data/index.js';
-import { PipelineService, loadQueue, type QueueExecutor } from '../pipelines/index.js';
+import { CheckService, DataService } from '../data/index.js';
+import {
+  PipelineService,
+  loadQueue,
+  openLineageListener,
+  type QueueExecutor,
+} from '../pipelines/index.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -32,6 +37,8 @@ export interface MobiusContext {
   /** DuckDB, for tabular work (dataset versions, profiles, diffs). */
   engine: Engine;
   data: DataService;
+  /** Expectation suites and quality gates on dataset versions. */
+  checks: CheckService;
   /**
    * Runs pipelines and records them: on this machine (LocalExecutor) or, with
    * `{ executor: 'queue' }` on a PostgreSQL store, on `mobius worker` processes.
@@ -73,6 +80,7 @@ export async function openMobius(
     // not the OS temp dir, which may be a RAM-backed tmpfs.
     const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
     const tracking = new TrackingService(store, blobs, clock);
+    const data = new DataService(store, blobs, engine, clock);
     // Opened on the first `executor: 'queue'` run: it holds a LISTEN connection.
     let queue: Promise<QueueExecutor> | undefined;
     const queueExecutor =
@@ -95,8 +103,17 @@ export async function openMobius(
       tracking,
       registry: new RegistryService(store, clock),
       engine,
-      data: new DataService(store, blobs, engine, clock),
-      pipelines: new PipelineService({ store, blobs, tracking, clock, logger, queueExecutor }),
+      data,
+      checks: new CheckService(store, data, blobs, engine, clock),
+      pipelines: new PipelineService({
+        store,
+        blobs,
+        tracking,
+        clock,
+        logger,
+        queueExecutor,
+        listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
+      }),
       close: async () => {
         if (queue !== undefined) await (await queue).close();
         await blobs.close();

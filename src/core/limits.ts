@@ -409,6 +409,23 @@ export const REJECTED_ROWS_SHOWN = 10;
 export const PROFILE_COLUMNS_PER_SCAN = 32;
 
 /**
+ * String columns scanned per SQL statement by a PII scan. One statement computes, per
+ * column, a few regular expressions and their checks (Luhn, mod-97) for each of six kinds;
+ * 32 columns keep the plan as small as a profile bundle while a 300-column table still
+ * takes ten scans, each reading only its columns of the Parquet copy.
+ */
+export const PII_COLUMNS_PER_SCAN = 32;
+
+/** Masked example values a PII scan reports per column and kind: enough to judge a match. */
+export const PII_EXAMPLES = 3;
+
+/**
+ * Longest salt `data mask` takes, in characters. A salt is a secret of a few dozen
+ * random characters; the cap keeps it a key, not a payload repeated into every hash input.
+ */
+export const MAX_MASK_SALT_LENGTH = 1024;
+
+/**
  * Distinct values counted exactly per column, before sampling takes over. DuckDB's
  * approx_count_distinct (HyperLogLog with few registers) is off by 10–25% at many sizes,
  * too coarse for "is this column unique?". So a profile counts distinct values exactly
@@ -545,3 +562,62 @@ export const STEP_KILL_GRACE_MS = 2_000;
  * no per-child rusage in Node, so the last sample before exit is what is recorded.
  */
 export const STEP_SAMPLE_INTERVAL_MS = 100;
+
+/** Expectations in one suite: each is a few aggregates of one scan; this bounds the SQL. */
+export const MAX_CHECK_EXPECTATIONS = 500;
+
+/** Values listed in one `in_set` or `partitions_not_empty`: they are inlined into the SQL. */
+export const MAX_CHECK_SET_VALUES = 10_000;
+
+/** Failing values (GE's partial_unexpected_list) and failing rows kept per expectation. */
+export const CHECK_UNEXPECTED_VALUES = 20;
+export const CHECK_SAMPLE_ROWS = 5;
+/** Columns shown in a sample row of a wide table: the checked columns first, then others. */
+export const CHECK_SAMPLE_COLUMNS = 20;
+
+/**
+ * `unique` on an integer column whose exact range is at most this wide counts distinct
+ * values with a bitmap (`bitstring_agg`: one bit per value, 16 MiB at this size) instead of
+ * a hash table: no hashing, and memory known before the scan.
+ */
+export const CHECK_BITMAP_MAX_RANGE = 2 ** 27;
+
+/** Categories compared by a chi-square distribution check; rarer ones are pooled into one. */
+export const CHECK_CHI2_MAX_CATEGORIES = 1000;
+
+/**
+ * History anomalies: a metric (row count, a column's null rate or mean) is compared with
+ * its values on up to CHECK_HISTORY_VERSIONS earlier checked versions, once there are at
+ * least CHECK_HISTORY_MIN_VERSIONS, and flagged outside mean ± CHECK_ANOMALY_SIGMAS × σ.
+ * Fewer than 5 points make σ itself too uncertain to alarm on.
+ */
+export const CHECK_HISTORY_VERSIONS = 30;
+export const CHECK_HISTORY_MIN_VERSIONS = 5;
+export const CHECK_ANOMALY_SIGMAS = 3;
+/** Columns whose null rate and mean are kept per check run (the first ones of wide tables). */
+export const CHECK_METRIC_COLUMNS = 200;
+
+/**
+ * How long one OpenLineage HTTP POST may take. Lineage is an observer: a slow or dead
+ * collector must not hold a pipeline run for long, so each event gets this much and is
+ * then logged as undelivered. Configurable up to MAX_OPENLINEAGE_TIMEOUT_MS.
+ */
+export const OPENLINEAGE_TIMEOUT_MS = 5_000;
+export const MAX_OPENLINEAGE_TIMEOUT_MS = 60_000;
+
+/**
+ * OpenLineage events waiting to be sent at once. Events are sent one after another (so a
+ * run's START reaches the collector before its COMPLETE); past this many waiting — a
+ * collector far slower than the pipelines — new events are dropped and counted in the log
+ * rather than held in memory without bound.
+ */
+export const MAX_OPENLINEAGE_QUEUED_EVENTS = 10_000;
+
+/**
+ * After this many OpenLineage events in a row fail, events are dropped (counted and
+ * logged) for OPENLINEAGE_PAUSE_MS before the collector is tried again. A collector that
+ * is down would otherwise cost every queued event its full timeout: a 1,000-step run
+ * against a collector that swallows requests would wait hours at its end.
+ */
+export const OPENLINEAGE_PAUSE_AFTER_FAILURES = 3;
+export const OPENLINEAGE_PAUSE_MS = 30_000;

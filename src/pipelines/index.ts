@@ -32,6 +32,37 @@ export type {
   StepStatus,
 } from './pipeline-runner.js';
 export { parsePipelineYaml } from './yaml-definition.js';
+export type {
+  AssertionResult,
+  BlobRef,
+  InputAssertions,
+  PipelineFinishedEvent,
+  PipelineListener,
+  PipelineStartedEvent,
+  ResolvedInput,
+  StepFinishedEvent,
+  StepStartedEvent,
+} from './listener.js';
+export {
+  FileTransport,
+  HttpTransport,
+  OpenLineageEmitter,
+  OpenLineageEvents,
+  OPENLINEAGE_PRODUCER,
+  OPENLINEAGE_RUN_EVENT_SCHEMA,
+  dataQualityAssertionsFacet,
+  openLineageListener,
+  openLineageRunId,
+} from './openlineage.js';
+export type {
+  DataQualityAssertionsFacet,
+  HttpTransportOptions,
+  OpenLineageDataset,
+  OpenLineageEmitterOptions,
+  OpenLineageRunEvent,
+  OpenLineageTransport,
+} from './openlineage.js';
+
 import type * as QueueModule from './queue/index.js';
 
 export type {

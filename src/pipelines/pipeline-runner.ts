@@ -24,6 +24,7 @@ import {
   type StepDefinition,
 } from './definition.js';
 import { LocalExecutor, type StepExecutor, type StepOutcome } from './executor.js';
+import type { PipelineListener, ResolvedInput, StepStartedEvent } from './listener.js';
 
 /** A stored output: its blob. */
 export interface OutputBlob {
@@ -115,6 +116,8 @@ export interface PipelineServiceDeps {
   inputResolver?: InputResolver;
   /** Waits between retries; tests pass a fast one. */
   sleep?: (ms: number) => Promise<void>;
+  /** Told when pipeline and step runs start and finish (OpenLineage, …); never fail a run. */
+  listeners?: readonly PipelineListener[];
 }
 
 /** Tags on the tracking runs of pipelines and steps. */
@@ -174,6 +177,12 @@ export class PipelineService {
         })
         .execute(),
     );
+    await this.#emit('pipelineStarted', {
+      pipeline: p.name,
+      pipelineRunId: id,
+      at: clock.now(),
+      params,
+    });
     // Aborted by the caller's signal, or by the scheduler when Mobius itself fails mid-run.
     const cancel = new AbortController();
     const onAbort = (): void => cancel.abort(options.signal?.reason);
@@ -201,8 +210,12 @@ export class PipelineService {
           : resolve(options.baseDir ?? process.cwd(), options.pipelineFile),
     };
     const reports: Record<string, StepReport> = {};
+    let failure: unknown;
     try {
       await this.#schedule(ctx, concurrency, reports, cancel);
+    } catch (error) {
+      failure = error;
+      throw error;
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
       const ok = Object.values(reports).every(
@@ -221,6 +234,13 @@ export class PipelineService {
         endTime: end,
       });
       if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
+      await this.#emit('pipelineFinished', {
+        pipeline: p.name,
+        pipelineRunId: id,
+        at: end,
+        status: ok && failure === undefined ? 'succeeded' : 'failed',
+        ...(ok && failure === undefined ? {} : { error: failureSummary(reports, failure) }),
+      });
     }
     const ok = Object.values(reports).every(
       (r) => r.status === 'succeeded' || r.status === 'cached',
@@ -427,16 +447,36 @@ export class PipelineService {
     status: 'skipped' | 'failed',
     explain: string,
     exitReason: string | null = null,
+    id: string = newId(),
   ): Promise<StepReport> {
     const report = emptyReport(s.name, status, explain);
     report.exitReason = exitReason;
     await this.#deps.store.write((trx) =>
       trx
         .insertInto('step_run')
-        .values(stepRow(ctx, s, newId(), report, undefined, this.#deps.clock.now()))
+        .values(stepRow(ctx, s, id, report, undefined, this.#deps.clock.now()))
         .execute(),
     );
     return report;
+  }
+
+  /** Tells every listener; a listener that throws is logged, never fails the run. */
+  async #emit<K extends keyof PipelineListener>(
+    method: K,
+    event: Parameters<NonNullable<PipelineListener[K]>>[0],
+  ): Promise<void> {
+    for (const listener of this.#deps.listeners ?? []) {
+      const fn = listener[method] as ((e: typeof event) => void | Promise<void>) | undefined;
+      if (fn === undefined) continue;
+      try {
+        await fn.call(listener, event);
+      } catch (error) {
+        this.#deps.logger?.warn(
+          { err: error, event: method, pipeline: event.pipeline },
+          `pipeline listener failed on ${method}; the run goes on`,
+        );
+      }
+    }
   }
 
   /** One step: resolve inputs, key, cache lookup, run with retries, record. Never throws for the step's own failure. */
@@ -454,7 +494,34 @@ export class PipelineService {
     } catch (error) {
       // A step whose inputs cannot be read fails on its own; other branches go on.
       const message = error instanceof Error ? error.message : String(error);
-      return this.#recordNotRun(ctx, s, 'failed', `not run: ${message}`, message);
+      const report = await this.#recordNotRun(
+        ctx,
+        s,
+        'failed',
+        `not run: ${message}`,
+        message,
+        stepRunId,
+      );
+      const event: StepStartedEvent = {
+        pipeline: ctx.pipeline.name,
+        pipelineRunId: ctx.pipelineRunId,
+        step: s.name,
+        stepRunId,
+        at: started,
+        run: s.run,
+        outputNames: s.outputs,
+        inputs: [],
+        cached: false,
+      };
+      await this.#emit('stepStarted', event);
+      await this.#emit('stepFinished', {
+        ...event,
+        at: clock.now(),
+        status: 'failed',
+        outputs: {},
+        error: message,
+      });
+      return report;
     }
     const { inputs, key, parts, hit, explain } = prepared;
     const run = await tracking.runs.create({
@@ -478,6 +545,18 @@ export class PipelineService {
         .values({ ...stepRow(ctx, s, stepRunId, report, parts, started), status: 'RUNNING' })
         .execute(),
     );
+    const startedEvent: StepStartedEvent = {
+      pipeline: ctx.pipeline.name,
+      pipelineRunId: ctx.pipelineRunId,
+      step: s.name,
+      stepRunId,
+      at: started,
+      run: s.run,
+      outputNames: s.outputs,
+      inputs: resolvedInputs(ctx, s, inputs),
+      cached: hit !== undefined,
+    };
+    await this.#emit('stepStarted', startedEvent);
     try {
       if (hit !== undefined) {
         report.status = 'cached';
@@ -512,6 +591,14 @@ export class PipelineService {
       report.exitReason = `Mobius could not run the step: ${error instanceof Error ? error.message : String(error)}`;
     } finally {
       await this.#finish(ctx, s, stepRunId, run.info.id, inputs, report);
+      const status = report.status === 'skipped' ? 'failed' : report.status;
+      await this.#emit('stepFinished', {
+        ...startedEvent,
+        at: clock.now(),
+        status,
+        outputs: status === 'succeeded' || status === 'cached' ? report.outputs : {},
+        ...(report.exitReason === null ? {} : { error: report.exitReason }),
+      });
     }
     return report;
   }
@@ -835,6 +922,38 @@ function resolveParams(
     params[name] = value;
   }
   return params;
+}
+
+/** A step's inputs as listeners see them: name, reference, absolute path of files, blob. */
+function resolvedInputs(
+  ctx: RunContext,
+  s: StepDefinition,
+  blobs: Record<string, OutputBlob>,
+): ResolvedInput[] {
+  return Object.entries(s.inputs).flatMap(([name, ref]) => {
+    const blob = blobs[name];
+    if (blob === undefined) return [];
+    return [
+      {
+        name,
+        ref,
+        ...(ref.kind === 'file' ? { path: resolve(ctx.baseDir, ref.path) } : {}),
+        blob,
+      },
+    ];
+  });
+}
+
+/** Why a pipeline run failed, in one line: the platform error, or the steps that failed. */
+function failureSummary(reports: Record<string, StepReport>, failure: unknown): string {
+  if (failure !== undefined)
+    return `Mobius could not run the pipeline: ${failure instanceof Error ? failure.message : JSON.stringify(failure)}`;
+  const bad = Object.values(reports).filter(
+    (r) => r.status === 'failed' || r.status === 'killed' || r.status === 'skipped',
+  );
+  return bad
+    .map((r) => `step '${r.name}' ${r.status}${r.exitReason === null ? '' : `: ${r.exitReason}`}`)
+    .join('; ');
 }
 
 function emptyReport(name: string, status: StepStatus, explain: string): StepReport {
