@@ -89,6 +89,10 @@ describe.skipIf(!STORE_BACKENDS.includes('postgres'))(
 
     afterAll(async () => {
       for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+      // The queue library's schema sits beside the test store's; the store cleanup drops only its own.
+      const { queueLocation } = await loadQueue();
+      const { queueSchema } = queueLocation(t.ctx.config.store);
+      await sql`drop schema if exists ${sql.id(queueSchema)} cascade`.execute(t.ctx.store.db);
       await t.cleanup();
       rmSync(dir, { recursive: true, force: true });
     });
