@@ -11,7 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadQueue, pipeline, step, type PipelineDefinition } from '../src/pipelines/index.js';
+import { pino } from 'pino';
+import { systemClock } from '../src/core/index.js';
+import {
+  PipelineService,
+  loadQueue,
+  pipeline,
+  step,
+  type PipelineDefinition,
+} from '../src/pipelines/index.js';
 import { sql } from '../src/store/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
@@ -455,6 +463,44 @@ export default pipeline('ts-queued', {
       expect(noFile.steps.shout!.exitReason).toMatch(/pass \{ pipelineFile \}/);
       w.child.kill('SIGTERM');
     }, 60_000);
+
+    it('a step no worker can take is reported in the log, and cancelling it settles it', async () => {
+      const { QueueExecutor } = await loadQueue();
+      const lines: string[] = [];
+      const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+      const executor = new QueueExecutor({
+        store: t.ctx.store,
+        storeLocation: t.ctx.config.store,
+        blobs: t.ctx.blobs,
+        logger,
+        pollMs: 100,
+        unattendedWarnMs: 300,
+      });
+      const service = new PipelineService({
+        store: t.ctx.store,
+        blobs: t.ctx.blobs,
+        tracking: t.ctx.tracking,
+        clock: systemClock,
+        executor: executor.forQueue('nobody'),
+      });
+      const controller = new AbortController();
+      try {
+        const running = service.run(
+          pipeline('unattended', { steps: [step('waits', { run: ['true'] })] }),
+          { env: ENV, signal: controller.signal },
+        );
+        await waitFor('the warning', async () =>
+          lines.some((l) => l.includes("no live worker takes queue 'nobody'")) ? true : undefined,
+        );
+        expect(lines.filter((l) => l.includes("queue 'nobody'"))).toHaveLength(1);
+        controller.abort(new Error('give up'));
+        const result = await running;
+        expect(result.steps.waits!.status).toBe('killed');
+        expect(result.steps.waits!.exitReason).toBe('cancelled');
+      } finally {
+        await executor.close();
+      }
+    });
   },
 );
 

@@ -37,6 +37,8 @@ export interface QueueExecutorOptions {
   pollMs?: number;
   /** A worker silent this long is lost; default 30 s. */
   lostAfterMs?: number;
+  /** Warn (once per attempt) when one has waited this long with no live worker on its queue; default 10 s. */
+  unattendedWarnMs?: number;
 }
 
 /**
@@ -54,11 +56,18 @@ export class QueueExecutor implements StepExecutor {
   #timer: NodeJS.Timeout | undefined;
   #started: Promise<void> | undefined;
   #sweeping = false;
+  readonly #warned = new Set<string>();
 
   constructor(options: QueueExecutorOptions) {
     requirePostgres(options.store);
     this.#location = queueLocation(options.storeLocation);
-    this.#o = { queue: 'default', pollMs: 1000, lostAfterMs: 30_000, ...options };
+    this.#o = {
+      queue: 'default',
+      pollMs: 1000,
+      lostAfterMs: 30_000,
+      unattendedWarnMs: 10_000,
+      ...options,
+    };
     taskIdentifier(this.#o.queue);
   }
 
@@ -158,6 +167,7 @@ export class QueueExecutor implements StepExecutor {
       };
     } finally {
       this.#waiters.delete(key);
+      this.#warned.delete(key);
     }
   }
 
@@ -183,6 +193,39 @@ export class QueueExecutor implements StepExecutor {
     }
   }
 
+  /**
+   * A queued attempt nobody can take waits forever; say so (once per attempt) in the log
+   * instead of hanging silently.
+   */
+  async #warnUnattended(): Promise<void> {
+    const keys = [...this.#waiters.keys()].filter((k) => !this.#warned.has(k));
+    if (keys.length === 0) return;
+    const ids = keys.map((k) => k.slice(0, k.lastIndexOf(':')));
+    const attempts = keys.map((k) => Number(k.slice(k.lastIndexOf(':') + 1)));
+    const { unattendedWarnMs, lostAfterMs } = this.#o;
+    const { rows } = await sql<{
+      step_run_id: string;
+      attempt: number;
+      queue: string;
+      waited_ms: number;
+    }>`
+      select a.step_run_id, a.attempt, a.queue, ${dbNowMs} - a.enqueued_at as waited_ms
+      from unnest(${ids}::text[], ${attempts}::int[]) as k(step_run_id, attempt)
+      join step_attempt a on a.step_run_id = k.step_run_id and a.attempt = k.attempt
+      where a.status = 'queued' and a.enqueued_at < ${dbNowMs} - ${unattendedWarnMs}
+        and not exists (select 1 from worker w where w.queue = a.queue and w.state = 'running'
+                        and w.last_heartbeat >= ${dbNowMs} - ${lostAfterMs})`.execute(
+      this.#o.store.db,
+    );
+    for (const r of rows) {
+      this.#warned.add(`${r.step_run_id}:${r.attempt}`);
+      this.#o.logger.warn(
+        { stepRunId: r.step_run_id, attempt: r.attempt, queue: r.queue },
+        `a step has waited ${Math.round(Number(r.waited_ms) / 1000)} s and no live worker takes queue '${r.queue}': start one with 'mobius worker --queue ${r.queue}' on the same store (docs/scaling.md)`,
+      );
+    }
+  }
+
   /** Wakes waiters whose commit a notification missed, and sweeps for lost workers. */
   async #poll(): Promise<void> {
     if (this.#sweeping) return;
@@ -192,6 +235,7 @@ export class QueueExecutor implements StepExecutor {
         await sweepLostWorkers(this.#o.store, this.#location, this.#o.lostAfterMs, this.#o.logger);
         const settled = await settledAmong(this.#o.store, [...this.#waiters.keys()]);
         for (const key of settled) this.#waiters.get(key)?.();
+        await this.#warnUnattended();
       }
     } catch (error) {
       this.#o.logger.warn({ err: error }, 'queue poll failed; retrying');
