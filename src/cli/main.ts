@@ -21,6 +21,7 @@ import { registerModelCommands } from './model-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerWorkerCommands } from './worker-commands.js';
 import { registerCheckCommands } from './check-commands.js';
+import { registerScheduleCommands } from './schedule-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -97,6 +98,12 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
         },
       });
       const app = await buildServer(ctx);
+      // PIPELINE REGISTRATION (issue 5): the pipeline loader (src/pipelines/loader.ts, being
+      // written separately) goes here — for each pipeline it finds under `cwd`:
+      //   await ctx.scheduler.register(definition, { run: { baseDir: cwd, env } });
+      // Until then no pipeline is registered and the scheduler ticks with nothing to do;
+      // `mobius schedules ls` shows pipelines registered by earlier servers on this store.
+      ctx.scheduler.start();
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
       const loopback = ['127.0.0.1', 'localhost', '::1'].includes(cfg.server.host);
       const auth = cfg.server.auth
@@ -118,6 +125,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
         process.stdout.write(`${JSON.stringify(started)}\n`);
       }
       const stop = async () => {
+        await ctx.scheduler.stop();
         await app.close();
         await ctx.close();
         process.exit(0);
@@ -206,6 +214,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
   registerModelCommands(program, { config, json });
   registerDataCommands(program, { config, json, cwd, env });
   registerCheckCommands(program, { config, json, cwd, env });
+  registerScheduleCommands(program, { config, json });
   registerWorkerCommands(program, { config, json, env });
 
   for (const command of program.commands) {

@@ -19,8 +19,10 @@ import { Engine } from '../engine/index.js';
 import { CheckService, DataService } from '../data/index.js';
 import {
   PipelineService,
+  Scheduler,
   loadQueue,
   openLineageListener,
+  pipelineLauncher,
   type QueueExecutor,
 } from '../pipelines/index.js';
 
@@ -44,6 +46,11 @@ export interface MobiusContext {
    * `{ executor: 'queue' }` on a PostgreSQL store, on `mobius worker` processes.
    */
   pipelines: PipelineService;
+  /**
+   * Schedules and dataset triggers over `pipelines`. Any process can list, pause and
+   * resume (state in the store); only `mobius server` registers pipelines and ticks it.
+   */
+  scheduler: Scheduler;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -93,6 +100,21 @@ export async function openMobius(
             return (await queue).forQueue(name);
           }
         : undefined;
+    const pipelines = new PipelineService({
+      store,
+      blobs,
+      tracking,
+      clock,
+      logger,
+      queueExecutor,
+      listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
+    });
+    const scheduler = new Scheduler({
+      store,
+      clock,
+      logger,
+      launch: pipelineLauncher(pipelines, logger),
+    });
     return {
       config,
       store,
@@ -105,16 +127,10 @@ export async function openMobius(
       engine,
       data,
       checks: new CheckService(store, data, blobs, engine, clock),
-      pipelines: new PipelineService({
-        store,
-        blobs,
-        tracking,
-        clock,
-        logger,
-        queueExecutor,
-        listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
-      }),
+      pipelines,
+      scheduler,
       close: async () => {
+        await scheduler.stop();
         if (queue !== undefined) await (await queue).close();
         await blobs.close();
         await store.close();

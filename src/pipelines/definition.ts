@@ -5,6 +5,14 @@
  * topological order. Every error names the step it is about.
  */
 import { MobiusError, checkName } from '../core/index.js';
+import {
+  checkSchedules,
+  checkTrigger,
+  type CronSchedule,
+  type DatasetTrigger,
+  type ScheduleOptions,
+  type TriggerOptions,
+} from './triggers/trigger-spec.js';
 
 /** Where a step input comes from. */
 export type InputRef =
@@ -84,6 +92,10 @@ export interface PipelineOptions {
   /** Param name → default value. */
   params?: Record<string, ParamValue>;
   steps: readonly StepDefinition[];
+  /** Cron schedules `mobius server` runs the pipeline on (UTC). */
+  schedule?: ScheduleOptions | readonly ScheduleOptions[];
+  /** Run when declared datasets get new versions. */
+  trigger?: TriggerOptions;
 }
 
 export interface PipelineDefinition {
@@ -91,6 +103,10 @@ export interface PipelineDefinition {
   params: Readonly<Record<string, ParamValue>>;
   /** Steps in a topological order (every step after the steps it reads from). */
   steps: readonly StepDefinition[];
+  /** Validated cron schedules (absent or empty: none). */
+  schedules?: readonly CronSchedule[];
+  /** Validated dataset trigger (absent: none). */
+  trigger?: DatasetTrigger;
 }
 
 /** Parses `producer.output` or `file:path` into an InputRef. */
@@ -154,7 +170,15 @@ export function step(name: string, options: StepOptions): StepDefinition {
  */
 export function pipeline(name: string, options: PipelineOptions): PipelineDefinition {
   checkName('pipeline', name);
-  return validatePipeline({ name, params: { ...(options.params ?? {}) }, steps: options.steps });
+  const schedules = checkSchedules(name, options.schedule);
+  const trigger = checkTrigger(name, options.trigger);
+  return validatePipeline({
+    name,
+    params: { ...(options.params ?? {}) },
+    steps: options.steps,
+    ...(schedules.length === 0 ? {} : { schedules }),
+    ...(trigger === undefined ? {} : { trigger }),
+  });
 }
 
 /** Checks a pipeline and returns it with its steps in topological order. */

@@ -62,6 +62,7 @@ export type {
   OpenLineageRunEvent,
   OpenLineageTransport,
 } from './openlineage.js';
+export * from './triggers/index.js';
 
 import type * as QueueModule from './queue/index.js';
 

@@ -102,6 +102,10 @@ export interface RunPipelineOptions {
   pipelineFile?: string;
   /** With `executor: 'queue'`: which workers take the steps (`mobius worker --queue`); default `default`. */
   queue?: string;
+  /** Extra tags on the pipeline run's tracking run (the scheduler records why it started). */
+  tags?: Readonly<Record<string, string>>;
+  /** Called once the run is recorded, before any step starts (the scheduler waits for this, not the end). */
+  onStarted?: (run: { id: string; trackingRunId: string }) => void;
 }
 
 export interface PipelineServiceDeps {
@@ -160,7 +164,7 @@ export class PipelineService {
     const parent = await tracking.runs.create({
       experimentId,
       name: `${p.name}-${clock.now()}`,
-      tags: { [PIPELINE_TAG]: p.name },
+      tags: { ...options.tags, [PIPELINE_TAG]: p.name },
     });
     const id = newId();
     await store.write((trx) =>
@@ -177,6 +181,7 @@ export class PipelineService {
         })
         .execute(),
     );
+    options.onStarted?.({ id, trackingRunId: parent.info.id });
     await this.#emit('pipelineStarted', {
       pipeline: p.name,
       pipelineRunId: id,
