@@ -18,6 +18,7 @@ import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
 import { DataService } from '../data/index.js';
 import { PipelineService } from '../pipelines/index.js';
+import { datasetIO } from './pipeline-adapters.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -70,6 +71,7 @@ export async function openMobius(
     // not the OS temp dir, which may be a RAM-backed tmpfs.
     const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
     const tracking = new TrackingService(store, blobs, clock);
+    const data = new DataService(store, blobs, engine, clock);
     return {
       config,
       store,
@@ -80,8 +82,15 @@ export async function openMobius(
       tracking,
       registry: new RegistryService(store, clock),
       engine,
-      data: new DataService(store, blobs, engine, clock),
-      pipelines: new PipelineService({ store, blobs, tracking, clock, logger }),
+      data,
+      pipelines: new PipelineService({
+        store,
+        blobs,
+        tracking,
+        clock,
+        logger,
+        datasets: datasetIO(data),
+      }),
       close: async () => {
         await blobs.close();
         await store.close();

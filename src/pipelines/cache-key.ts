@@ -38,7 +38,11 @@ export async function computeCacheKey(
       outputs: step.outputs,
       inputs: step.inputs,
       kind: step.run.kind,
-      cwd: step.run.kind === 'function' ? null : (step.run.cwd ?? null),
+      cwd: step.run.kind === 'command' || step.run.kind === 'shell' ? (step.run.cwd ?? null) : null,
+      // Only when present, so keys of steps without dataset outputs did not change.
+      ...(Object.keys(step.datasetOutputs ?? {}).length === 0
+        ? {}
+        : { datasets: step.datasetOutputs }),
     }),
   );
   const code =
@@ -46,7 +50,9 @@ export async function computeCacheKey(
       ? step.run.fn.toString()
       : step.run.kind === 'command'
         ? JSON.stringify(step.run.argv)
-        : step.run.script;
+        : step.run.kind === 'shell'
+          ? step.run.script
+          : `check:${step.run.suite}`;
   const files: string[] = [];
   for (const f of step.codeFiles) files.push(`${f}:${await hashFile(resolve(input.baseDir, f))}`);
   parts.code = sha256Hex(JSON.stringify([code, files]));

@@ -7,7 +7,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { ParamValue, StepContext, StepDefinition } from './definition.js';
-import { limits } from '../core/index.js';
+import { MobiusError, limits } from '../core/index.js';
 import { runCommand } from './command-runner.js';
 
 /** Everything one attempt of a step needs, already resolved to paths and strings. */
@@ -27,6 +27,11 @@ export interface StepTask {
   stdoutPath: string;
   stderrPath: string;
   signal: AbortSignal;
+  /**
+   * Called with the pid of a command's process group leader (pgid = pid) once it runs,
+   * so the scheduler can record it for the startup reaper.
+   */
+  onProcessStarted?: (pid: number) => void;
 }
 
 /** How an attempt ended. `killed` = timed out, cancelled or ended by a signal. */
@@ -51,6 +56,11 @@ export class LocalExecutor implements StepExecutor {
   async execute(task: StepTask): Promise<StepOutcome> {
     const run = task.step.run;
     if (run.kind === 'function') return runFunction(task, run.fn);
+    if (run.kind === 'check')
+      throw new MobiusError(
+        'INTERNAL',
+        `step '${task.step.name}' is a check: the runner runs it through its GateRunner, not an executor`,
+      );
     const argv = run.kind === 'command' ? run.argv : ['/bin/sh', '-c', run.script];
     const r = await runCommand({
       argv,
@@ -60,6 +70,7 @@ export class LocalExecutor implements StepExecutor {
       stdoutPath: task.stdoutPath,
       stderrPath: task.stderrPath,
       signal: task.signal,
+      ...(task.onProcessStarted === undefined ? {} : { onSpawn: task.onProcessStarted }),
     });
     const base = {
       exitCode: r.exitCode,
