@@ -19,6 +19,7 @@ import { tokenCommands } from './token-commands.js';
 import { registerRunCommands } from './run-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerDataCommands } from './data-commands.js';
+import { registerPipelineCommands } from './pipeline-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -29,7 +30,11 @@ interface GlobalOptions {
 }
 
 /** Builds the command tree; `env` is the process environment, passed in once here. */
-export function buildCli(env: Readonly<Record<string, string | undefined>>, cwd: string): Command {
+export function buildCli(
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+  setExitCode: (code: number) => void = () => undefined,
+): Command {
   const program = new Command('mobius')
     .description(
       'Mobius: data versions, pipelines, experiment tracking, model registry and serving in one install.',
@@ -94,6 +99,12 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
             note(`migration ${step.name} ${step.status} in ${step.ms ?? 0} ms`);
         },
       });
+      // A Mobius that died mid-run left RUNNING pipeline rows and maybe process groups.
+      const reaped = await ctx.pipelines.reap();
+      if (reaped.steps.length > 0 || reaped.pipelineRuns.length > 0)
+        note(
+          `marked ${reaped.steps.length} step run(s) and ${reaped.pipelineRuns.length} pipeline run(s) of a dead Mobius process failed`,
+        );
       const app = await buildServer(ctx);
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
       const loopback = ['127.0.0.1', 'localhost', '::1'].includes(cfg.server.host);
@@ -203,6 +214,14 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
   registerRunCommands(program, { config, json });
   registerModelCommands(program, { config, json });
   registerDataCommands(program, { config, json, cwd });
+  registerPipelineCommands(program, {
+    config,
+    json,
+    cwd,
+    env,
+    setExitCode,
+    out: process.stdout,
+  });
 
   for (const command of program.commands) {
     command.exitOverride();
@@ -231,10 +250,13 @@ export async function runCli(
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
 ): Promise<number> {
-  const program = buildCli(env, cwd);
+  let exitCode = 0;
+  const program = buildCli(env, cwd, (code) => {
+    exitCode = code;
+  });
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version exit 0; usage errors were printed by commander.

@@ -72,6 +72,11 @@ export interface StepOptions {
   outputs?: readonly (string | DatasetOutput)[];
   /** Names of the pipeline params this step reads. */
   params?: readonly string[];
+  /**
+   * Steps that must succeed first although this one reads none of their outputs — e.g. a
+   * `check` gate guarding it: a failed gate then skips this step.
+   */
+  after?: readonly string[];
   /** What to run: a function, an argv array, or `{ shell: '…' }` for an explicit shell. */
   run: ((ctx: StepContext) => unknown) | readonly string[] | { shell: string; cwd?: string };
   cwd?: string;
@@ -97,6 +102,8 @@ export interface StepDefinition {
   /** Output name → the dataset it is registered as (only outputs declared `{ dataset }`). */
   datasetOutputs: Readonly<Record<string, { dataset: string; format: DatasetOutputFormat }>>;
   params: readonly string[];
+  /** Ordering-only upstream steps (not part of the cache key: nothing is read from them). */
+  after: readonly string[];
   run: StepRun;
   timeoutMs: number | undefined;
   retries: number;
@@ -209,6 +216,7 @@ export function step(name: string, options: StepOptions): StepDefinition {
     outputs,
     datasetOutputs,
     params: [...(options.params ?? [])],
+    after: [...(options.after ?? [])],
     run,
     timeoutMs: options.timeoutMs,
     retries,
@@ -227,6 +235,8 @@ export interface CheckOptions {
   suite: string;
   /** Never reuse a cached result (rerun the gate every time). */
   cache?: boolean;
+  /** Steps that must succeed before the gate runs. */
+  after?: readonly string[];
 }
 
 /**
@@ -245,6 +255,7 @@ export function check(name: string, options: CheckOptions): StepDefinition {
     run: () => undefined,
     codeFiles: [options.suite],
     ...(options.cache === undefined ? {} : { cache: options.cache }),
+    ...(options.after === undefined ? {} : { after: options.after }),
   });
   return { ...base, run: { kind: 'check', suite: options.suite } };
 }
@@ -273,6 +284,18 @@ export function validatePipeline(p: PipelineDefinition): PipelineDefinition {
     byName.set(s.name, s);
   }
   for (const s of p.steps) {
+    for (const up of s.after ?? []) {
+      if (up === s.name)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `step '${s.name}': after: names the step itself (a step cannot wait for itself)`,
+        );
+      if (!byName.has(up))
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `step '${s.name}': after: '${up}' is not a step of pipeline '${p.name}'`,
+        );
+    }
     for (const param of s.params)
       if (!(param in p.params))
         throw new MobiusError(
@@ -311,6 +334,7 @@ export function validatePipeline(p: PipelineDefinition): PipelineDefinition {
 export function upstreamOf(s: StepDefinition): string[] {
   const names = new Set<string>();
   for (const ref of Object.values(s.inputs)) if (ref.kind === 'step') names.add(ref.step);
+  for (const name of s.after ?? []) names.add(name);
   return [...names];
 }
 

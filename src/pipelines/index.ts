@@ -50,3 +50,6 @@ export type {
   StepStatus,
 } from './pipeline-runner.js';
 export { parsePipelineYaml } from './yaml-definition.js';
+export { loadPipeline, discoverPipelines } from './loader.js';
+export type { DiscoveredPipeline } from './loader.js';
+export { scaffoldProject, SCAFFOLD_FILES } from './scaffold.js';

@@ -653,7 +653,7 @@ export class PipelineService {
             ctx,
             s,
             'skipped',
-            `not run: upstream step '${blocked}' ${reports[blocked]!.status === 'skipped' ? 'was not run' : reports[blocked]!.status}`,
+            notRunBecause(blocked, reports[blocked]!),
           );
           continue;
         }
@@ -1351,6 +1351,14 @@ function runSummary(r: {
     endedAt: r.ended_at === null ? null : Number(r.ended_at),
     resumedFrom: r.resumed_from,
   };
+}
+
+/** Why a step is skipped: its upstream's status, and a gate's reason (the circuit breaker says why). */
+function notRunBecause(blocked: string, upstream: StepReport): string {
+  const base = `not run: upstream step '${blocked}' ${upstream.status === 'skipped' ? 'was not run' : upstream.status}`;
+  return upstream.exitReason?.startsWith('quality gate') === true
+    ? `${base}: ${upstream.exitReason}`
+    : base;
 }
 
 function datasetsIn(inputs: Record<string, ResolvedInput>): Record<string, DatasetVersionInfo> {

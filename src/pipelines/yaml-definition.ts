@@ -54,6 +54,7 @@ const stepSchema = z
       .strict()
       .optional(),
     params: z.array(z.string()).optional(),
+    after: z.array(z.string()).optional(),
     timeoutMs: z.number().positive().optional(),
     retries: z.number().int().min(0).optional(),
     retryDelayMs: z.number().min(0).optional(),
@@ -101,17 +102,20 @@ export function parsePipelineYaml(text: string, source = 'mobius.yaml'): Pipelin
     ...(doc.params === undefined ? {} : { params: doc.params }),
     steps: doc.steps.map((s) => {
       if (s.check !== undefined) {
-        const extra = Object.keys(s).filter((k) => !['name', 'check', 'cache'].includes(k));
+        const extra = Object.keys(s).filter(
+          (k) => !['name', 'check', 'cache', 'after'].includes(k),
+        );
         if (extra.length > 0)
           throw new MobiusError(
             'INVALID_ARGUMENT',
             `${source}: step '${s.name}': a check step takes only 'check' (and 'cache'), not ${extra.map((k) => `'${k}'`).join(', ')}`,
           );
-        return check(s.name, {
+        const gate = check(s.name, {
           dataset: s.check.dataset,
           suite: s.check.suite,
           ...(s.cache === undefined ? {} : { cache: s.cache }),
         });
+        return { ...gate, after: s.after ?? [] };
       }
       if ((s.run === undefined) === (s.shell === undefined))
         throw new MobiusError(
