@@ -372,7 +372,7 @@ for (const backend of STORE_BACKENDS) {
 
       // A Mobius that died mid-step: its owner pid is gone, its step's group still runs.
       const gone = spawnSync('true');
-      const deadOwner = gone.pid!;
+      const deadOwner = gone.pid;
       const group = spawn('sh', ['-c', 'sleep 300 & sleep 300'], {
         detached: true,
         stdio: 'ignore',
