@@ -548,11 +548,6 @@ export class PipelineService {
         .catch(() => undefined);
       report.pipelineRuns.push(r.id);
     }
-    if (report.steps.length > 0 || report.pipelineRuns.length > 0)
-      this.#deps.logger?.warn(
-        { steps: report.steps.length, pipelineRuns: report.pipelineRuns.length },
-        'marked pipeline and step runs of a dead Mobius process failed',
-      );
     return report;
   }
 
@@ -929,6 +924,9 @@ export class PipelineService {
       .where('step', '=', s.name)
       .where('pipeline_run_id', '!=', ctx.pipelineRunId)
       .where('cache_parts', 'is not', null)
+      // Compared with the last run that succeeded: a failed, killed or still RUNNING one
+      // left no outputs, so "what changed since" is about the last usable result.
+      .where('status', 'in', ['succeeded', 'cached'])
       // Ids are monotonic ULIDs: they order runs that started in the same millisecond.
       .orderBy('started_at', 'desc')
       .orderBy('id', 'desc')
