@@ -94,7 +94,7 @@ for (const backend of STORE_BACKENDS) {
       out
         .trim()
         .split('\n')
-        .map((l) => JSON.parse(l));
+        .map((l) => JSON.parse(l) as unknown);
 
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), 'mobius-cli-run-'));
@@ -124,13 +124,12 @@ for (const backend of STORE_BACKENDS) {
       expect(first.stdout).toMatch(/^pipeline run \w+ succeeded/m);
       const runId = /^pipeline run (\w+) succeeded/m.exec(first.stdout)![1]!;
 
-      const shown = JSON.parse(mobius('--json', 'pipelines', 'show', runId).stdout);
+      const shown = JSON.parse(mobius('--json', 'pipelines', 'show', runId).stdout) as {
+        run: unknown;
+        steps: { name: string }[];
+      };
       expect(shown.run).toMatchObject({ id: runId, pipeline: 'words', status: 'FINISHED' });
-      expect(shown.steps.map((s: { name: string }) => s.name).sort()).toEqual([
-        'count',
-        'report',
-        'upper',
-      ]);
+      expect(shown.steps.map((s) => s.name).sort()).toEqual(['count', 'report', 'upper']);
       const list = JSON.parse(mobius('--json', 'pipelines', 'ls').stdout);
       expect(list.runs[0].id).toBe(runId);
       expect(JSON.parse(mobius('--json', 'pipelines', 'discover').stdout).pipelines).toEqual([
@@ -163,7 +162,7 @@ for (const backend of STORE_BACKENDS) {
       const same = JSON.parse(
         mobius('--json', 'run', 'words', '--explain', '--param', 'n=2').stdout,
       );
-      expect(same.steps.every((s: { willRun: boolean }) => !s.willRun)).toBe(true);
+      expect((same.steps as { willRun: boolean }[]).every((s) => !s.willRun)).toBe(true);
       expect(mobius('run', 'words', '--param', 'n=many').stderr).toMatch(
         /--param n must be a number, not 'many'/,
       );
@@ -176,7 +175,9 @@ for (const backend of STORE_BACKENDS) {
       expect(forced.code).toBe(0);
       const events = ndjson(forced.stdout);
       expect(events[0]).toMatchObject({ type: 'pipeline-started', pipeline: 'words' });
-      expect(events.filter((e) => e.type === 'step-started').map((e) => e.step)).toEqual(['upper']);
+      expect(events.filter((e) => e.type === 'step-started').map((e) => e.step as string)).toEqual([
+        'upper',
+      ]);
       expect(events.at(-2)).toMatchObject({ type: 'pipeline-finished', status: 'succeeded' });
       const result = events.at(-1);
       expect(result.type).toBe('result');
