@@ -46,6 +46,12 @@ export interface BlobStore {
   stat(sha256: string): Promise<BlobInfo | undefined>;
   /** True if the blob is stored. */
   exists(sha256: string): Promise<boolean>;
+  /**
+   * A path on this machine where the stored blob can be read in place (the file store),
+   * or undefined when it must be streamed with `get` (S3, or not stored). Readers must not
+   * write to it: blobs are immutable and shared by every version that holds their bytes.
+   */
+  localPath(sha256: string): Promise<string | undefined>;
   /** Removes the blob; true if it existed. */
   delete(sha256: string): Promise<boolean>;
   /** Releases connections and handles; the store must not be used afterwards. */

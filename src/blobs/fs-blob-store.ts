@@ -138,6 +138,11 @@ export class FsBlobStore implements BlobStore {
     return (await this.stat(sha256)) !== undefined;
   }
 
+  /** The blob's own file, when stored: DuckDB reads Parquet copies in place instead of copying them. */
+  async localPath(sha256: string): Promise<string | undefined> {
+    return (await this.stat(sha256)) === undefined ? undefined : this.pathOf(sha256);
+  }
+
   /** Removes the blob; true if it existed. Empty fan-out directories are kept (a concurrent put may be using them). */
   async delete(sha256: string): Promise<boolean> {
     const path = this.pathOf(sha256);

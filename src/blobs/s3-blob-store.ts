@@ -210,6 +210,11 @@ export class S3BlobStore implements BlobStore {
     return (await this.stat(sha256)) !== undefined;
   }
 
+  /** Never: S3 objects are streamed (`get`) into a scratch file before DuckDB reads them. */
+  localPath(_sha256: string): Promise<string | undefined> {
+    return Promise.resolve(undefined);
+  }
+
   /** Removes the blob; true if it existed (S3's DELETE does not say, so it is checked first). */
   async delete(sha256: string): Promise<boolean> {
     const key = this.keyOf(sha256);

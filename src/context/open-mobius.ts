@@ -16,9 +16,9 @@ import { openStore, type MigrationReport, type Store } from '../store/index.js';
 import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
-import { DataService } from '../data/index.js';
+import { CheckService, DataService } from '../data/index.js';
 import { PipelineService } from '../pipelines/index.js';
-import { datasetIO } from './pipeline-adapters.js';
+import { datasetIO, gateRunner } from './pipeline-adapters.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -33,6 +33,8 @@ export interface MobiusContext {
   /** DuckDB, for tabular work (dataset versions, profiles, diffs). */
   engine: Engine;
   data: DataService;
+  /** Expectation suites and quality gates on dataset versions. */
+  checks: CheckService;
   /** Runs pipelines on this machine (LocalExecutor) and records them. */
   pipelines: PipelineService;
   /** Closes the store and blob store. */
@@ -72,6 +74,7 @@ export async function openMobius(
     const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
     const tracking = new TrackingService(store, blobs, clock);
     const data = new DataService(store, blobs, engine, clock);
+    const checks = new CheckService(store, data, blobs, engine, clock);
     return {
       config,
       store,
@@ -83,6 +86,7 @@ export async function openMobius(
       registry: new RegistryService(store, clock),
       engine,
       data,
+      checks,
       pipelines: new PipelineService({
         store,
         blobs,
@@ -90,6 +94,7 @@ export async function openMobius(
         clock,
         logger,
         datasets: datasetIO(data),
+        gates: gateRunner(checks),
       }),
       close: async () => {
         await blobs.close();

@@ -1,10 +1,16 @@
 /**
  * What the pipelines domain needs from the data domain, built here so neither imports
- * the other: dataset inputs and outputs (`DatasetIO`) over `DataService`.
+ * the other: dataset inputs and outputs (`DatasetIO`) over `DataService`, and quality
+ * gates (`GateRunner`) over `CheckService`.
  */
 import { MobiusError } from '../core/index.js';
-import type { DataService, DatasetVersion } from '../data/index.js';
-import type { DatasetIO, DatasetVersionInfo } from '../pipelines/index.js';
+import type {
+  CheckService,
+  DataService,
+  DatasetVersion,
+  ExpectationResult,
+} from '../data/index.js';
+import type { DatasetIO, DatasetVersionInfo, GateRunner } from '../pipelines/index.js';
 import { dirname } from 'node:path';
 
 /**
@@ -49,4 +55,48 @@ function info(v: DatasetVersion): DatasetVersionInfo {
     contentHash: v.contentHash,
     rowCount: v.rowCount,
   };
+}
+
+/**
+ * A check step's gate: loads the suite file, runs it on the version (recorded as a check
+ * run linked to the step's tracking run), and describes each failed expectation in one
+ * line for the step's reason or warnings.
+ *
+ * @example
+ * new PipelineService({ ..., gates: gateRunner(checks) })
+ */
+export function gateRunner(checks: CheckService): GateRunner {
+  return {
+    async gate(versionRef, suitePath, { runId }) {
+      const suite = await checks.loadSuite(suitePath);
+      const run = await checks.gate(versionRef, suite, { runId });
+      const failed = run.results.filter((r) => !r.success);
+      return {
+        status: run.status,
+        checkRunId: run.id,
+        errors: failed.filter((r) => r.severity === 'error').map(describeFailure),
+        warnings: [
+          ...failed.filter((r) => r.severity === 'warn').map(describeFailure),
+          ...run.anomalies.map((a) => a.message),
+        ],
+      };
+    },
+  };
+}
+
+/** `#2 not_null(email): 1 unexpected (20%)`, or the observed value when there is no count. */
+function describeFailure(r: ExpectationResult): string {
+  const e = r.expectation as { expect: string; column?: unknown; columns?: unknown };
+  const on =
+    typeof e.column === 'string'
+      ? `(${e.column})`
+      : Array.isArray(e.columns)
+        ? `(${e.columns.map((c) => (typeof c === 'string' ? c : ((c as { name?: string }).name ?? '?'))).join(', ')})`
+        : '';
+  const o = r.result;
+  const what =
+    o.unexpectedCount !== undefined
+      ? `${o.unexpectedCount} unexpected${o.unexpectedPercent === undefined ? '' : ` (${Number(o.unexpectedPercent.toFixed(2))}%)`}`
+      : `observed ${JSON.stringify(o.observedValue)?.slice(0, 200) ?? 'nothing'}`;
+  return `#${r.index} ${e.expect}${on}: ${what}`;
 }

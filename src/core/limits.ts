@@ -545,3 +545,37 @@ export const STEP_KILL_GRACE_MS = 2_000;
  * no per-child rusage in Node, so the last sample before exit is what is recorded.
  */
 export const STEP_SAMPLE_INTERVAL_MS = 100;
+
+/** Expectations in one suite: each is a few aggregates of one scan; this bounds the SQL. */
+export const MAX_CHECK_EXPECTATIONS = 500;
+
+/** Values listed in one `in_set` or `partitions_not_empty`: they are inlined into the SQL. */
+export const MAX_CHECK_SET_VALUES = 10_000;
+
+/** Failing values (GE's partial_unexpected_list) and failing rows kept per expectation. */
+export const CHECK_UNEXPECTED_VALUES = 20;
+export const CHECK_SAMPLE_ROWS = 5;
+/** Columns shown in a sample row of a wide table: the checked columns first, then others. */
+export const CHECK_SAMPLE_COLUMNS = 20;
+
+/**
+ * `unique` on an integer column whose exact range is at most this wide counts distinct
+ * values with a bitmap (`bitstring_agg`: one bit per value, 16 MiB at this size) instead of
+ * a hash table: no hashing, and memory known before the scan.
+ */
+export const CHECK_BITMAP_MAX_RANGE = 2 ** 27;
+
+/** Categories compared by a chi-square distribution check; rarer ones are pooled into one. */
+export const CHECK_CHI2_MAX_CATEGORIES = 1000;
+
+/**
+ * History anomalies: a metric (row count, a column's null rate or mean) is compared with
+ * its values on up to CHECK_HISTORY_VERSIONS earlier checked versions, once there are at
+ * least CHECK_HISTORY_MIN_VERSIONS, and flagged outside mean ± CHECK_ANOMALY_SIGMAS × σ.
+ * Fewer than 5 points make σ itself too uncertain to alarm on.
+ */
+export const CHECK_HISTORY_VERSIONS = 30;
+export const CHECK_HISTORY_MIN_VERSIONS = 5;
+export const CHECK_ANOMALY_SIGMAS = 3;
+/** Columns whose null rate and mean are kept per check run (the first ones of wide tables). */
+export const CHECK_METRIC_COLUMNS = 200;

@@ -5,10 +5,6 @@
  * (and per column), plus a few sample rows of each kind — the only rows that reach
  * JavaScript. The join spills to disk past the engine's memory limit.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { MobiusError, limits } from '../core/index.js';
 import type { BlobStore } from '../blobs/index.js';
 import {
@@ -18,6 +14,7 @@ import {
   type Engine,
   type EngineSession,
 } from '../engine/index.js';
+import { withParquetFiles } from './parquet-files.js';
 import type { ColumnProfile, ColumnSchema, DatasetVersion, ProfileValue } from './types.js';
 
 /** Options of a diff. */
@@ -189,18 +186,9 @@ async function rowDiff(
         `${v.dataset}@${v.version} has no Parquet copy to compare rows of`,
       );
   }
-  await mkdir(engine.tempDirectory, { recursive: true });
-  const scratch = await mkdtemp(join(engine.tempDirectory, 'diff-'));
-  try {
-    const paths = [join(scratch, 'a.parquet'), join(scratch, 'b.parquet')] as const;
-    await pipeline(await blobs.get(a.parquet!.sha256), createWriteStream(paths[0]));
-    await pipeline(await blobs.get(b.parquet!.sha256), createWriteStream(paths[1]));
-    return await engine.withSession({ directories: [scratch] }, (session) =>
-      joinVersions(session, a, b, paths, key, common),
-    );
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  return await withParquetFiles(blobs, engine, [a, b], ([pathA, pathB], session) =>
+    joinVersions(session, a, b, [pathA!, pathB!], key, common),
+  );
 }
 
 async function joinVersions(

@@ -1,7 +1,7 @@
 /**
- * data: immutable dataset versions (manifest, schema, profile, Parquet copy) on DuckDB.
- * Phase 2 (expectation suites, gates, PII) will sit beside this as `data/checks/`,
- * reading versions through DataService and their Parquet copies through the engine.
+ * data: immutable dataset versions (manifest, schema, profile, Parquet copy) on DuckDB,
+ * and their checks (`checks/`: expectation suites, quality gates, history anomalies,
+ * suggestions), which read versions through DataService and Parquet copies through the engine.
  */
 export { DataService } from './data-service.js';
 export type { AddInput, AddResult } from './data-service.js';
@@ -32,3 +32,24 @@ export type {
   ProfileValue,
   TopValue,
 } from './types.js';
+export { CheckService, gateStatus } from './checks/check-service.js';
+export type { GateOptions } from './checks/check-service.js';
+export { EXPECTATION_KINDS, parseSuite, suiteHash } from './checks/suite.js';
+export type {
+  Expectation,
+  ExpectationInput,
+  ExpectationKind,
+  Suite,
+  SuiteInput,
+} from './checks/suite.js';
+export type {
+  Anomaly,
+  CheckRun,
+  CheckRunSummary,
+  CheckStatistics,
+  DecidedBy,
+  ExpectationOutcome,
+  ExpectationResult,
+  GateStatus,
+} from './checks/results.js';
+export { withParquetFiles } from './parquet-files.js';

@@ -441,6 +441,8 @@ export interface Database {
   pipeline_run: PipelineRunTable;
   step_run: StepRunTable;
   step_cache: StepCacheTable;
+  check_run: CheckRunTable;
+  check_metric: CheckMetricTable;
 }
 
 /** One run of a pipeline; its tracking run is the parent of its steps' runs. */
@@ -505,3 +507,37 @@ export interface StepCacheTable {
 
 export type Row<T extends keyof Database> = Selectable<Database[T]>;
 export type NewRow<T extends keyof Database> = Insertable<Database[T]>;
+
+/** One run of an expectation suite on a dataset version (migration 016). */
+export interface CheckRunTable {
+  id: string;
+  dataset_id: string;
+  version_id: string;
+  version: number;
+  suite_name: string;
+  suite_hash: string;
+  /** JSON: the suite as validated. */
+  suite: string;
+  status: string;
+  success: number;
+  /** JSON: GE-style statistics. */
+  statistics: string;
+  /** JSON: per-expectation results. */
+  results: string;
+  /** JSON: history anomalies. */
+  anomalies: string;
+  scans: number;
+  run_id: string | null;
+  created_at: number;
+  duration_ms: number;
+}
+
+/** A metric a check run recorded, for history anomalies (migration 016). */
+export interface CheckMetricTable {
+  check_run_id: string;
+  dataset_id: string;
+  version: number;
+  key: string;
+  value: number;
+  created_at: number;
+}

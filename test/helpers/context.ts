@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, type ConfigInput } from '../../src/core/index.js';
-import { openMobius, type MobiusContext } from '../../src/context/index.js';
+import { openMobius, type MobiusContext, type OpenMobiusOptions } from '../../src/context/index.js';
 import type { StoreDialect } from '../../src/store/index.js';
 import { freshLocation } from './stores.js';
 
@@ -16,11 +16,12 @@ export interface TestContext {
 export async function openTestContext(
   backend: StoreDialect,
   input: ConfigInput = {},
+  options: Omit<OpenMobiusOptions, 'migrate'> = {},
 ): Promise<TestContext> {
   const home = mkdtempSync(join(tmpdir(), 'mobius-home-'));
   const { location, remove } = freshLocation(backend);
   const config = resolveConfig({ store: location, log: { level: 'silent' }, ...input }, home);
-  const ctx = await openMobius(config, { migrate: true });
+  const ctx = await openMobius(config, { ...options, migrate: true });
   return {
     ctx,
     cleanup: async () => {

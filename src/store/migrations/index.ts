@@ -17,6 +17,7 @@ import * as traces from './012-traces.js';
 import * as metricSegments from './013-metric-segments.js';
 import * as dataVersions from './014-data-versions.js';
 import * as pipelines from './015-pipelines.js';
+import * as checks from './016-checks.js';
 import * as stepProcesses from './019-step-processes.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
@@ -36,5 +37,6 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '013-metric-segments': metricSegments,
   '014-data-versions': dataVersions,
   '015-pipelines': pipelines,
+  '016-checks': checks,
   '019-step-processes': stepProcesses,
 };
