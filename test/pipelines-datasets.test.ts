@@ -278,7 +278,14 @@ for (const backend of STORE_BACKENDS) {
         (await service.steps(result.id)).find((s) => s.name === 'soft')!.warnings,
       ).toHaveLength(1);
       // Without a gate runner, a check fails saying what is missing.
-      const bare = await t.ctx.pipelines.run(
+      const gateless = new PipelineService({
+        store: t.ctx.store,
+        blobs: t.ctx.blobs,
+        tracking: t.ctx.tracking,
+        clock: t.ctx.clock,
+        datasets: datasetIO(t.ctx.data),
+      });
+      const bare = await gateless.run(
         pipeline('gate-less', {
           steps: [check('hard', { dataset: 'dataset:orders', suite: 'strict.yaml' })],
         }),
@@ -286,6 +293,75 @@ for (const backend of STORE_BACKENDS) {
       );
       expect(bare.steps.hard!.exitReason ?? '').toMatch(
         /quality gates need the data domain's checks/,
+      );
+    });
+
+    it('check steps on the real suite runner: an error expectation failing halts downstream, a warning is recorded and the run goes on', async () => {
+      writeFileSync(join(dir, 'payments.csv'), 'id,amount\n1,10\n2,-5\n3,7\n');
+      await t.ctx.data.add({ name: 'payments', source: 'payments.csv', cwd: dir });
+      writeFileSync(
+        join(dir, 'payments-strict.yaml'),
+        'name: strict\nexpectations:\n  - expect: not_null\n    column: id\n  - expect: between\n    column: amount\n    min: 0\n    max: 100\n',
+      );
+      writeFileSync(
+        join(dir, 'payments-lenient.yaml'),
+        'name: lenient\nexpectations:\n  - expect: row_count_between\n    min: 100\n    max: 1000\n    severity: warn\n',
+      );
+      const p = pipeline('real-gates', {
+        steps: [
+          step('copy', {
+            inputs: { rows: 'dataset:payments' },
+            outputs: [{ dataset: 'payments_copy', as: 'copy', format: 'parquet' }],
+            run: async (ctx) => writeFile(ctx.outputs.copy!, await readFile(ctx.inputs.rows!)),
+          }),
+          check('soft', { dataset: 'copy.copy', suite: 'payments-lenient.yaml' }),
+          check('hard', { dataset: 'dataset:payments@latest', suite: 'payments-strict.yaml' }),
+          step('after-soft', { after: ['soft'], run: () => undefined }),
+          step('after-hard', {
+            inputs: { rows: 'copy.copy' },
+            after: ['hard'],
+            run: () => undefined,
+          }),
+        ],
+      });
+      const result = await t.ctx.pipelines.run(p, { baseDir: dir, env: ENV });
+      expect(result.status).toBe('failed');
+      const hard = result.steps.hard!;
+      expect(hard.status).toBe('failed');
+      expect(hard.exitReason).toBe(
+        'quality gate failed: 1 error expectation on payments@1: #2 between(amount): 1 unexpected (33.33%)',
+      );
+      expect(hard.datasets.in.data).toMatchObject({ dataset: 'payments', version: 1, rowCount: 3 });
+      expect(result.steps['after-hard']!.status).toBe('skipped');
+      expect(result.steps['after-hard']!.explain).toBe(
+        `not run: upstream step 'hard' failed: ${hard.exitReason}`,
+      );
+      const soft = result.steps.soft!;
+      expect(soft.status).toBe('succeeded');
+      expect(soft.warnings).toEqual(['quality gate warning: #1 row_count_between: observed 3']);
+      // Ran (or was a cache hit: the same step in the previous test's pipeline).
+      expect(['succeeded', 'cached']).toContain(result.steps['after-soft']!.status);
+      // Each gate is a stored check run linked to its step's tracking run.
+      const linked = await t.ctx.store.db
+        .selectFrom('check_run')
+        .select(['run_id', 'status'])
+        .where('run_id', 'in', [hard.trackingRunId!, soft.trackingRunId!])
+        .orderBy('status')
+        .execute();
+      expect(linked).toEqual([
+        { run_id: hard.trackingRunId, status: 'fail' },
+        { run_id: soft.trackingRunId, status: 'warn' },
+      ]);
+      // A suite that does not exist fails the gate saying so (no silent pass).
+      const missing = await t.ctx.pipelines.run(
+        pipeline('gate-typo', {
+          steps: [check('hard', { dataset: 'dataset:payments', suite: 'nope.yaml', cache: false })],
+        }),
+        { baseDir: dir, env: ENV },
+      );
+      expect(missing.steps.hard!.status).toBe('failed');
+      expect(missing.steps.hard!.exitReason).toMatch(
+        /^step 'hard': cannot read its suite file 'nope\.yaml' \(.*nope\.yaml\): ENOENT/,
       );
     });
 

@@ -628,9 +628,13 @@ export class PipelineService {
     const done = (name: string): boolean =>
       reports[name]?.status === 'succeeded' || reports[name]?.status === 'cached';
     while (pending.size > 0 || running.size > 0) {
+      // Recording a skipped step awaits the store, and running steps may finish meanwhile:
+      // a pass that changed anything is followed by another before deciding nothing can start.
+      let progressed = false;
       for (const s of ctx.pipeline.steps) {
         if (!pending.has(s.name)) continue;
         if (ctx.signal.aborted) {
+          progressed = true;
           pending.delete(s.name);
           reports[s.name] = await this.#recordNotRun(
             ctx,
@@ -643,6 +647,7 @@ export class PipelineService {
         const ups = upstreamOf(s);
         const blocked = ups.find((u) => reports[u] !== undefined && !done(u));
         if (blocked !== undefined) {
+          progressed = true;
           pending.delete(s.name);
           reports[s.name] = await this.#recordNotRun(
             ctx,
@@ -653,6 +658,7 @@ export class PipelineService {
           continue;
         }
         if (running.size >= concurrency || !ups.every(done)) continue;
+        progressed = true;
         pending.delete(s.name);
         const task = this.#runStep(ctx, s, reports)
           .then((report) => {
@@ -671,7 +677,7 @@ export class PipelineService {
           await Promise.allSettled(running.values());
           throw error;
         }
-      } else if (pending.size > 0)
+      } else if (pending.size > 0 && !progressed)
         throw new MobiusError('INTERNAL', `pipeline '${ctx.pipeline.name}': no step can start`);
     }
   }
