@@ -104,6 +104,61 @@ for (const backend of STORE_BACKENDS) {
       expect((await call('DELETE', '/api/v1/datasets/sales/tags/gold')).status).toBe(404);
     });
 
+    it('scans for PII and masks over HTTP (viewers scan, editors mask)', async () => {
+      const csv = 'id,contact,note\n1,ann@example.com,fine\n2,bob@example.org,ok\n3,,meh\n';
+      expect((await upload('contacts', 'contacts.csv', csv)).status).toBe(201);
+      const pii = await call('GET', '/api/v1/datasets/contacts/versions/1/pii', { token: viewer });
+      expect(pii.status, JSON.stringify(pii.body)).toBe(200);
+      expect(pii.body.flagged).toEqual([
+        { column: 'contact', kind: 'email', matches: 2, percent: 100 },
+      ]);
+      expect(JSON.stringify(pii.body)).not.toContain('@example');
+      const strict = await call('GET', '/api/v1/datasets/contacts/versions/1/pii?threshold=1');
+      expect(strict.body.threshold).toBe(1);
+      expect(
+        (await call('GET', '/api/v1/datasets/contacts/versions/1/pii?threshold=3')).status,
+      ).toBe(400);
+
+      const body = { columns: { contact: 'hash', note: 'redact' }, salt: 'k' };
+      const denied = await call('POST', '/api/v1/datasets/contacts/versions/1/mask', {
+        payload: body,
+        token: viewer,
+      });
+      expect(denied.status).toBe(403);
+      const masked = await call('POST', '/api/v1/datasets/contacts/versions/1/mask', {
+        payload: body,
+      });
+      expect(masked.status, JSON.stringify(masked.body)).toBe(201);
+      expect(masked.body).toMatchObject({
+        created: true,
+        version: { dataset: 'contacts', version: 2, rowCount: 3 },
+        source: { dataset: 'contacts', version: 1 },
+      });
+      const rescan = await call('GET', '/api/v1/datasets/contacts/versions/2/pii');
+      expect(rescan.body.flagged).toEqual([]);
+      const again = await call('POST', '/api/v1/datasets/contacts/versions/1/mask', {
+        payload: body,
+      });
+      expect(again.status).toBe(200);
+      expect(again.body.created).toBe(false);
+
+      const unknown = await call('POST', '/api/v1/datasets/contacts/versions/1/mask', {
+        payload: { columns: { phone: 'hash' } },
+      });
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.message).toMatch(
+        /column 'phone' is not in contacts@1; its columns are: id, contact, note/,
+      );
+      const badAction = await call('POST', '/api/v1/datasets/contacts/versions/1/mask', {
+        payload: { columns: { contact: 'shred' } },
+      });
+      expect(badAction.status).toBe(400);
+      const missing = await call('POST', '/api/v1/datasets/contacts/versions/7/mask', {
+        payload: { columns: { contact: 'hash' } },
+      });
+      expect(missing.status).toBe(404);
+    });
+
     it('bad input is 400 with what to fix; unknown versions 404; viewers cannot write', async () => {
       const bad = await upload('broken', 'broken.csv', 'a,b\n1,2\n3\n');
       expect(bad.status).toBe(400);

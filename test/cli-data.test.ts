@@ -1,5 +1,6 @@
 /** `mobius data …` through bin/mobius.js over the built CLI, on every metadata backend. */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ for (const backend of STORE_BACKENDS) {
       const res = spawnSync(
         process.execPath,
         [BIN, '--store', location, '--home', join(dir, '.mobius'), ...args],
-        { cwd: dir, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' },
+        { cwd: dir, env: { PATH: process.env.PATH ?? '', MASK_SALT: 'salty' }, encoding: 'utf8' },
       );
       return { code: res.status, stdout: res.stdout, stderr: res.stderr };
     };
@@ -86,6 +87,66 @@ for (const backend of STORE_BACKENDS) {
         removed: true,
       });
     });
+
+    it('pii reports flagged columns; mask hashes with the salt from --salt-env', () => {
+      writeFileSync(
+        join(dir, 'people.csv'),
+        'id,email,city\n1,ann@example.com,Oslo\n2,bob@example.org,Rome\n',
+      );
+      json('data', 'add', 'people', 'people.csv');
+      const report = json('data', 'pii', 'people@1');
+      expect(report.flagged).toEqual([
+        { column: 'email', kind: 'email', matches: 2, percent: 100 },
+      ]);
+      const text = mobius('data', 'pii', 'people@1');
+      expect(text.code).toBe(0);
+      expect(text.stdout).toMatch(/^1 of 2 string columns of people@1 \(2 rows\) flagged/);
+      expect(text.stdout).toMatch(/email \(VARCHAR\): 2 non-null of 2 rows/);
+      expect(text.stdout).toMatch(/email\s+2\s+100\.0%\s+a\*\*@\*\*\*\*\*\*\*\.\*\*m/);
+      expect(text.stdout).not.toMatch(/ann@/);
+
+      const masked = json(
+        'data',
+        'mask',
+        'people@1',
+        '--hash',
+        'email',
+        '--redact',
+        'city',
+        '--salt-env',
+        'MASK_SALT',
+        '--to',
+        'people_safe',
+      );
+      expect(masked).toMatchObject({
+        created: true,
+        version: { dataset: 'people_safe', version: 1 },
+        source: { dataset: 'people', version: 1 },
+      });
+      const shown = json('data', 'show', 'people_safe@1') as {
+        profile: { columns: { name: string; min: unknown; max: unknown; topValues: unknown }[] };
+      };
+      const column = (name: string) => shown.profile.columns.find((c) => c.name === name)!;
+      const hashes = ['ann@example.com', 'bob@example.org'].map((e) =>
+        createHash('sha256').update(`salty${e}`).digest('hex'),
+      );
+      expect([column('email').min, column('email').max]).toEqual(hashes.sort());
+      expect(column('city').topValues).toEqual([{ value: '[REDACTED]', count: 2 }]);
+
+      const unset = mobius('data', 'mask', 'people@1', '--hash', 'email', '--salt-env', 'NOPE');
+      expect(unset.code).toBe(2);
+      expect(unset.stderr).toMatch(/environment variable NOPE \(--salt-env\) is not set/);
+      const none = mobius('data', 'mask', 'people@1');
+      expect(none.code).toBe(2);
+      expect(none.stderr).toMatch(/nothing to mask: pass --hash/);
+      const unknown = mobius('data', 'mask', 'people@1', '--redact', 'phone');
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toMatch(
+        /column 'phone' is not in people@1; its columns are: id, email, city/,
+      );
+      expect(mobius('data', 'pii', 'people@5').code).toBe(3);
+      // Nine CLI processes; each starts Node and DuckDB (~2 s apiece on 2 busy cores).
+    }, 120_000);
 
     it('bad input exits 2 with the line numbers; unknown versions exit 3', () => {
       writeFileSync(join(dir, 'bad.csv'), 'a,b\n1,2\n3\n4,5\n');

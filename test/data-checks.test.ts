@@ -161,7 +161,7 @@ for (const backend of STORE_BACKENDS) {
           unexpectedPercent: 1,
         });
         expect(nulls.result.partialUnexpectedList).toEqual(Array(10).fill(null));
-        expect(nulls.result.sampleRows![0]).toMatchObject({ customer_id: null, id: '100' });
+        expect(nulls.result.sampleRows![0]).toMatchObject({ customer_id: null, id: 100 });
         const rows = await only({ expect: 'row_count_between', min: 2000 }, { fullScan });
         expect(rows).toMatchObject({ success: false, result: { observedValue: N } });
         const parts = await only(
@@ -211,7 +211,7 @@ for (const backend of STORE_BACKENDS) {
           { fullScan },
         );
         expect(pair.result).toMatchObject({ unexpectedCount: N });
-        expect(pair.result.partialUnexpectedList![0]).toEqual({ net: '1', gross: 1.1 });
+        expect(pair.result.partialUnexpectedList![0]).toEqual({ net: 1, gross: 1.1 });
         const sum = await only(
           { expect: 'sum_equals', columns: ['tax'], total: 'gross' },
           { fullScan },
@@ -400,7 +400,7 @@ for (const backend of STORE_BACKENDS) {
       const cases: [SuiteInput | string, RegExp][] = [
         [
           { expectations: [{ expect: 'not_null', column: 'amout' }] },
-          /expectation 1 \(not_null\): column 'amout' is not in orders@1; its columns are id, customer_id/,
+          /expectation 1 \(not_null\): column 'amout' is not in orders@1 \(did you mean 'amount'\?\); its columns are id, customer_id/,
         ],
         [{ expectations: [{ expect: 'unique', column: 'ID' }] }, /did you mean 'id'\?/],
         [

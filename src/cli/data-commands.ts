@@ -5,9 +5,14 @@
  */
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
+import { MobiusError } from '../core/index.js';
 import {
   CSV_ENCODINGS,
   DATA_FORMATS,
+  DEFAULT_PII_THRESHOLD,
+  type MaskAction,
+  type MaskResult,
+  type PiiReport,
   type ColumnProfile,
   type CsvEncoding,
   type DataFormat,
@@ -18,12 +23,16 @@ import {
 import { emit, table } from './output.js';
 import { formatTime, withLocalContext, type CommandDeps } from './run-commands.js';
 
-/** The command deps plus the directory relative paths are resolved against. */
+/**
+ * The command deps plus the directory relative paths are resolved against, and the
+ * process environment (read only by name, for `data mask --salt-env`).
+ */
 export interface DataCommandDeps extends CommandDeps {
   cwd: string;
+  env: Readonly<Record<string, string | undefined>>;
 }
 
-/** Adds `mobius data add|ls|log|show|get|diff|tag|untag` to `program`. */
+/** Adds `mobius data add|ls|log|show|get|diff|pii|mask|tag|untag` to `program`. */
 export function registerDataCommands(program: Command, deps: DataCommandDeps): void {
   const data = program
     .command('data')
@@ -155,6 +164,94 @@ export function registerDataCommands(program: Command, deps: DataCommandDeps): v
     });
 
   data
+    .command('pii <ref>')
+    .description(
+      'scan the string columns of a version for e-mails, phones, card numbers, IBANs and IP addresses',
+    )
+    .option(
+      '--threshold <fraction>',
+      `flag a column when this fraction of its non-null values match (default ${DEFAULT_PII_THRESHOLD})`,
+    )
+    .action(async (ref: string, options: { threshold?: string }, command: Command) => {
+      const threshold = options.threshold === undefined ? undefined : Number(options.threshold);
+      const report = await withLocalContext(await deps.config(command), 'data pii', (ctx) =>
+        ctx.data.pii(ref, threshold === undefined ? {} : { threshold }),
+      );
+      emit(deps.json(command), report, () => piiText(report));
+    });
+
+  data
+    .command('mask <ref>')
+    .description(
+      'write a new version with columns hashed (sha256 of salt + value) or redacted, linked to its source',
+    )
+    .option(
+      '--hash <columns>',
+      'comma-separated columns to replace by the hex sha256 of salt + value',
+    )
+    .option('--redact <columns>', `comma-separated columns to replace by '[REDACTED]'`)
+    .option(
+      '--salt-env <variable>',
+      'environment variable holding the salt (kept out of shell history); without one, hashes of guessable values can be reversed',
+    )
+    .option('--to <name>', "dataset to add the masked version to (default: the source's)")
+    .option('--run <runId>', 'the run that masked the data (recorded as lineage)')
+    .action(
+      async (
+        ref: string,
+        options: { hash?: string; redact?: string; saltEnv?: string; to?: string; run?: string },
+        command: Command,
+      ) => {
+        // A Map, so a column named like an Object property (__proto__) is just a name.
+        const chosen = new Map<string, MaskAction>();
+        for (const action of ['hash', 'redact'] as const)
+          for (const column of splitList(options[action])) {
+            if (chosen.has(column) && chosen.get(column) !== action)
+              throw new MobiusError(
+                'INVALID_ARGUMENT',
+                `column '${column}' is given to both --hash and --redact; choose one`,
+              );
+            chosen.set(column, action);
+          }
+        const columns = Object.fromEntries(chosen);
+        if (Object.keys(columns).length === 0)
+          throw new MobiusError(
+            'INVALID_ARGUMENT',
+            'nothing to mask: pass --hash col1,col2 and/or --redact col3',
+          );
+        let salt: string | undefined;
+        if (options.saltEnv !== undefined) {
+          salt = deps.env[options.saltEnv];
+          if (salt === undefined || salt === '')
+            throw new MobiusError(
+              'INVALID_ARGUMENT',
+              `environment variable ${options.saltEnv} (--salt-env) is not set or empty; export it with the salt first`,
+            );
+        } else if (Object.values(columns).includes('hash') && !deps.json(command))
+          process.stderr.write(
+            'warning: hashing without a salt (--salt-env): anyone can hash guessable values (e-mails, phone numbers) and match them\n',
+          );
+        const result = await withLocalContext(await deps.config(command), 'data mask', (ctx) =>
+          ctx.data.mask(ref, {
+            columns,
+            ...(salt === undefined ? {} : { salt }),
+            ...(options.to === undefined ? {} : { to: options.to }),
+            ...(options.run === undefined ? {} : { runId: options.run }),
+          }),
+        );
+        emit(
+          deps.json(command),
+          {
+            created: result.created,
+            version: withoutProfile(result.version),
+            source: result.source,
+          },
+          () => maskText(result),
+        );
+      },
+    );
+
+  data
     .command('tag <ref> <tag>')
     .description('point a tag at a version (moving it if it exists), e.g. data tag churn@3 prod')
     .action(async (ref: string, tag: string, _options: unknown, command: Command) => {
@@ -177,6 +274,73 @@ export function registerDataCommands(program: Command, deps: DataCommandDeps): v
         () => `removed ${name}@${tag}`,
       );
     });
+}
+
+const splitList = (text: string | undefined): string[] =>
+  (text ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '');
+
+function piiText(r: PiiReport): string {
+  const out: string[] = [];
+  const pct = (p: number) => `${p.toFixed(p < 10 ? 2 : 1)}%`;
+  const scanned = `${r.columns.length} string column${r.columns.length === 1 ? '' : 's'} of ${r.dataset}@${r.version} (${r.rowCount} rows)`;
+  const flagged = r.columns.filter((c) => c.flagged.length > 0);
+  out.push(
+    flagged.length === 0
+      ? `no column flagged at ${pct(r.threshold * 100)} of its values in ${scanned}`
+      : `${flagged.length} of ${scanned} flagged (at ${pct(r.threshold * 100)} of non-null values or more):`,
+  );
+  for (const c of flagged) {
+    out.push('', `${c.name} (${c.type}): ${c.nonNull} non-null of ${c.rows} rows`);
+    out.push(
+      table(
+        ['KIND', 'VALUES', 'PERCENT', 'EXAMPLES (MASKED)'],
+        c.kinds
+          .filter((k) => k.matches > 0)
+          .map((k) => [
+            `${k.kind}${k.flagged ? '' : ' (below threshold)'}`,
+            String(k.matches),
+            pct(k.percent),
+            k.examples.join('  '),
+          ]),
+      )
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    );
+  }
+  const below = r.columns.filter(
+    (c) => c.flagged.length === 0 && c.kinds.some((k) => k.matches > 0),
+  );
+  if (below.length > 0) {
+    out.push('', 'below the threshold:');
+    for (const c of below)
+      out.push(
+        `  ${c.name}: ${c.kinds
+          .filter((k) => k.matches > 0)
+          .map((k) => `${k.kind} in ${k.matches} values (${pct(k.percent)})`)
+          .join(', ')}`,
+      );
+  }
+  if (r.notScanned.length > 0)
+    out.push(
+      '',
+      `not scanned (not strings): ${r.notScanned
+        .slice(0, 20)
+        .map((c) => `${c.name} ${c.type}`)
+        .join(', ')}${r.notScanned.length > 20 ? ', …' : ''}`,
+    );
+  return out.join('\n');
+}
+
+function maskText(r: MaskResult): string {
+  const v = r.version;
+  const from = `${r.source.dataset}@${r.source.version}`;
+  return r.created
+    ? `masked ${from} → ${v.dataset}@${v.version} (${v.contentHash.slice(0, 12)}): ${v.rowCount} rows × ${v.columnCount} columns; ${from} is unchanged`
+    : `unchanged: ${v.dataset}@${v.version} (${v.contentHash.slice(0, 12)}) already holds ${from} masked this way`;
 }
 
 function withoutProfile(v: DatasetVersion): Omit<DatasetVersion, 'profile'> {

@@ -20,6 +20,7 @@ import { registerRunCommands } from './run-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerPipelineCommands } from './pipeline-commands.js';
+import { registerCheckCommands } from './check-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -213,7 +214,8 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
 
   registerRunCommands(program, { config, json });
   registerModelCommands(program, { config, json });
-  registerDataCommands(program, { config, json, cwd });
+  registerDataCommands(program, { config, json, cwd, env });
+  registerCheckCommands(program, { config, json, cwd, env });
   registerPipelineCommands(program, {
     config,
     json,

@@ -41,8 +41,20 @@ export function emit(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
 }
 
+/**
+ * Thrown by a command that has printed its result and must still exit non-zero (a quality
+ * gate that failed): not an error to report, just the code.
+ */
+export class ExitCode extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+    this.name = 'ExitCode';
+  }
+}
+
 /** Prints an error the user can act on and returns the process exit code. */
 export function reportError(error: unknown, json: boolean): number {
+  if (error instanceof ExitCode) return error.exitCode;
   const e = isMobiusError(error) ? error : toMobiusError(error);
   // Commander's own usage errors have already been printed by commander.
   if (json) {

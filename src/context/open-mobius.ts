@@ -17,7 +17,7 @@ import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
 import { CheckService, DataService } from '../data/index.js';
-import { PipelineService } from '../pipelines/index.js';
+import { PipelineService, openLineageListener } from '../pipelines/index.js';
 import { datasetIO, gateRunner } from './pipeline-adapters.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
@@ -95,6 +95,7 @@ export async function openMobius(
         logger,
         datasets: datasetIO(data),
         gates: gateRunner(checks),
+        listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
       }),
       close: async () => {
         await blobs.close();

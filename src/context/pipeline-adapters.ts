@@ -79,6 +79,18 @@ export function gateRunner(checks: CheckService): GateRunner {
           ...failed.filter((r) => r.severity === 'warn').map(describeFailure),
           ...run.anomalies.map((a) => a.message),
         ],
+        assertions: run.results.map((r) => {
+          const e = r.expectation as { expect: string; column?: unknown };
+          return {
+            assertion: e.expect,
+            success: r.success,
+            severity: r.severity,
+            ...(typeof e.column === 'string' ? { column: e.column } : {}),
+            ...(r.result.observedValue === undefined
+              ? {}
+              : { actual: JSON.stringify(r.result.observedValue)?.slice(0, 200) ?? '' }),
+          };
+        }),
       };
     },
   };

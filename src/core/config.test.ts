@@ -141,4 +141,64 @@ describe('config loader', () => {
     const cwd = dir({ 'mobius.yaml': 'server: [1, 2\n' });
     await expect(loadConfig({ cwd, env: {} })).rejects.toThrow(/mobius.yaml/);
   });
+
+  it('sends no OpenLineage events unless asked', async () => {
+    const c = await loadConfig({ cwd: dir(), env: {} });
+    expect(c.openlineage).toMatchObject({ transport: 'none', namespace: 'mobius' });
+  });
+
+  it('reads the openlineage section: a path means the file transport, resolved against cwd', async () => {
+    const cwd = dir({
+      'mobius.yaml': 'openlineage:\n  path: out/lineage.ndjson\n  namespace: prod\n',
+    });
+    const c = await loadConfig({ cwd, env: {} });
+    expect(c.openlineage).toMatchObject({
+      transport: 'file',
+      path: join(cwd, 'out/lineage.ndjson'),
+      namespace: 'prod',
+    });
+  });
+
+  it("reads the OpenLineage clients' own environment variables", async () => {
+    const c = await loadConfig({
+      cwd: dir(),
+      env: {
+        OPENLINEAGE_URL: 'http://127.0.0.1:5000',
+        OPENLINEAGE_API_KEY: 'k',
+        OPENLINEAGE_NAMESPACE: 'ns',
+        OPENLINEAGE_ENDPOINT: 'api/v2/lineage',
+      },
+    });
+    expect(c.openlineage).toEqual({
+      transport: 'http',
+      url: 'http://127.0.0.1:5000',
+      endpoint: 'api/v2/lineage',
+      apiKey: 'k',
+      timeoutMs: 5000,
+      path: undefined,
+      namespace: 'ns',
+    });
+    const off = await loadConfig({
+      cwd: dir(),
+      env: { OPENLINEAGE_URL: 'http://127.0.0.1:5000', OPENLINEAGE_DISABLED: 'true' },
+    });
+    expect(off.openlineage.transport).toBe('none');
+  });
+
+  it('says what is missing or ambiguous in the openlineage section', async () => {
+    const http = dir({ 'mobius.yaml': 'openlineage:\n  transport: http\n' });
+    await expect(loadConfig({ cwd: http, env: {} })).rejects.toThrow(/openlineage.url' is not set/);
+    const file = dir({ 'mobius.yaml': 'openlineage:\n  transport: file\n' });
+    await expect(loadConfig({ cwd: file, env: {} })).rejects.toThrow(
+      /openlineage.path' is not set/,
+    );
+    const both = dir({
+      'mobius.yaml': 'openlineage:\n  url: http://127.0.0.1:5000\n  path: l.ndjson\n',
+    });
+    await expect(loadConfig({ cwd: both, env: {} })).rejects.toThrow(/both 'url' and 'path'/);
+    const ftp = dir({ 'mobius.yaml': 'openlineage:\n  url: ftp://host/x\n' });
+    await expect(loadConfig({ cwd: ftp, env: {} })).rejects.toThrow(/openlineage.url/);
+    const slow = dir({ 'mobius.yaml': 'openlineage:\n  url: http://h\n  timeoutMs: 600000\n' });
+    await expect(loadConfig({ cwd: slow, env: {} })).rejects.toThrow(/openlineage.timeoutMs/);
+  });
 });

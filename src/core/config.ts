@@ -10,7 +10,11 @@ import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { MobiusError } from './errors.js';
-import { MAX_JSON_BODY_BYTES } from './limits.js';
+import {
+  MAX_JSON_BODY_BYTES,
+  MAX_OPENLINEAGE_TIMEOUT_MS,
+  OPENLINEAGE_TIMEOUT_MS,
+} from './limits.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
 /** The resolved configuration every part of Mobius receives. */
@@ -44,6 +48,26 @@ export interface MobiusConfig {
     auth: boolean;
   };
   log: { level: LogLevel };
+  /** Where pipeline runs are reported as OpenLineage RunEvents (docs/pipelines.md). */
+  openlineage: OpenLineageConfig;
+}
+
+/** The resolved `openlineage` section. */
+export interface OpenLineageConfig {
+  /** `none` sends nothing; `http` POSTs each event; `file` appends NDJSON lines. */
+  transport: 'none' | 'http' | 'file';
+  /** http: the OpenLineage server's base URL (Marquez: http://host:5000). */
+  url: string | undefined;
+  /** http: the path events are POSTed to, under `url`. */
+  endpoint: string;
+  /** http: sent as `Authorization: Bearer <apiKey>`. */
+  apiKey: string | undefined;
+  /** http: how long one POST may take before it is given up (and logged). */
+  timeoutMs: number;
+  /** file: the NDJSON file events are appended to; absolute. */
+  path: string | undefined;
+  /** The OpenLineage namespace of Mobius' jobs and datasets. */
+  namespace: string;
 }
 
 /** What a config file or the flags may set: every key optional, unknown keys rejected. */
@@ -73,6 +97,17 @@ const partialSchema = z.strictObject({
     })
     .optional(),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).optional() }).optional(),
+  openlineage: z
+    .strictObject({
+      transport: z.enum(['none', 'http', 'file']).optional(),
+      url: z.url({ protocol: /^https?$/ }).optional(),
+      endpoint: z.string().min(1).optional(),
+      apiKey: z.string().min(1).optional(),
+      timeoutMs: z.number().int().min(1).max(MAX_OPENLINEAGE_TIMEOUT_MS).optional(),
+      path: z.string().min(1).optional(),
+      namespace: z.string().min(1).max(1000).optional(),
+    })
+    .optional(),
 });
 
 /** A partial configuration, as a file, the environment or flags give it. */
@@ -101,6 +136,13 @@ const ENV: Record<string, EnvReader> = {
   AWS_ACCESS_KEY_ID: (v) => ({ s3: { accessKeyId: v } }),
   AWS_SECRET_ACCESS_KEY: (v) => ({ s3: { secretAccessKey: v } }),
   AWS_REGION: (v) => ({ s3: { region: v } }),
+  // The OpenLineage clients' own variables, so one environment configures every emitter.
+  OPENLINEAGE_URL: (v) => ({ openlineage: { url: v } }),
+  OPENLINEAGE_ENDPOINT: (v) => ({ openlineage: { endpoint: v } }),
+  OPENLINEAGE_API_KEY: (v) => ({ openlineage: { apiKey: v } }),
+  OPENLINEAGE_NAMESPACE: (v) => ({ openlineage: { namespace: v } }),
+  OPENLINEAGE_DISABLED: (v) =>
+    strictBool('OPENLINEAGE_DISABLED', v) ? { openlineage: { transport: 'none' } } : {},
 };
 
 /** Names the loader reads but that do not map onto the config shape. */
@@ -163,9 +205,44 @@ export function resolveConfig(input: ConfigInput, cwd: string): MobiusConfig {
       auth: input.server?.auth ?? token !== undefined,
     },
     log: { level: input.log?.level ?? 'info' },
+    openlineage: resolveOpenLineage(input.openlineage ?? {}, cwd),
   };
   checkLocations(config);
   return config;
+}
+
+/** The transport is the one asked for, or the one the given url/path implies. */
+function resolveOpenLineage(
+  input: NonNullable<ConfigInput['openlineage']>,
+  cwd: string,
+): OpenLineageConfig {
+  if (input.transport === undefined && input.url !== undefined && input.path !== undefined)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      "openlineage has both 'url' and 'path': set 'openlineage.transport' to 'http' or 'file' to say which one to use",
+    );
+  const transport =
+    input.transport ??
+    (input.url !== undefined ? 'http' : input.path !== undefined ? 'file' : 'none');
+  if (transport === 'http' && input.url === undefined)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      "openlineage.transport is 'http' but 'openlineage.url' is not set: give the OpenLineage server's base URL (or OPENLINEAGE_URL), e.g. http://localhost:5000",
+    );
+  if (transport === 'file' && input.path === undefined)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      "openlineage.transport is 'file' but 'openlineage.path' is not set: give the file events are appended to, e.g. lineage.ndjson",
+    );
+  return {
+    transport,
+    url: input.url,
+    endpoint: input.endpoint ?? 'api/v1/lineage',
+    apiKey: input.apiKey,
+    timeoutMs: input.timeoutMs ?? OPENLINEAGE_TIMEOUT_MS,
+    path: input.path === undefined ? undefined : resolve(cwd, input.path),
+    namespace: input.namespace ?? 'mobius',
+  };
 }
 
 function findConfigFile(cwd: string, explicit: string | undefined): string | undefined {

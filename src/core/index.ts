@@ -1,6 +1,6 @@
 /** core: config, errors, ids, hashing, limits and name rules, clock, logger. */
 export { loadConfig, resolveConfig, CONFIG_FILES } from './config.js';
-export type { MobiusConfig, ConfigInput, LoadConfigOptions } from './config.js';
+export type { MobiusConfig, ConfigInput, LoadConfigOptions, OpenLineageConfig } from './config.js';
 export { MobiusError, ERROR_CODES, HTTP_STATUS, isMobiusError, toMobiusError } from './errors.js';
 export type { ErrorCode, ErrorBody } from './errors.js';
 export { newId, isId } from './ids.js';

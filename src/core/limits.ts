@@ -409,6 +409,23 @@ export const REJECTED_ROWS_SHOWN = 10;
 export const PROFILE_COLUMNS_PER_SCAN = 32;
 
 /**
+ * String columns scanned per SQL statement by a PII scan. One statement computes, per
+ * column, a few regular expressions and their checks (Luhn, mod-97) for each of six kinds;
+ * 32 columns keep the plan as small as a profile bundle while a 300-column table still
+ * takes ten scans, each reading only its columns of the Parquet copy.
+ */
+export const PII_COLUMNS_PER_SCAN = 32;
+
+/** Masked example values a PII scan reports per column and kind: enough to judge a match. */
+export const PII_EXAMPLES = 3;
+
+/**
+ * Longest salt `data mask` takes, in characters. A salt is a secret of a few dozen
+ * random characters; the cap keeps it a key, not a payload repeated into every hash input.
+ */
+export const MAX_MASK_SALT_LENGTH = 1024;
+
+/**
  * Distinct values counted exactly per column, before sampling takes over. DuckDB's
  * approx_count_distinct (HyperLogLog with few registers) is off by 10–25% at many sizes,
  * too coarse for "is this column unique?". So a profile counts distinct values exactly
@@ -579,3 +596,28 @@ export const CHECK_HISTORY_MIN_VERSIONS = 5;
 export const CHECK_ANOMALY_SIGMAS = 3;
 /** Columns whose null rate and mean are kept per check run (the first ones of wide tables). */
 export const CHECK_METRIC_COLUMNS = 200;
+
+/**
+ * How long one OpenLineage HTTP POST may take. Lineage is an observer: a slow or dead
+ * collector must not hold a pipeline run for long, so each event gets this much and is
+ * then logged as undelivered. Configurable up to MAX_OPENLINEAGE_TIMEOUT_MS.
+ */
+export const OPENLINEAGE_TIMEOUT_MS = 5_000;
+export const MAX_OPENLINEAGE_TIMEOUT_MS = 60_000;
+
+/**
+ * OpenLineage events waiting to be sent at once. Events are sent one after another (so a
+ * run's START reaches the collector before its COMPLETE); past this many waiting — a
+ * collector far slower than the pipelines — new events are dropped and counted in the log
+ * rather than held in memory without bound.
+ */
+export const MAX_OPENLINEAGE_QUEUED_EVENTS = 10_000;
+
+/**
+ * After this many OpenLineage events in a row fail, events are dropped (counted and
+ * logged) for OPENLINEAGE_PAUSE_MS before the collector is tried again. A collector that
+ * is down would otherwise cost every queued event its full timeout: a 1,000-step run
+ * against a collector that swallows requests would wait hours at its end.
+ */
+export const OPENLINEAGE_PAUSE_AFTER_FAILURES = 3;
+export const OPENLINEAGE_PAUSE_MS = 30_000;

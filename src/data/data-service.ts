@@ -41,6 +41,9 @@ import {
   type Transaction,
 } from '../store/index.js';
 import { diffVersions, type DatasetDiff, type DiffOptions } from './diff.js';
+import { maskSelectList, type MaskOptions } from './mask.js';
+import { withParquetFiles } from './parquet-files.js';
+import { piiThreshold, scanPii, type PiiOptions, type PiiReport } from './pii.js';
 import { ingest, type ReadOptions } from './ingest.js';
 import { buildManifest, contentHash } from './manifest.js';
 import { profileTable } from './profile.js';
@@ -81,6 +84,11 @@ export interface AddResult {
   created: boolean;
 }
 
+/** What `mask` did: the masked version (new, or an equal `latest`) and its source. */
+export interface MaskResult extends AddResult {
+  source: DatasetVersionSummary;
+}
+
 type VersionRow = Database['dataset_version'];
 
 /** Dataset versions over the store, the blob store and the engine. */
@@ -100,6 +108,15 @@ export class DataService {
    * const { version } = await data.add({ name: 'churn', source: 'data/churn.csv', cwd });
    */
   async add(input: AddInput): Promise<AddResult> {
+    return this.#add(input);
+  }
+
+  /**
+   * `add`, with the version it was derived from when it is one (mask): recorded as a
+   * lineage edge `dataset_version —derived→ dataset_version`, also when the content is
+   * unchanged and the existing version is returned.
+   */
+  async #add(input: AddInput, derivedFrom?: string): Promise<AddResult> {
     const name = checkDatasetName(input.name);
     const runId = input.runId;
     if (runId !== undefined && (typeof runId !== 'string' || runId === ''))
@@ -151,8 +168,13 @@ export class DataService {
           return { kind: 'new' as const, ...ingested, profile, files, manifest, hash };
         },
       );
-      if (read.kind === 'unchanged')
+      if (read.kind === 'unchanged') {
+        if (derivedFrom !== undefined)
+          await this.store.write((trx) =>
+            derivedEdge(trx, derivedFrom, read.row.id, this.clock.now()),
+          );
         return { version: await this.#hydrate(name, read.row, true), created: false };
+      }
       const { files, manifest, hash } = read;
       input.onStage?.('storing');
       const parquet = await this.blobs.put(createReadStream(parquetPath));
@@ -213,6 +235,7 @@ export class DataService {
               .onConflict((oc) => oc.doNothing())
               .execute();
           }
+          if (derivedFrom !== undefined) await derivedEdge(trx, derivedFrom, id, now);
           return values;
         })
         .catch((error: unknown) => {
@@ -362,6 +385,87 @@ export class DataService {
       }
     }
     return { version, files: targets.map((t) => ({ path: t.path, size: t.size })) };
+  }
+
+  /**
+   * Scans the string columns of a version for PII (see pii.ts): per column, how many
+   * values hold e-mail addresses, phone numbers, card numbers, IBANs or IP addresses.
+   *
+   * @example
+   * const report = await data.pii('churn@3');
+   * for (const f of report.flagged) console.log(f.column, f.kind, f.percent);
+   */
+  async pii(refText: string, options: PiiOptions = {}): Promise<PiiReport> {
+    const threshold = piiThreshold(options.threshold);
+    const version = await this.get(refText);
+    const scan = await withParquetFiles(this.blobs, this.engine, [version], ([path], session) =>
+      scanPii(session, `read_parquet(${sqlString(path!)})`, version.schema, threshold),
+    );
+    return {
+      dataset: version.dataset,
+      version: version.version,
+      contentHash: version.contentHash,
+      rowCount: version.rowCount,
+      threshold,
+      ...scan,
+      flagged: scan.columns.flatMap((c) =>
+        c.kinds
+          .filter((k) => k.flagged)
+          .map((k) => ({ column: c.name, kind: k.kind, matches: k.matches, percent: k.percent })),
+      ),
+    };
+  }
+
+  /**
+   * Writes a new version with chosen columns hashed or redacted, computed by DuckDB from
+   * the source's Parquet copy and added like any file (same profile, storage, commit),
+   * to the source's dataset or `options.to`, with an edge `source —derived→ new`. The
+   * source is not changed. Masking the same way again returns the existing version.
+   *
+   * @example
+   * await data.mask('churn@3', { columns: { email: 'hash', name: 'redact' }, salt });
+   */
+  async mask(refText: string, options: MaskOptions): Promise<MaskResult> {
+    const source = await this.get(refText);
+    const what = `${source.dataset}@${source.version}`;
+    const select = maskSelectList(source.schema, options, what);
+    const name = checkDatasetName(options.to ?? source.dataset);
+    const file = `${source.dataset}-v${source.version}-masked.parquet`;
+    const by = (action: string) =>
+      Object.entries(options.columns)
+        .filter(([, a]) => a === action)
+        .map(([c]) => c);
+    const how = ['hash', 'redact']
+      .filter((a) => by(a).length > 0)
+      .map((a) => `${a}(${by(a).join(',')})`)
+      .join(' ');
+    // The masked file is written below the engine's temp directory, which every session may
+    // write to, then added like any file.
+    await mkdir(this.engine.tempDirectory, { recursive: true });
+    const scratch = await mkdtemp(join(this.engine.tempDirectory, 'mask-'));
+    try {
+      await withParquetFiles(this.blobs, this.engine, [source], ([path], session) =>
+        session.run(
+          `copy (select ${select} from read_parquet(${sqlString(path!)})) to ${sqlString(join(scratch, file))} (format parquet, compression zstd)`,
+        ),
+      );
+      const added = await this.#add(
+        {
+          name,
+          source: file,
+          cwd: scratch,
+          format: 'parquet',
+          sourceUri: `mask:${what} ${how}`,
+          ...(options.runId === undefined ? {} : { runId: options.runId }),
+        },
+        source.id,
+      );
+      const { manifest, schema, parquet, engine, profile, ...sourceSummary } = source;
+      void [manifest, schema, parquet, engine, profile];
+      return { ...added, source: sourceSummary };
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   }
 
   /** Compares two versions (`a`, `b` as refs); see diff.ts. */
@@ -550,6 +654,27 @@ async function setTag(
     .insertInto('dataset_tag')
     .values({ dataset_id: datasetId, tag, version, updated_at: now })
     .onConflict((oc) => oc.columns(['dataset_id', 'tag']).doUpdateSet({ version, updated_at: now }))
+    .execute();
+}
+
+/** The lineage edge from a version to one derived from it (written once). */
+async function derivedEdge(
+  trx: Transaction<Database>,
+  fromVersionId: string,
+  toVersionId: string,
+  now: number,
+): Promise<void> {
+  await trx
+    .insertInto('edge')
+    .values({
+      from_kind: 'dataset_version',
+      from_id: fromVersionId,
+      to_kind: 'dataset_version',
+      to_id: toVersionId,
+      relation: 'derived',
+      created_at: now,
+    })
+    .onConflict((oc) => oc.doNothing())
     .execute();
 }
 

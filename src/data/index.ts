@@ -1,10 +1,15 @@
 /**
- * data: immutable dataset versions (manifest, schema, profile, Parquet copy) on DuckDB,
- * and their checks (`checks/`: expectation suites, quality gates, history anomalies,
- * suggestions), which read versions through DataService and Parquet copies through the engine.
+ * data: immutable dataset versions (manifest, schema, profile, Parquet copy) on DuckDB;
+ * PII scans and masking (pii.ts, mask.ts); and checks (`checks/`: expectation suites,
+ * quality gates, history anomalies, suggestions). All read versions through DataService
+ * and their Parquet copies through the engine (parquet-files.ts).
  */
 export { DataService } from './data-service.js';
-export type { AddInput, AddResult } from './data-service.js';
+export type { AddInput, AddResult, MaskResult } from './data-service.js';
+export { MASK_ACTIONS, REDACTED } from './mask.js';
+export type { MaskAction, MaskOptions } from './mask.js';
+export { DEFAULT_PII_THRESHOLD, PII_KINDS } from './pii.js';
+export type { PiiColumn, PiiKind, PiiKindResult, PiiOptions, PiiReport } from './pii.js';
 export type {
   ChangedRow,
   DatasetDiff,

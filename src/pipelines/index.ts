@@ -53,3 +53,33 @@ export { parsePipelineYaml } from './yaml-definition.js';
 export { loadPipeline, discoverPipelines } from './loader.js';
 export type { DiscoveredPipeline } from './loader.js';
 export { scaffoldProject, SCAFFOLD_FILES } from './scaffold.js';
+export type {
+  AssertionResult,
+  BlobRef,
+  InputAssertions,
+  PipelineFinishedEvent,
+  PipelineListener,
+  PipelineStartedEvent,
+  ResolvedInput,
+  StepFinishedEvent,
+  StepStartedEvent,
+} from './listener.js';
+export {
+  FileTransport,
+  HttpTransport,
+  OpenLineageEmitter,
+  OpenLineageEvents,
+  OPENLINEAGE_PRODUCER,
+  OPENLINEAGE_RUN_EVENT_SCHEMA,
+  dataQualityAssertionsFacet,
+  openLineageListener,
+  openLineageRunId,
+} from './openlineage.js';
+export type {
+  DataQualityAssertionsFacet,
+  HttpTransportOptions,
+  OpenLineageDataset,
+  OpenLineageEmitterOptions,
+  OpenLineageRunEvent,
+  OpenLineageTransport,
+} from './openlineage.js';

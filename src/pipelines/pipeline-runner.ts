@@ -32,6 +32,12 @@ import {
   type StepDefinition,
 } from './definition.js';
 import { LocalExecutor, type StepExecutor, type StepOutcome } from './executor.js';
+import type {
+  AssertionResult,
+  PipelineListener,
+  ResolvedInput,
+  StepStartedEvent,
+} from './listener.js';
 
 /** A stored output: its blob. */
 export interface OutputBlob {
@@ -82,6 +88,8 @@ export interface GateOutcome {
   errors: string[];
   /** One line per failed warn-severity expectation (and anomaly warnings). */
   warnings: string[];
+  /** Every expectation's verdict, for listeners (OpenLineage's dataQualityAssertions). */
+  assertions?: AssertionResult[];
 }
 
 /** Runs an expectation suite on a dataset version: the data domain's checks, injected. */
@@ -203,6 +211,8 @@ export interface PipelineServiceDeps {
   pid?: number;
   /** Whether a pid on this host is alive; tests pass their own. Default: kill(pid, 0). */
   isAlive?: (pid: number) => boolean;
+  /** Told when pipeline and step runs start and finish (OpenLineage, …); never fail a run. */
+  listeners?: readonly PipelineListener[];
 }
 
 /** Tags on the tracking runs of pipelines and steps. */
@@ -272,6 +282,12 @@ export class PipelineService {
         })
         .execute(),
     );
+    await this.#emit('pipelineStarted', {
+      pipeline: p.name,
+      pipelineRunId: id,
+      at: clock.now(),
+      params,
+    });
     const emit = options.onEvent ?? (() => undefined);
     emit({
       type: 'pipeline-started',
@@ -303,8 +319,12 @@ export class PipelineService {
       emit,
     };
     const reports: Record<string, StepReport> = {};
+    let failure: unknown;
     try {
       await this.#schedule(ctx, concurrency, reports, cancel);
+    } catch (error) {
+      failure = error;
+      throw error;
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
       const ok = Object.values(reports).every(
@@ -323,6 +343,13 @@ export class PipelineService {
         endTime: end,
       });
       if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
+      await this.#emit('pipelineFinished', {
+        pipeline: p.name,
+        pipelineRunId: id,
+        at: end,
+        status: ok && failure === undefined ? 'succeeded' : 'failed',
+        ...(ok && failure === undefined ? {} : { error: failureSummary(reports, failure) }),
+      });
     }
     const ok = Object.values(reports).every(
       (r) => r.status === 'succeeded' || r.status === 'cached',
@@ -688,6 +715,7 @@ export class PipelineService {
     status: 'skipped' | 'failed',
     explain: string,
     exitReason: string | null = null,
+    id: string = newId(),
   ): Promise<StepReport> {
     const report = emptyReport(s.name, status, explain);
     report.exitReason = exitReason;
@@ -695,7 +723,7 @@ export class PipelineService {
       trx
         .insertInto('step_run')
         .values({
-          ...stepRow(ctx, s, newId(), report, undefined, this.#deps.clock.now()),
+          ...stepRow(ctx, s, id, report, undefined, this.#deps.clock.now()),
           host: this.#host,
           owner_pid: this.#pid,
         })
@@ -703,6 +731,25 @@ export class PipelineService {
     );
     ctx.emit({ type: 'step-finished', pipelineRunId: ctx.pipelineRunId, step: s.name, report });
     return report;
+  }
+
+  /** Tells every listener; a listener that throws is logged, never fails the run. */
+  async #emit<K extends keyof PipelineListener>(
+    method: K,
+    event: Parameters<NonNullable<PipelineListener[K]>>[0],
+  ): Promise<void> {
+    for (const listener of this.#deps.listeners ?? []) {
+      const fn = listener[method] as ((e: typeof event) => void | Promise<void>) | undefined;
+      if (fn === undefined) continue;
+      try {
+        await fn.call(listener, event);
+      } catch (error) {
+        this.#deps.logger?.warn(
+          { err: error, event: method, pipeline: event.pipeline },
+          `pipeline listener failed on ${method}; the run goes on`,
+        );
+      }
+    }
   }
 
   /** One step: resolve inputs, key, cache lookup, run with retries, record. Never throws for the step's own failure. */
@@ -720,7 +767,34 @@ export class PipelineService {
     } catch (error) {
       // A step whose inputs cannot be read fails on its own; other branches go on.
       const message = error instanceof Error ? error.message : String(error);
-      return this.#recordNotRun(ctx, s, 'failed', `not run: ${message}`, message);
+      const report = await this.#recordNotRun(
+        ctx,
+        s,
+        'failed',
+        `not run: ${message}`,
+        message,
+        stepRunId,
+      );
+      const event: StepStartedEvent = {
+        pipeline: ctx.pipeline.name,
+        pipelineRunId: ctx.pipelineRunId,
+        step: s.name,
+        stepRunId,
+        at: started,
+        run: s.run,
+        outputNames: s.outputs,
+        inputs: [],
+        cached: false,
+      };
+      await this.#emit('stepStarted', event);
+      await this.#emit('stepFinished', {
+        ...event,
+        at: clock.now(),
+        status: 'failed',
+        outputs: {},
+        error: message,
+      });
+      return report;
     }
     const { inputs, key, parts, hit, explain } = prepared;
     if (hit === undefined)
@@ -752,13 +826,35 @@ export class PipelineService {
         })
         .execute(),
     );
+    const startedEvent: StepStartedEvent = {
+      pipeline: ctx.pipeline.name,
+      pipelineRunId: ctx.pipelineRunId,
+      step: s.name,
+      stepRunId,
+      at: started,
+      run: s.run,
+      outputNames: s.outputs,
+      inputs: resolvedInputs(ctx, s, inputs),
+      cached: hit !== undefined,
+    };
+    await this.#emit('stepStarted', startedEvent);
+    const assertions: AssertionResult[] = [];
     try {
       if (hit !== undefined) {
         report.status = 'cached';
         report.outputs = hit.outputs;
         report.datasets.out = hit.datasets;
       } else {
-        await this.#execute(ctx, s, stepRunId, run.info.id, run.info.artifactUri, inputs, report);
+        await this.#execute(
+          ctx,
+          s,
+          stepRunId,
+          run.info.id,
+          run.info.artifactUri,
+          inputs,
+          report,
+          assertions,
+        );
         if (report.status === 'succeeded' && s.cache)
           await store.write((trx) =>
             trx
@@ -787,6 +883,17 @@ export class PipelineService {
       report.exitReason = `Mobius could not run the step: ${error instanceof Error ? error.message : String(error)}`;
     } finally {
       await this.#finish(ctx, s, stepRunId, run.info.id, inputs, report);
+      const status = report.status === 'skipped' ? 'failed' : report.status;
+      await this.#emit('stepFinished', {
+        ...startedEvent,
+        at: clock.now(),
+        status,
+        outputs: status === 'succeeded' || status === 'cached' ? report.outputs : {},
+        ...(report.exitReason === null ? {} : { error: report.exitReason }),
+        ...(assertions.length === 0
+          ? {}
+          : { assertions: [{ input: 'data', results: assertions }] }),
+      });
     }
     ctx.emit({ type: 'step-finished', pipelineRunId: ctx.pipelineRunId, step: s.name, report });
     return report;
@@ -798,7 +905,7 @@ export class PipelineService {
     s: StepDefinition,
     reports: Record<string, StepReport>,
   ): Promise<Prepared> {
-    const inputs: Record<string, ResolvedInput> = {};
+    const inputs: Record<string, PreparedInput> = {};
     for (const [name, ref] of Object.entries(s.inputs))
       inputs[name] = await this.#resolveInput(ctx, s, ref, reports);
     const env: Record<string, string> = {};
@@ -847,7 +954,7 @@ export class PipelineService {
     s: StepDefinition,
     ref: InputRef,
     reports: Record<string, StepReport>,
-  ): Promise<ResolvedInput> {
+  ): Promise<PreparedInput> {
     switch (ref.kind) {
       case 'step': {
         const blob = reports[ref.step]?.outputs[ref.output];
@@ -948,10 +1055,12 @@ export class PipelineService {
     stepRunId: string,
     runId: string,
     artifactUri: string,
-    inputs: Record<string, ResolvedInput>,
+    inputs: Record<string, PreparedInput>,
     report: StepReport,
+    assertions: AssertionResult[],
   ): Promise<void> {
-    if (s.run.kind === 'check') return this.#gate(ctx, s, s.run.suite, runId, inputs, report);
+    if (s.run.kind === 'check')
+      return this.#gate(ctx, s, s.run.suite, runId, inputs, report, assertions);
     const { blobs, tracking, store } = this.#deps;
     if (Object.keys(s.datasetOutputs).length > 0 && this.#deps.datasets === undefined) {
       report.status = 'failed';
@@ -1119,8 +1228,9 @@ export class PipelineService {
     s: StepDefinition,
     suite: string,
     runId: string,
-    inputs: Record<string, ResolvedInput>,
+    inputs: Record<string, PreparedInput>,
     report: StepReport,
+    assertions: AssertionResult[],
   ): Promise<void> {
     const started = performance.now();
     report.attempts = 1;
@@ -1160,6 +1270,7 @@ export class PipelineService {
       return;
     }
     report.warnings = outcome.warnings.map((w) => `quality gate warning: ${w}`);
+    assertions.push(...(outcome.assertions ?? []));
     if (outcome.status === 'fail')
       finish(
         'failed',
@@ -1174,7 +1285,7 @@ export class PipelineService {
     s: StepDefinition,
     stepRunId: string,
     runId: string,
-    inputs: Record<string, ResolvedInput>,
+    inputs: Record<string, PreparedInput>,
     report: StepReport,
   ): Promise<void> {
     const { store, tracking, clock } = this.#deps;
@@ -1278,7 +1389,7 @@ export class PipelineService {
 }
 
 /** One resolved input: the blob the step reads, the hash its key uses, and its dataset version if any. */
-interface ResolvedInput {
+interface PreparedInput {
   blob: OutputBlob;
   hash: string;
   dataset?: DatasetVersionInfo;
@@ -1309,7 +1420,7 @@ export interface PipelineRunSummary {
 }
 
 interface Prepared {
-  inputs: Record<string, ResolvedInput>;
+  inputs: Record<string, PreparedInput>;
   key: string;
   parts: CacheParts;
   hit: CacheHit | undefined;
@@ -1365,7 +1476,7 @@ function notRunBecause(blocked: string, upstream: StepReport): string {
     : base;
 }
 
-function datasetsIn(inputs: Record<string, ResolvedInput>): Record<string, DatasetVersionInfo> {
+function datasetsIn(inputs: Record<string, PreparedInput>): Record<string, DatasetVersionInfo> {
   const out: Record<string, DatasetVersionInfo> = {};
   for (const [name, i] of Object.entries(inputs))
     if (i.dataset !== undefined) out[name] = i.dataset;
@@ -1375,7 +1486,7 @@ function datasetsIn(inputs: Record<string, ResolvedInput>): Record<string, Datas
 /** Input names whose copy no longer holds the bytes it was given (missing counts as modified). */
 async function modifiedInputs(
   paths: Record<string, string>,
-  inputs: Record<string, ResolvedInput>,
+  inputs: Record<string, PreparedInput>,
 ): Promise<string[]> {
   const modified: string[] = [];
   for (const [name, path] of Object.entries(paths)) {
@@ -1406,6 +1517,38 @@ function resolveParams(
     params[name] = value;
   }
   return params;
+}
+
+/** A step's inputs as listeners see them: name, reference, absolute path of files, blob. */
+function resolvedInputs(
+  ctx: RunContext,
+  s: StepDefinition,
+  inputs: Record<string, PreparedInput>,
+): ResolvedInput[] {
+  return Object.entries(s.inputs).flatMap(([name, ref]) => {
+    const input = inputs[name];
+    if (input === undefined) return [];
+    return [
+      {
+        name,
+        ref,
+        ...(ref.kind === 'file' ? { path: resolve(ctx.baseDir, ref.path) } : {}),
+        blob: input.blob,
+      },
+    ];
+  });
+}
+
+/** Why a pipeline run failed, in one line: the platform error, or the steps that failed. */
+function failureSummary(reports: Record<string, StepReport>, failure: unknown): string {
+  if (failure !== undefined)
+    return `Mobius could not run the pipeline: ${failure instanceof Error ? failure.message : JSON.stringify(failure)}`;
+  const bad = Object.values(reports).filter(
+    (r) => r.status === 'failed' || r.status === 'killed' || r.status === 'skipped',
+  );
+  return bad
+    .map((r) => `step '${r.name}' ${r.status}${r.exitReason === null ? '' : `: ${r.exitReason}`}`)
+    .join('; ');
 }
 
 function emptyReport(name: string, status: StepStatus, explain: string): StepReport {

@@ -1,7 +1,8 @@
 /**
  * `/api/v1/datasets…`: dataset versions over HTTP — list, log, show (with profile), file
- * and Parquet downloads, tags, diffs, and adding a version by uploading one file (the
- * body streamed to disk, never buffered). Same DataService as `mobius data`.
+ * and Parquet downloads, tags, diffs, PII scans and masking, and adding a version by
+ * uploading one file (the body streamed to disk, never buffered). Same DataService as
+ * `mobius data`.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import type { MobiusContext } from '../../context/index.js';
 import {
   CSV_ENCODINGS,
   DATA_FORMATS,
+  MASK_ACTIONS,
   type DatasetVersion,
   type DatasetVersionSummary,
 } from '../../data/index.js';
@@ -80,6 +82,30 @@ const DiffQuery = Type.Object(
     from: Ref,
     to: Ref,
     key: Type.Optional(Type.String({ description: 'comma-separated key columns for a row diff' })),
+  },
+  { additionalProperties: false },
+);
+const PiiQuery = Type.Object(
+  {
+    threshold: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 1,
+        description:
+          'fraction of non-null values a kind must reach to flag a column (default 0.01)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const MaskBody = Type.Object(
+  {
+    columns: Type.Record(Type.String({ minLength: 1 }), Type.Enum([...MASK_ACTIONS]), {
+      description: 'column → "hash" (hex sha256 of salt + value) or "redact"',
+    }),
+    salt: Type.Optional(Type.String({ maxLength: limits.MAX_MASK_SALT_LENGTH })),
+    to: Type.Optional(Name),
+    runId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   },
   { additionalProperties: false },
 );
@@ -220,6 +246,69 @@ function jsonRoutes(app: FastifyInstance, ctx: MobiusContext): void {
       void reply.header('content-disposition', 'attachment');
       void reply.header('x-content-type-options', 'nosniff');
       return reply.send(stream);
+    },
+  );
+
+  app.get(
+    '/api/v1/datasets/:name/versions/:ref/pii',
+    {
+      schema: {
+        summary:
+          'Scan the string columns of a version for e-mails, phones, card numbers, IBANs and IP addresses (examples masked)',
+        tags,
+        params: RefParams,
+        querystring: PiiQuery,
+        response: { 200: Type.Unknown({ description: 'see docs/data.md' }) },
+      },
+    },
+    async (request) => {
+      requireRole(request, 'viewer');
+      const { name, ref } = request.params as Static<typeof RefParams>;
+      const q = request.query as Static<typeof PiiQuery>;
+      return data.pii(
+        `${name}@${ref}`,
+        q.threshold === undefined ? {} : { threshold: q.threshold },
+      );
+    },
+  );
+
+  app.post(
+    '/api/v1/datasets/:name/versions/:ref/mask',
+    {
+      preValidation: strictBody(MaskBody),
+      schema: {
+        summary:
+          'Write a new version with columns hashed or redacted, linked to its source by a derived edge',
+        tags,
+        params: RefParams,
+        body: MaskBody,
+        response: {
+          200: Type.Object({
+            created: Type.Boolean(),
+            version: VersionSchema,
+            source: SummarySchema,
+          }),
+          201: Type.Object({
+            created: Type.Boolean(),
+            version: VersionSchema,
+            source: SummarySchema,
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      requireRole(request, 'editor');
+      const { name, ref } = request.params as Static<typeof RefParams>;
+      const body = request.body as Static<typeof MaskBody>;
+      const result = await data.mask(`${name}@${ref}`, {
+        columns: body.columns,
+        ...(body.salt === undefined ? {} : { salt: body.salt }),
+        ...(body.to === undefined ? {} : { to: body.to }),
+        ...(body.runId === undefined ? {} : { runId: body.runId }),
+      });
+      return reply
+        .status(result.created ? 201 : 200)
+        .send({ ...result, source: summary(result.source) });
     },
   );
 

@@ -618,7 +618,9 @@ function caseHints(missing: string[], actual: ColumnSchema[]): { hints?: string[
 function column(version: DatasetVersion, name: string, where: string): Column {
   const schema = version.schema.find((c) => c.name === name);
   if (schema === undefined) {
-    const near = version.schema.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    const near =
+      version.schema.find((c) => c.name.toLowerCase() === name.toLowerCase()) ??
+      version.schema.find((c) => editDistance(c.name.toLowerCase(), name.toLowerCase()) <= 2);
     const list = version.schema.map((c) => c.name);
     throw bad(
       where,
@@ -678,6 +680,25 @@ function timeOf(value: unknown): number | null | undefined {
   if (m === null) return undefined;
   const ms = Date.parse(`${m[1]}T${m[2] ?? '00:00:00'}Z`);
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** Levenshtein distance, for "did you mean" (column names are short). */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row.push(
+        Math.min(
+          previous[j]! + 1,
+          row[j - 1]! + 1,
+          previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+        ),
+      );
+    previous = row;
+  }
+  return previous[b.length]!;
 }
 
 async function count(session: EngineSession, where: string): Promise<number> {

@@ -129,8 +129,19 @@ async function sample(
     0,
     Math.max(limits.CHECK_SAMPLE_COLUMNS, unexpected.columns.length),
   );
-  const rows = await session.rows<Record<string, Cell>>(
+  const raw = await session.rows<Record<string, Cell>>(
     `SELECT ${shown.map((n) => sqlIdent(n)).join(', ')} FROM t WHERE ${unexpected.where} LIMIT ${limits.CHECK_UNEXPECTED_VALUES}`,
+  );
+  // The engine gives 64-bit integers as strings (JSON numbers stop being exact at 2⁵³);
+  // samples show the ones that fit as numbers, as users wrote them.
+  const integers = new Set(version.schema.filter((c) => /INT/.test(c.type)).map((c) => c.name));
+  const rows = raw.map((r) =>
+    Object.fromEntries(
+      Object.entries(r).map(([k, v]) => [
+        k,
+        integers.has(k) && typeof v === 'string' && Number.isSafeInteger(Number(v)) ? Number(v) : v,
+      ]),
+    ),
   );
   const first = unexpected.columns.length === 1 ? unexpected.columns[0]! : undefined;
   return {
