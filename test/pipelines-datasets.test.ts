@@ -11,7 +11,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../src/core/index.js';
-import { datasetIO } from '../src/context/index.js';
+import { datasetIO, gateRunner } from '../src/context/index.js';
 import {
   PipelineService,
   check,
@@ -19,6 +19,7 @@ import {
   step,
   type GateOutcome,
   type GateRunner,
+  type StepFinishedEvent,
 } from '../src/pipelines/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
@@ -324,8 +325,33 @@ for (const backend of STORE_BACKENDS) {
           }),
         ],
       });
-      const result = await t.ctx.pipelines.run(p, { baseDir: dir, env: ENV });
+      const finished: StepFinishedEvent[] = [];
+      const service = new PipelineService({
+        store: t.ctx.store,
+        blobs: t.ctx.blobs,
+        tracking: t.ctx.tracking,
+        clock: t.ctx.clock,
+        datasets: datasetIO(t.ctx.data),
+        gates: gateRunner(t.ctx.checks),
+        listeners: [{ stepFinished: (e) => void finished.push(e) }],
+      });
+      const result = await service.run(p, { baseDir: dir, env: ENV });
       expect(result.status).toBe('failed');
+      // Listeners (OpenLineage) get each expectation's verdict about the checked input.
+      expect(finished.find((e) => e.step === 'hard')!.assertions).toEqual([
+        {
+          input: 'data',
+          results: [
+            expect.objectContaining({ assertion: 'not_null', column: 'id', success: true }),
+            expect.objectContaining({
+              assertion: 'between',
+              column: 'amount',
+              success: false,
+              severity: 'error',
+            }),
+          ],
+        },
+      ]);
       const hard = result.steps.hard!;
       expect(hard.status).toBe('failed');
       expect(hard.exitReason).toBe(

@@ -90,6 +90,8 @@ export async function runCommand(spec: CommandSpec): Promise<CommandResult> {
     stop();
   };
   spec.signal?.addEventListener('abort', onAbort, { once: true });
+  // Cancelled while the step was being prepared: an abort listener added now never fires.
+  if (spec.signal?.aborted === true) onAbort();
 
   const sample = async (): Promise<void> => {
     if (pid === undefined || process.platform !== 'linux') return;

@@ -123,14 +123,17 @@ async function runFunction(
   let logged = 0;
   const onAbort = (): void => controller.abort(task.signal.reason);
   task.signal.addEventListener('abort', onAbort, { once: true });
+  // Cancelled while the step was being prepared (a listener added now would never fire).
+  if (task.signal.aborted) controller.abort(task.signal.reason);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     if (task.step.timeoutMs !== undefined)
       timer = setTimeout(() => resolve('timeout'), task.step.timeoutMs);
   });
-  const aborted = new Promise<'aborted'>((resolve) =>
-    controller.signal.addEventListener('abort', () => resolve('aborted'), { once: true }),
-  );
+  const aborted = new Promise<'aborted'>((resolve) => {
+    if (controller.signal.aborted) resolve('aborted');
+    else controller.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+  });
   const done = (async () => {
     await fn({
       runId: task.runId,
