@@ -22,7 +22,10 @@ import {
   type StepFinishedEvent,
 } from '../src/pipelines/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
-import { STORE_BACKENDS } from './helpers/stores.js';
+import { STORE_BACKENDS, openTestStore } from './helpers/stores.js';
+import { MIGRATIONS } from '../src/store/index.js';
+import { ManualClock } from '../src/core/index.js';
+import { TrackingService } from '../src/tracking/index.js';
 
 const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 
@@ -550,6 +553,75 @@ for (const backend of STORE_BACKENDS) {
           } catch {
             // already gone
           }
+      }
+    });
+
+    it('upgrades a store with pipeline runs from before migration 019: history reads, the reaper leaves owner-less rows', async () => {
+      const names = Object.keys(MIGRATIONS);
+      const before = names[names.indexOf('019-step-processes') - 1]!;
+      const old = await openTestStore(backend, { migrate: false });
+      try {
+        await old.store.migrate({ to: before });
+        await old.store.write(async (trx) => {
+          await trx
+            .insertInto('pipeline_run')
+            .values({
+              id: 'p1',
+              pipeline: 'legacy',
+              tracking_run_id: 'r0',
+              status: 'RUNNING',
+              params: '{"n":1}',
+              started_at: 1,
+              ended_at: null,
+            })
+            .execute();
+          for (const [id, status] of [
+            ['s1', 'succeeded'],
+            ['s2', 'RUNNING'],
+          ] as const)
+            await trx
+              .insertInto('step_run')
+              .values({
+                id,
+                pipeline_run_id: 'p1',
+                pipeline: 'legacy',
+                step: id,
+                tracking_run_id: null,
+                status,
+                attempts: 1,
+                cache_key: null,
+                cache_parts: null,
+                explain: 'ran: no earlier run of this step',
+                exit_code: null,
+                signal: null,
+                exit_reason: null,
+                started_at: 1,
+                ended_at: null,
+                wall_ms: 5,
+                cpu_ms: null,
+                peak_rss_bytes: null,
+                outputs: '{}',
+              })
+              .execute();
+        });
+        await old.store.migrate();
+        const clock = new ManualClock(1_700_000_000_000);
+        const service = new PipelineService({
+          store: old.store,
+          blobs: t.ctx.blobs,
+          tracking: new TrackingService(old.store, t.ctx.blobs, clock),
+          clock,
+        });
+        const steps = await service.steps('p1');
+        expect(steps.map((s) => [s.name, s.status, s.datasets, s.warnings])).toEqual([
+          ['s1', 'succeeded', { in: {}, out: {} }, []],
+          ['s2', 'RUNNING', { in: {}, out: {} }, []],
+        ]);
+        expect(await service.getRun('p1')).toMatchObject({ status: 'RUNNING', resumedFrom: null });
+        // No recorded owner: whether it is alive cannot be told, so nothing is touched.
+        expect(await service.reap()).toEqual({ steps: [], pipelineRuns: [] });
+      } finally {
+        await old.cleanup();
       }
     });
   });
