@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/index.js';
 import type { CheckRun, ExpectationInput, SuiteInput } from '../src/data/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
+import { refused } from './helpers/refused.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
 
 const N = 1000;
@@ -101,14 +102,6 @@ for (const backend of STORE_BACKENDS) {
     };
     const gate = (expectations: ExpectationInput[], options: { fullScan?: boolean } = {}) =>
       t.ctx.checks.gate('orders@1', { name: 'orders-quality', expectations }, options);
-    const refused = async (promise: Promise<unknown>) => {
-      const error = await promise.then(
-        () => undefined,
-        (e: unknown) => e as { code: string; message: string },
-      );
-      expect(error, 'expected a refusal').toBeDefined();
-      return error!;
-    };
     const only = async (e: ExpectationInput, options: { fullScan?: boolean } = {}) =>
       (await gate([e], options)).results[0]!;
 

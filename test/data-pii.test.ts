@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlString, type Cell } from '../src/engine/index.js';
 import type { PiiReport } from '../src/data/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
+import { refused } from './helpers/refused.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
 
 const N = 600;
@@ -105,14 +106,6 @@ for (const backend of STORE_BACKENDS) {
       return t.ctx.engine.withSession({ files: [path] }, (s) =>
         s.rows(`select * from read_parquet(${sqlString(path)})`),
       );
-    };
-    const refused = async (promise: Promise<unknown>) => {
-      const error = await promise.then(
-        () => undefined,
-        (e: unknown) => e as { code: string; message: string },
-      );
-      expect(error, 'expected a refusal').toBeDefined();
-      return error!;
     };
     const versionCount = async () =>
       (await t.ctx.store.db.selectFrom('dataset_version').select('id').execute()).length;

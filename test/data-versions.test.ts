@@ -11,6 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlString } from '../src/engine/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
+import { refused } from './helpers/refused.js';
 import { STORE_BACKENDS, openTestStore } from './helpers/stores.js';
 
 const N = 1000;
@@ -40,14 +41,6 @@ for (const backend of STORE_BACKENDS) {
     };
     const add = (name: string, source: string, extra: object = {}) =>
       t.ctx.data.add({ name, source, cwd: dir, ...extra });
-    const refused = async (promise: Promise<unknown>) => {
-      const error = await promise.then(
-        () => undefined,
-        (e: unknown) => e as { code: string; message: string },
-      );
-      expect(error, 'expected a refusal').toBeDefined();
-      return error!;
-    };
     const datasetCount = async () =>
       (await t.ctx.store.db.selectFrom('dataset').select('id').execute()).length;
 

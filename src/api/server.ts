@@ -20,6 +20,7 @@ import { registerV1TrackingRoutes } from './routes/v1-tracking.js';
 import { registerV1RegistryRoutes } from './routes/v1-registry.js';
 import { registerV1DatasetRoutes } from './routes/v1-datasets.js';
 import { registerV1CheckRoutes } from './routes/v1-checks.js';
+import { registerV1ScheduleRoutes } from './routes/v1-schedules.js';
 import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
 import { registerMlflowRegistryRoutes } from './mlflow/registry-routes.js';
 import { registerMlflowArtifactRoutes } from './mlflow/artifact-routes.js';
@@ -104,6 +105,7 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerV1RegistryRoutes(app, ctx);
   await app.register(registerV1DatasetRoutes(ctx));
   registerV1CheckRoutes(app, ctx);
+  registerV1ScheduleRoutes(app, ctx);
   registerMlflowTrackingRoutes(app, ctx);
   registerMlflowRegistryRoutes(app, ctx);
   registerMlflowDatasetRoutes(app, ctx);

@@ -20,7 +20,10 @@ import { registerRunCommands } from './run-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerPipelineCommands } from './pipeline-commands.js';
+import { discoverPipelines, loadPipeline } from '../pipelines/index.js';
+import { registerWorkerCommands } from './worker-commands.js';
 import { registerCheckCommands } from './check-commands.js';
+import { registerScheduleCommands } from './schedule-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -107,6 +110,26 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
           `marked ${reaped.steps.length} step run(s) and ${reaped.pipelineRuns.length} pipeline run(s) of a dead Mobius process failed`,
         );
       const app = await buildServer(ctx);
+      // The project's pipelines with schedules or a dataset trigger are registered with the
+      // scheduler (again after a restart: its state is kept in the store). A pipeline file
+      // that does not load is reported and the server starts without it.
+      try {
+        for (const found of await discoverPipelines(cwd)) {
+          const definition = await loadPipeline(found.path, { cwd });
+          if ((definition.schedules ?? []).length === 0 && definition.trigger === undefined)
+            continue;
+          const registered = await ctx.scheduler.register(definition, {
+            run: { baseDir: cwd, env, pipelineFile: found.path },
+          });
+          note(`registered pipeline '${definition.name}' from ${found.path}`);
+          for (const w of registered.warnings) note(w);
+        }
+      } catch (error) {
+        note(
+          `mobius: pipelines not registered: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+      ctx.scheduler.start();
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
       const loopback = ['127.0.0.1', 'localhost', '::1'].includes(cfg.server.host);
       const auth = cfg.server.auth
@@ -128,6 +151,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
         process.stdout.write(`${JSON.stringify(started)}\n`);
       }
       const stop = async () => {
+        await ctx.scheduler.stop();
         await app.close();
         await ctx.close();
         process.exit(0);
@@ -224,6 +248,8 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
     setExitCode,
     out: process.stdout,
   });
+  registerScheduleCommands(program, { config, json });
+  registerWorkerCommands(program, { config, json, env });
 
   for (const command of program.commands) {
     command.exitOverride();

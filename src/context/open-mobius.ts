@@ -17,7 +17,14 @@ import { TrackingService } from '../tracking/index.js';
 import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
 import { CheckService, DataService } from '../data/index.js';
-import { PipelineService, openLineageListener } from '../pipelines/index.js';
+import {
+  PipelineService,
+  Scheduler,
+  loadQueue,
+  openLineageListener,
+  pipelineLauncher,
+  type QueueExecutor,
+} from '../pipelines/index.js';
 import { datasetIO, gateRunner } from './pipeline-adapters.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
@@ -35,8 +42,16 @@ export interface MobiusContext {
   data: DataService;
   /** Expectation suites and quality gates on dataset versions. */
   checks: CheckService;
-  /** Runs pipelines on this machine (LocalExecutor) and records them. */
+  /**
+   * Runs pipelines and records them: on this machine (LocalExecutor) or, with
+   * `{ executor: 'queue' }` on a PostgreSQL store, on `mobius worker` processes.
+   */
   pipelines: PipelineService;
+  /**
+   * Schedules and dataset triggers over `pipelines`. Any process can list, pause and
+   * resume (state in the store); only `mobius server` registers pipelines and ticks it.
+   */
+  scheduler: Scheduler;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -75,6 +90,35 @@ export async function openMobius(
     const tracking = new TrackingService(store, blobs, clock);
     const data = new DataService(store, blobs, engine, clock);
     const checks = new CheckService(store, data, blobs, engine, clock);
+    // Opened on the first `executor: 'queue'` run: it holds a LISTEN connection.
+    let queue: Promise<QueueExecutor> | undefined;
+    const queueExecutor =
+      store.dialect === 'postgres'
+        ? async (name: string) => {
+            queue ??= loadQueue().then(
+              ({ QueueExecutor }) =>
+                new QueueExecutor({ store, storeLocation: config.store, blobs, logger }),
+            );
+            return (await queue).forQueue(name);
+          }
+        : undefined;
+    const pipelines = new PipelineService({
+      store,
+      blobs,
+      tracking,
+      clock,
+      logger,
+      queueExecutor,
+      datasets: datasetIO(data),
+      gates: gateRunner(checks),
+      listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
+    });
+    const scheduler = new Scheduler({
+      store,
+      clock,
+      logger,
+      launch: pipelineLauncher(pipelines, logger),
+    });
     return {
       config,
       store,
@@ -87,17 +131,11 @@ export async function openMobius(
       engine,
       data,
       checks,
-      pipelines: new PipelineService({
-        store,
-        blobs,
-        tracking,
-        clock,
-        logger,
-        datasets: datasetIO(data),
-        gates: gateRunner(checks),
-        listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
-      }),
+      pipelines,
+      scheduler,
       close: async () => {
+        await scheduler.stop();
+        if (queue !== undefined) await (await queue).close();
         await blobs.close();
         await store.close();
       },

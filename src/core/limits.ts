@@ -621,3 +621,26 @@ export const MAX_OPENLINEAGE_QUEUED_EVENTS = 10_000;
  */
 export const OPENLINEAGE_PAUSE_AFTER_FAILURES = 3;
 export const OPENLINEAGE_PAUSE_MS = 30_000;
+
+/** Cron schedules on one pipeline: each is a row the scheduler reads every tick. */
+export const MAX_PIPELINE_SCHEDULES = 20;
+
+/** Datasets one trigger waits on: each is a lookup per scheduler tick. */
+export const MAX_TRIGGER_DATASETS = 50;
+
+/**
+ * Fires one schedule makes for boundaries missed while the scheduler was down, with
+ * `catchup: 'all'` (a minutely cron down for a week would otherwise start 10,080 runs);
+ * the newest are kept, the rest are logged as skipped.
+ */
+export const MAX_SCHEDULE_CATCHUP_FIRES = 100;
+
+/** How often `mobius server` ticks the scheduler: cron's resolution is one minute. */
+export const SCHEDULER_TICK_MS = 15_000;
+
+/**
+ * A fire claimed for launching but not marked launched after this long is launched again:
+ * the process that claimed it died between claiming and starting the run. Starting a run
+ * takes well under a second; a redo costs one extra run, never a lost one.
+ */
+export const FIRE_LAUNCH_LEASE_MS = 5 * 60_000;

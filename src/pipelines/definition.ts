@@ -5,6 +5,14 @@
  * topological order. Every error names the step it is about.
  */
 import { MobiusError, checkDatasetName, checkName } from '../core/index.js';
+import {
+  checkSchedules,
+  checkTrigger,
+  type CronSchedule,
+  type DatasetTrigger,
+  type ScheduleOptions,
+  type TriggerOptions,
+} from './triggers/trigger-spec.js';
 
 /** Where a step input comes from. */
 export type InputRef =
@@ -99,11 +107,14 @@ export interface StepDefinition {
   name: string;
   inputs: Readonly<Record<string, InputRef>>;
   outputs: readonly string[];
-  /** Output name → the dataset it is registered as (only outputs declared `{ dataset }`). */
-  datasetOutputs: Readonly<Record<string, { dataset: string; format: DatasetOutputFormat }>>;
+  /**
+   * Output name → the dataset it is registered as (only outputs declared `{ dataset }`).
+   * Optional so hand-built definitions (queue workers' stand-ins) need not name it.
+   */
+  datasetOutputs?: Readonly<Record<string, { dataset: string; format: DatasetOutputFormat }>>;
   params: readonly string[];
   /** Ordering-only upstream steps (not part of the cache key: nothing is read from them). */
-  after: readonly string[];
+  after?: readonly string[];
   run: StepRun;
   timeoutMs: number | undefined;
   retries: number;
@@ -117,6 +128,10 @@ export interface PipelineOptions {
   /** Param name → default value. */
   params?: Record<string, ParamValue>;
   steps: readonly StepDefinition[];
+  /** Cron schedules `mobius server` runs the pipeline on (UTC). */
+  schedule?: ScheduleOptions | readonly ScheduleOptions[];
+  /** Run when declared datasets get new versions. */
+  trigger?: TriggerOptions;
 }
 
 export interface PipelineDefinition {
@@ -124,6 +139,10 @@ export interface PipelineDefinition {
   params: Readonly<Record<string, ParamValue>>;
   /** Steps in a topological order (every step after the steps it reads from). */
   steps: readonly StepDefinition[];
+  /** Validated cron schedules (absent or empty: none). */
+  schedules?: readonly CronSchedule[];
+  /** Validated dataset trigger (absent: none). */
+  trigger?: DatasetTrigger;
 }
 
 /** Parses `producer.output`, `file:path` or `dataset:name@ref` into an InputRef. */
@@ -269,7 +288,15 @@ export function check(name: string, options: CheckOptions): StepDefinition {
  */
 export function pipeline(name: string, options: PipelineOptions): PipelineDefinition {
   checkName('pipeline', name);
-  return validatePipeline({ name, params: { ...(options.params ?? {}) }, steps: options.steps });
+  const schedules = checkSchedules(name, options.schedule);
+  const trigger = checkTrigger(name, options.trigger);
+  return validatePipeline({
+    name,
+    params: { ...(options.params ?? {}) },
+    steps: options.steps,
+    ...(schedules.length === 0 ? {} : { schedules }),
+    ...(trigger === undefined ? {} : { trigger }),
+  });
 }
 
 /** Checks a pipeline and returns it with its steps in topological order. */
@@ -320,7 +347,7 @@ export function validatePipeline(p: PipelineDefinition): PipelineDefinition {
           'INVALID_ARGUMENT',
           `step '${s.name}': input '${input}' reads '${ref.step}.${ref.output}', but step '${ref.step}' outputs ${listOrNone(producer.outputs)}`,
         );
-      if (s.run.kind === 'check' && producer.datasetOutputs[ref.output] === undefined)
+      if (s.run.kind === 'check' && producer.datasetOutputs?.[ref.output] === undefined)
         throw new MobiusError(
           'INVALID_ARGUMENT',
           `step '${s.name}': a check reads a dataset, but '${ref.step}.${ref.output}' is a plain file; declare it in step '${ref.step}' as outputs: [{ dataset: '<name>', as: '${ref.output}' }]`,

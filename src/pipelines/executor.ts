@@ -14,10 +14,14 @@ import { runCommand } from './command-runner.js';
 export interface StepTask {
   /** The step's tracking run id (MOBIUS_RUN_ID). */
   runId: string;
+  /** The `step_run` row this attempt belongs to. */
+  stepRunId: string;
   step: StepDefinition;
   attempt: number;
   /** Input name → absolute path of its materialised content. */
   inputs: Readonly<Record<string, string>>;
+  /** Input name → its blob (what a remote executor hands a worker instead of a path). */
+  inputBlobs: Readonly<Record<string, { sha256: string; size: number }>>;
   /** Output name → absolute path the step writes. */
   outputs: Readonly<Record<string, string>>;
   params: Readonly<Record<string, ParamValue>>;
@@ -32,6 +36,8 @@ export interface StepTask {
    * so the scheduler can record it for the startup reaper.
    */
   onProcessStarted?: (pid: number) => void;
+  /** The file the pipeline was loaded from, when known: lets a queue worker load a TypeScript step. */
+  pipelineFile?: string;
 }
 
 /** How an attempt ended. `killed` = timed out, cancelled or ended by a signal. */
@@ -44,6 +50,11 @@ export interface StepOutcome {
   wallMs: number;
   cpuMs: number | undefined;
   peakRssBytes: number | undefined;
+  /**
+   * Set by executors that run elsewhere (the queue): the outputs, already stored as blobs,
+   * so the scheduler takes them instead of reading `StepTask.outputs` paths.
+   */
+  outputs?: Record<string, { sha256: string; size: number }>;
 }
 
 /** Runs step attempts. */

@@ -83,3 +83,24 @@ export type {
   OpenLineageRunEvent,
   OpenLineageTransport,
 } from './openlineage.js';
+export * from './triggers/index.js';
+
+import type * as QueueModule from './queue/index.js';
+
+export type {
+  QueueExecutor,
+  QueueExecutorOptions,
+  StepWorker,
+  StepWorkerOptions,
+} from './queue/index.js';
+
+/**
+ * The queue module (graphile-worker over PostgreSQL), imported on first use so local
+ * pipelines and every other command never load it.
+ *
+ * @example
+ * const { StepWorker } = await loadQueue();
+ */
+export function loadQueue(): Promise<typeof QueueModule> {
+  return import('./queue/index.js');
+}

@@ -191,6 +191,22 @@ export interface RunPipelineOptions {
   resume?: string;
   /** Progress events, in order, as they happen. */
   onEvent?: (event: PipelineEvent) => void;
+  /**
+   * Where steps run: `local` (default: this process and its child processes) or `queue`
+   * (`mobius worker` processes through the PostgreSQL queue; see docs/scaling.md).
+   */
+  executor?: 'local' | 'queue';
+  /**
+   * The module the pipeline was loaded from (`mobius run` knows it). Queue workers import
+   * it to run TypeScript steps; without it only command steps can go to the queue.
+   */
+  pipelineFile?: string;
+  /** With `executor: 'queue'`: which workers take the steps (`mobius worker --queue`); default `default`. */
+  queue?: string;
+  /** Extra tags on the pipeline run's tracking run (the scheduler records why it started). */
+  tags?: Readonly<Record<string, string>>;
+  /** Called once the run is recorded, before any step starts (the scheduler waits for this, not the end). */
+  onStarted?: (run: { id: string; trackingRunId: string }) => void;
 }
 
 export interface PipelineServiceDeps {
@@ -204,6 +220,8 @@ export interface PipelineServiceDeps {
   datasets?: DatasetIO;
   /** Quality gates (the data domain's checks); without it a check step fails saying so. */
   gates?: GateRunner;
+  /** The queue executor, opened on first use (PostgreSQL only); absent = `queue` refused. */
+  queueExecutor?: (queue: string) => Promise<StepExecutor>;
   /** Waits between retries; tests pass a fast one. */
   sleep?: (ms: number) => Promise<void>;
   /** This process, as recorded on the rows it runs (the reaper's "owner"): default os.hostname() and process.pid. */
@@ -254,6 +272,7 @@ export class PipelineService {
     const resumed =
       options.resume === undefined ? undefined : await this.#resumable(p, options.resume);
     const params = resolveParams(p, { ...resumed?.params, ...options.params });
+    const executor = await this.#executorFor(options.executor ?? 'local', options.queue);
     const concurrency = options.concurrency ?? limits.DEFAULT_STEP_CONCURRENCY;
     if (!Number.isSafeInteger(concurrency) || concurrency < 1)
       throw new MobiusError('INVALID_ARGUMENT', 'concurrency must be a whole number ≥ 1');
@@ -262,7 +281,7 @@ export class PipelineService {
     const parent = await tracking.runs.create({
       experimentId,
       name: `${p.name}-${clock.now()}`,
-      tags: { [PIPELINE_TAG]: p.name },
+      tags: { ...options.tags, [PIPELINE_TAG]: p.name },
     });
     const id = newId();
     await store.write((trx) =>
@@ -282,6 +301,7 @@ export class PipelineService {
         })
         .execute(),
     );
+    options.onStarted?.({ id, trackingRunId: parent.info.id });
     await this.#emit('pipelineStarted', {
       pipeline: p.name,
       pipelineRunId: id,
@@ -317,6 +337,11 @@ export class PipelineService {
       dryRun: false,
       resumed: resumed?.steps,
       emit,
+      executor,
+      pipelineFile:
+        options.pipelineFile === undefined
+          ? undefined
+          : resolve(options.baseDir ?? process.cwd(), options.pipelineFile),
     };
     const reports: Record<string, StepReport> = {};
     let failure: unknown;
@@ -395,6 +420,8 @@ export class PipelineService {
       dryRun: true,
       resumed: resumed?.steps,
       emit: () => undefined,
+      executor: this.#executor,
+      pipelineFile: undefined,
     };
     const reports: Record<string, StepReport> = {};
     const result: StepExplanation[] = [];
@@ -625,6 +652,26 @@ export class PipelineService {
         datasets: r.datasets === null ? {} : (JSON.parse(r.datasets) as StepDatasets).out,
       });
     return { params, steps };
+  }
+
+  async #executorFor(kind: 'local' | 'queue', queue: string | undefined): Promise<StepExecutor> {
+    if (kind === 'local' && queue !== undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `queue '${queue}' is only used with executor 'queue'`,
+      );
+    if (kind === 'local') return this.#executor;
+    if (kind !== 'queue')
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `executor must be 'local' or 'queue', not '${String(kind)}'`,
+      );
+    if (this.#deps.queueExecutor === undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        "executor 'queue' needs a PostgreSQL store: distributed workers share their queue through it (set MOBIUS_STORE=postgres://…)",
+      );
+    return this.#deps.queueExecutor(queue ?? 'default');
   }
 
   async #experiment(name: string): Promise<string> {
@@ -1062,7 +1109,7 @@ export class PipelineService {
     if (s.run.kind === 'check')
       return this.#gate(ctx, s, s.run.suite, runId, inputs, report, assertions);
     const { blobs, tracking, store } = this.#deps;
-    if (Object.keys(s.datasetOutputs).length > 0 && this.#deps.datasets === undefined) {
+    if (Object.keys(s.datasetOutputs ?? {}).length > 0 && this.#deps.datasets === undefined) {
       report.status = 'failed';
       report.exitReason = `step '${s.name}': dataset outputs need the data domain, which this pipeline service was not given`;
       return;
@@ -1100,7 +1147,7 @@ export class PipelineService {
       await mkdir(outDir, { recursive: true });
       outputPaths = Object.fromEntries(
         s.outputs.map((o) => {
-          const asDataset = s.datasetOutputs[o];
+          const asDataset = s.datasetOutputs?.[o];
           // A dataset output's file carries its format's extension (the data domain reads by it).
           return [o, join(outDir, asDataset === undefined ? o : `${o}.${asDataset.format}`)];
         }),
@@ -1110,11 +1157,13 @@ export class PipelineService {
       await writeFile(logs.stdout, '', { flag: 'a' });
       await writeFile(logs.stderr, '', { flag: 'a' });
       report.attempts = attempt;
-      outcome = await this.#executor.execute({
+      outcome = await ctx.executor.execute({
         runId,
+        stepRunId,
         step: s,
         attempt,
         inputs: inputPaths,
+        inputBlobs: Object.fromEntries(Object.entries(inputs).map(([n, i]) => [n, i.blob])),
         outputs: outputPaths,
         params: Object.fromEntries(s.params.map((p) => [p, ctx.params[p]!])),
         env: { ...baseEnv, ...contract },
@@ -1134,6 +1183,7 @@ export class PipelineService {
               ),
           );
         },
+        ...(ctx.pipelineFile === undefined ? {} : { pipelineFile: ctx.pipelineFile }),
       });
       const modified = await modifiedInputs(inputPaths, inputs);
       if (modified.length > 0) {
@@ -1144,7 +1194,9 @@ export class PipelineService {
         };
         break; // the step misbehaves: retrying would not make it stop
       }
-      if (outcome.status === 'succeeded') {
+      if (outcome.status === 'succeeded' && outcome.outputs !== undefined)
+        report.outputs = outcome.outputs;
+      else if (outcome.status === 'succeeded') {
         const produced: Record<string, OutputBlob> = {};
         for (const name of s.outputs) {
           const path = outputPaths[name]!;
@@ -1172,8 +1224,20 @@ export class PipelineService {
     let o = outcome!;
     if (o.status === 'succeeded') {
       // Dataset outputs become versions only once the whole step succeeded.
-      for (const [name, { dataset, format }] of Object.entries(s.datasetOutputs)) {
+      for (const [name, { dataset, format }] of Object.entries(s.datasetOutputs ?? {})) {
         try {
+          // A queue worker wrote the file on its machine: bring the stored copy here.
+          const path = outputPaths[name]!;
+          if (
+            !(await stat(path).then(
+              (st) => st.isFile(),
+              () => false,
+            ))
+          )
+            await pipeStreams(
+              await blobs.get(report.outputs[name]!.sha256),
+              createWriteStream(path),
+            );
           report.datasets.out[name] = await this.#deps.datasets!.register({
             dataset,
             path: outputPaths[name]!,
@@ -1441,6 +1505,8 @@ interface RunContext {
   signal: AbortSignal;
   /** `explain`: nothing is stored or run. */
   dryRun: boolean;
+  executor: StepExecutor;
+  pipelineFile: string | undefined;
   /** `--resume`: the named run's succeeded steps. */
   resumed: ReadonlyMap<string, ResumedStep> | undefined;
   emit: (event: PipelineEvent) => void;

@@ -12,6 +12,8 @@
  *     inputs: { raw: "file:data.csv" }
  *     outputs: [rows]
  *     params: [rows]
+ * schedule: { cron: '0 * * * *' }            # or a list of them
+ * trigger: { datasets: [raw], when: all }     # runs on new versions of `raw`
  */
 import { parse } from 'yaml';
 import { z } from 'zod';
@@ -64,11 +66,30 @@ const stepSchema = z
   })
   .strict();
 
+const scheduleSchema = z
+  .object({
+    cron: z.string(),
+    timezone: z.string().optional(),
+    catchup: z.enum(['latest', 'all']).optional(),
+  })
+  .strict();
+
+const triggerSchema = z
+  .object({
+    datasets: z.array(z.string()).min(1),
+    when: z.enum(['all', 'any']).optional(),
+    coalesceMs: z.number().int().min(0).optional(),
+    maxWaitMs: z.number().int().min(0).optional(),
+  })
+  .strict();
+
 const pipelineSchema = z
   .object({
     name: z.string(),
     params: z.record(z.string(), paramValue).optional(),
     steps: z.array(stepSchema).min(1),
+    schedule: z.union([scheduleSchema, z.array(scheduleSchema)]).optional(),
+    trigger: triggerSchema.optional(),
   })
   .strict();
 
@@ -100,6 +121,8 @@ export function parsePipelineYaml(text: string, source = 'mobius.yaml'): Pipelin
   const doc = parsed.data;
   return pipeline(doc.name, {
     ...(doc.params === undefined ? {} : { params: doc.params }),
+    ...(doc.schedule === undefined ? {} : { schedule: doc.schedule }),
+    ...(doc.trigger === undefined ? {} : { trigger: doc.trigger }),
     steps: doc.steps.map((s) => {
       if (s.check !== undefined) {
         const extra = Object.keys(s).filter(

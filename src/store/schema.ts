@@ -443,6 +443,10 @@ export interface Database {
   step_cache: StepCacheTable;
   check_run: CheckRunTable;
   check_metric: CheckMetricTable;
+  scheduled_pipeline: ScheduledPipelineTable;
+  pipeline_schedule: PipelineScheduleTable;
+  pipeline_trigger_state: PipelineTriggerStateTable;
+  pipeline_fire: PipelineFireTable;
 }
 
 /** One run of a pipeline; its tracking run is the parent of its steps' runs. */
@@ -503,6 +507,51 @@ export interface StepCacheTable {
   /** JSON: output name → { sha256, size }. */
   outputs: string;
   created_at: number;
+}
+
+/** A pipeline the scheduler knows (migration 017), and whether it is paused. */
+export interface ScheduledPipelineTable {
+  pipeline: string;
+  /** 0 or 1. */
+  paused: Generated<number>;
+  paused_at: number | null;
+  /** JSON: the dataset trigger as registered, or null. */
+  trigger: string | null;
+  registered_at: number;
+  updated_at: number;
+}
+
+/** One cron schedule of a pipeline and the next boundary it fires at. */
+export interface PipelineScheduleTable {
+  pipeline: string;
+  cron: string;
+  catchup: string;
+  next_fire_at: number;
+  last_fired_at: number | null;
+}
+
+/** The newest version of a dataset that a pipeline's last triggered run consumed. */
+export interface PipelineTriggerStateTable {
+  pipeline: string;
+  dataset: string;
+  consumed_version: number;
+}
+
+/** One decision to start a pipeline run: why, for when, and what became of it. */
+export interface PipelineFireTable {
+  id: string;
+  pipeline: string;
+  fire_key: string;
+  trigger: string;
+  scheduled_for: number;
+  /** JSON: { cron } or { datasets: { name: version } }. */
+  detail: string;
+  created_at: number;
+  /** pending | launching | launched | failed */
+  status: string;
+  claimed_at: number | null;
+  pipeline_run_id: string | null;
+  error: string | null;
 }
 
 export type Row<T extends keyof Database> = Selectable<Database[T]>;

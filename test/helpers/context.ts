@@ -12,7 +12,7 @@ export interface TestContext {
   cleanup: () => Promise<void>;
 }
 
-/** Opens and migrates a context; `input` overrides config (server.auth, token, …). */
+/** Opens and migrates a context; `input` overrides config (server.auth, token, …); `options` sets e.g. the clock. */
 export async function openTestContext(
   backend: StoreDialect,
   input: ConfigInput = {},
