@@ -25,6 +25,7 @@ import {
   pipelineLauncher,
   type QueueExecutor,
 } from '../pipelines/index.js';
+import { datasetIO, gateRunner } from './pipeline-adapters.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -88,6 +89,7 @@ export async function openMobius(
     const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
     const tracking = new TrackingService(store, blobs, clock);
     const data = new DataService(store, blobs, engine, clock);
+    const checks = new CheckService(store, data, blobs, engine, clock);
     // Opened on the first `executor: 'queue'` run: it holds a LISTEN connection.
     let queue: Promise<QueueExecutor> | undefined;
     const queueExecutor =
@@ -107,6 +109,8 @@ export async function openMobius(
       clock,
       logger,
       queueExecutor,
+      datasets: datasetIO(data),
+      gates: gateRunner(checks),
       listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
     });
     const scheduler = new Scheduler({
@@ -126,7 +130,7 @@ export async function openMobius(
       registry: new RegistryService(store, clock),
       engine,
       data,
-      checks: new CheckService(store, data, blobs, engine, clock),
+      checks,
       pipelines,
       scheduler,
       close: async () => {

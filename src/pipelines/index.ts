@@ -1,6 +1,17 @@
 /** pipelines: DAGs of TypeScript or any-language steps, content-keyed caching, local execution. */
-export { pipeline, step, validatePipeline, parseInputRef, upstreamOf } from './definition.js';
+export {
+  pipeline,
+  step,
+  check,
+  validatePipeline,
+  parseInputRef,
+  upstreamOf,
+  DATASET_OUTPUT_FORMATS,
+} from './definition.js';
 export type {
+  CheckOptions,
+  DatasetOutput,
+  DatasetOutputFormat,
   InputRef,
   ParamValue,
   PipelineDefinition,
@@ -22,8 +33,15 @@ export {
   CACHED_TAG,
 } from './pipeline-runner.js';
 export type {
-  InputResolver,
+  DatasetIO,
+  DatasetVersionInfo,
+  GateOutcome,
+  GateRunner,
   OutputBlob,
+  PipelineEvent,
+  PipelineRunSummary,
+  ReapReport,
+  StepDatasets,
   PipelineRunResult,
   PipelineServiceDeps,
   RunPipelineOptions,
@@ -32,6 +50,9 @@ export type {
   StepStatus,
 } from './pipeline-runner.js';
 export { parsePipelineYaml } from './yaml-definition.js';
+export { loadPipeline, discoverPipelines } from './loader.js';
+export type { DiscoveredPipeline } from './loader.js';
+export { scaffoldProject, SCAFFOLD_FILES } from './scaffold.js';
 export type {
   AssertionResult,
   BlobRef,

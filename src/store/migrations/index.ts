@@ -20,6 +20,7 @@ import * as pipelines from './015-pipelines.js';
 import * as checks from './016-checks.js';
 import * as pipelineTriggers from './017-pipeline-triggers.js';
 import * as stepQueue from './018-step-queue.js';
+import * as stepProcesses from './019-step-processes.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -41,4 +42,5 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '016-checks': checks,
   '017-pipeline-triggers': pipelineTriggers,
   '018-step-queue': stepQueue,
+  '019-step-processes': stepProcesses,
 };
