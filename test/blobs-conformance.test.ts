@@ -266,6 +266,34 @@ for (const backend of BACKENDS) {
       expect(await h.tempEntries()).toEqual([]);
     });
 
+    it('stages bytes unseen until published; discard leaves nothing, publish a blob', async () => {
+      const h = await backend.open();
+      const dropped = await h.store.stage(Readable.from([Buffer.from('dropped')]));
+      expect(dropped).toMatchObject({ sha256: sha256('dropped'), size: 7 });
+      expect(await h.store.exists(sha256('dropped'))).toBe(false);
+      expect(await h.tempEntries()).toHaveLength(1);
+      await dropped.discard();
+      await dropped.discard();
+      expect(await h.tempEntries()).toEqual([]);
+      expect(await h.storedEntries()).toEqual([]);
+
+      const kept = await h.store.stage(Readable.from([hello]));
+      expect(await h.store.exists(sha256(hello))).toBe(false);
+      const first = await kept.publish();
+      expect(first).toEqual({ sha256: sha256(hello), size: hello.length, created: true });
+      expect(await kept.publish()).toEqual(first);
+      await kept.discard();
+      expect(await h.tempEntries()).toEqual([]);
+      expect(Buffer.concat(await (await h.store.get(sha256(hello))).toArray())).toEqual(
+        Buffer.from(hello),
+      );
+      // Staging bytes already stored, then publishing: deduplicated.
+      const again = await h.store.stage(Readable.from([hello]));
+      expect((await again.publish()).created).toBe(false);
+      await again.discard();
+      expect(await h.storedEntries()).toHaveLength(1);
+    });
+
     describe('rejects keys that are not a lower-case hex sha256, on every method', () => {
       const valid = sha256('x');
       const attacks: [string, string[]][] = [

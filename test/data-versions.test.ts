@@ -4,11 +4,21 @@
  * each refused with a message saying what to fix and nothing half-created.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FsBlobStore } from '../src/blobs/index.js';
 import { sqlString } from '../src/engine/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { refused } from './helpers/refused.js';
@@ -388,6 +398,30 @@ for (const backend of STORE_BACKENDS) {
         expect(e.message).toMatch(/malformed\.csv line 5: .*Found: 4/);
         expect(await datasetCount()).toBe(before);
         expect(await t.ctx.blobs.exists(sha(csv))).toBe(false);
+        // The file was staged in the blob store while DuckDB read it; the staged copy is gone.
+        expect(readdirSync(join((t.ctx.blobs as FsBlobStore).root, 'tmp'))).toEqual([]);
+      });
+
+      it('a file that changes while it is added: refused (409), nothing stored', async () => {
+        const csv = 'a,b\n1,2\n3,4\n';
+        const path = file('moving.csv', csv);
+        const before = await datasetCount();
+        const e = await refused(
+          add('moving', 'moving.csv', {
+            // Called once DuckDB has read the file, before its staged copy is checked.
+            onStage: (stage: string) => {
+              if (stage === 'profiling') appendFileSync(path, '5,6\n');
+            },
+          }),
+        );
+        expect(e.code).toBe('CONFLICT');
+        expect(e.message).toMatch(/'moving\.csv' changed while it was being added/);
+        expect(await datasetCount()).toBe(before);
+        expect(await t.ctx.blobs.exists(sha(csv))).toBe(false);
+        expect(await t.ctx.blobs.exists(sha(`${csv}5,6\n`))).toBe(false);
+        expect(readdirSync(join((t.ctx.blobs as FsBlobStore).root, 'tmp'))).toEqual([]);
+        const ok = await add('moving', 'moving.csv');
+        expect(ok.version.rowCount).toBe(3);
       });
 
       it('wrong encoding: a Latin-1 file is refused with the --encoding fix, and read with it', async () => {

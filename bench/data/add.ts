@@ -82,6 +82,8 @@ async function childAdd(csv: string, work: string): Promise<void> {
     migrate: true,
   });
   const stages: Record<string, number> = {};
+  // Peak RSS so far as each stage ends: the stage where it grows is the one that peaked.
+  const peakByStage: Record<string, number> = {};
   let last = performance.now();
   let current = '';
   const started = performance.now();
@@ -91,13 +93,17 @@ async function childAdd(csv: string, work: string): Promise<void> {
     cwd: work,
     onStage: (stage) => {
       const now = performance.now();
-      if (current !== '') stages[current] = Math.round(now - last);
+      if (current !== '') {
+        stages[current] = Math.round(now - last);
+        peakByStage[current] = peakRssMb();
+      }
       current = stage;
       last = now;
     },
   });
   const ms = performance.now() - started;
   stages[current] = Math.round(performance.now() - last);
+  peakByStage[current] = peakRssMb();
   await ctx.close();
   process.stdout.write(
     JSON.stringify({
@@ -106,6 +112,7 @@ async function childAdd(csv: string, work: string): Promise<void> {
       rows: version.rowCount,
       parquetMb: Math.round((version.parquet?.size ?? 0) / 1e6),
       stages,
+      peakByStage,
     }),
   );
 }
@@ -155,7 +162,7 @@ else {
       `DuckDB COPY to Parquet: ${((copy.ms as number) / 1000).toFixed(1)} s, peak RSS ${copy.peakRssMb as number} MB`,
     );
     console.log(
-      `mobius data add:        ${((add.ms as number) / 1000).toFixed(1)} s, peak RSS ${add.peakRssMb as number} MB (stages ms: ${JSON.stringify(add.stages)}; Parquet copy ${add.parquetMb as number} MB)`,
+      `mobius data add:        ${((add.ms as number) / 1000).toFixed(1)} s, peak RSS ${add.peakRssMb as number} MB (stages ms: ${JSON.stringify(add.stages)}; peak RSS MB by the end of each: ${JSON.stringify(add.peakByStage)}; Parquet copy ${add.parquetMb as number} MB)`,
     );
     console.log(
       `add / COPY: ${ratio.toFixed(2)}× (target ≤ 2×); add peak RSS ${add.peakRssMb as number} MB (target ≤ 600 MB)`,

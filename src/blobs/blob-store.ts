@@ -15,6 +15,19 @@ export interface PutResult extends BlobInfo {
   created: boolean;
 }
 
+/**
+ * Bytes written to the store but not yet visible under their hash: `stage` hashes and
+ * writes them (a temp file or object), and the caller decides later whether they become
+ * a blob (`publish`) or vanish (`discard`). `data add` stages a version's files while it
+ * checks them, so a file found bad leaves nothing behind and a good one is not read twice.
+ */
+export interface StagedBlob extends BlobInfo {
+  /** Makes the bytes the blob `sha256` (once; later calls return the same result). */
+  publish(): Promise<PutResult>;
+  /** Removes the staged bytes (the published blob stays); safe to call more than once. */
+  discard(): Promise<void>;
+}
+
 /** Bytes `start..end` of a blob, both inclusive as in HTTP `Range: bytes=start-end`. */
 export interface ByteRange {
   start: number;
@@ -40,6 +53,8 @@ export interface BlobStore {
   readonly kind: 'file' | 's3';
   /** Streams `source` in, hashing as it goes; the blob becomes visible only once complete. */
   put(source: BlobSource, options?: PutOptions): Promise<PutResult>;
+  /** Streams `source` in, hashing as it goes, without publishing it yet; see StagedBlob. */
+  stage(source: BlobSource): Promise<StagedBlob>;
   /** The blob's bytes (or a range of them); NOT_FOUND if absent, INVALID_ARGUMENT for a bad range. */
   get(sha256: string, range?: ByteRange): Promise<Readable>;
   /** Size of the blob, or undefined if it is not stored. */

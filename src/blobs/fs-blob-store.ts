@@ -31,6 +31,7 @@ import type {
   ByteRange,
   PutOptions,
   PutResult,
+  StagedBlob,
 } from './blob-store.js';
 import { checkRange, resolveRange } from './byte-range.js';
 
@@ -83,18 +84,44 @@ export class FsBlobStore implements BlobStore {
       options.expectedSha256 === undefined
         ? undefined
         : checkBlobKey(options.expectedSha256, 'expectedSha256');
-    this.#checkOpen();
-    const temp = join(this.#tmp, `${Date.now()}-${randomBytes(12).toString('hex')}`);
+    const staged = await this.stage(source);
     try {
-      const { sha256, size } = await this.#writeTemp(source, temp);
-      checkExpectedHash(expected, sha256);
-      const created = await this.#publish(temp, this.pathOf(sha256), size);
-      return { sha256, size, created };
+      checkExpectedHash(expected, staged.sha256);
+      return await staged.publish();
     } finally {
       // After publishing, the temp name is a second link or already renamed away; after a
       // failure it is all that was written. Either way it must go.
-      await unlink(temp).catch(() => undefined);
+      await staged.discard();
     }
+  }
+
+  /** Streams `source` to a temp file while hashing and fsyncs it; see StagedBlob. */
+  async stage(source: BlobSource): Promise<StagedBlob> {
+    this.#checkOpen();
+    const temp = join(this.#tmp, `${Date.now()}-${randomBytes(12).toString('hex')}`);
+    const discard = () =>
+      unlink(temp).then(
+        () => undefined,
+        () => undefined,
+      );
+    let info: BlobInfo;
+    try {
+      info = await this.#writeTemp(source, temp);
+    } catch (error) {
+      await discard();
+      throw error;
+    }
+    let published: Promise<PutResult> | undefined;
+    return {
+      ...info,
+      publish: () =>
+        (published ??= (async () => {
+          this.#checkOpen();
+          const created = await this.#publish(temp, this.pathOf(info.sha256), info.size);
+          return { ...info, created };
+        })()),
+      discard,
+    };
   }
 
   /** Streams the blob, or bytes `range.start..range.end` of it. */

@@ -6,6 +6,7 @@ export type {
   ByteRange,
   PutOptions,
   PutResult,
+  StagedBlob,
 } from './blob-store.js';
 export { checkBlobKey } from './blob-key.js';
 export { FsBlobStore } from './fs-blob-store.js';

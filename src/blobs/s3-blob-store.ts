@@ -40,6 +40,7 @@ import type {
   ByteRange,
   PutOptions,
   PutResult,
+  StagedBlob,
 } from './blob-store.js';
 import { checkRange, rangeHeader, rangeNotSatisfiable } from './byte-range.js';
 
@@ -145,20 +146,44 @@ export class S3BlobStore implements BlobStore {
       options.expectedSha256 === undefined
         ? undefined
         : checkBlobKey(options.expectedSha256, 'expectedSha256');
+    const staged = await this.stage(source);
+    try {
+      checkExpectedHash(expected, staged.sha256);
+      return await staged.publish();
+    } finally {
+      // Whether published or failed, the temp object has served its purpose.
+      await staged.discard();
+    }
+  }
+
+  /** Uploads `source` to a temp key while hashing; see StagedBlob. */
+  async stage(source: BlobSource): Promise<StagedBlob> {
     this.#checkOpen();
     const tempKey = `${this.prefix}tmp/${Date.now()}-${randomBytes(12).toString('hex')}`;
+    // A failure here only leaves garbage for the sweep, so it must not fail the caller.
+    const discard = () =>
+      this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: tempKey })).then(
+        () => undefined,
+        () => undefined,
+      );
+    let info: BlobInfo;
     try {
-      const { sha256, size } = await this.#uploadTemp(source, tempKey);
-      checkExpectedHash(expected, sha256);
-      const created = await this.#publish(tempKey, this.keyOf(sha256), size);
-      return { sha256, size, created };
-    } finally {
-      // Whether published or failed, the temp object has served its purpose. A failure
-      // here only leaves garbage for the sweep, so it must not fail the put.
-      await this.#client
-        .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: tempKey }))
-        .catch(() => undefined);
+      info = await this.#uploadTemp(source, tempKey);
+    } catch (error) {
+      await discard();
+      throw error;
     }
+    let published: Promise<PutResult> | undefined;
+    return {
+      ...info,
+      publish: () =>
+        (published ??= (async () => {
+          this.#checkOpen();
+          const created = await this.#publish(tempKey, this.keyOf(info.sha256), info.size);
+          return { ...info, created };
+        })()),
+      discard,
+    };
   }
 
   /** Streams the blob, or bytes `range.start..range.end` of it. */

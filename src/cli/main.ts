@@ -19,6 +19,9 @@ import { tokenCommands } from './token-commands.js';
 import { registerRunCommands } from './run-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerDataCommands } from './data-commands.js';
+import { registerPipelineCommands } from './pipeline-commands.js';
+import { discoverPipelines, loadPipeline } from '../pipelines/index.js';
+import { registerWorkerCommands } from './worker-commands.js';
 import { registerCheckCommands } from './check-commands.js';
 import { registerScheduleCommands } from './schedule-commands.js';
 
@@ -31,7 +34,11 @@ interface GlobalOptions {
 }
 
 /** Builds the command tree; `env` is the process environment, passed in once here. */
-export function buildCli(env: Readonly<Record<string, string | undefined>>, cwd: string): Command {
+export function buildCli(
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+  setExitCode: (code: number) => void = () => undefined,
+): Command {
   const program = new Command('mobius')
     .description(
       'Mobius: data versions, pipelines, experiment tracking, model registry and serving in one install.',
@@ -96,12 +103,32 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
             note(`migration ${step.name} ${step.status} in ${step.ms ?? 0} ms`);
         },
       });
+      // A Mobius that died mid-run left RUNNING pipeline rows and maybe process groups.
+      const reaped = await ctx.pipelines.reap();
+      if (reaped.steps.length > 0 || reaped.pipelineRuns.length > 0)
+        note(
+          `marked ${reaped.steps.length} step run(s) and ${reaped.pipelineRuns.length} pipeline run(s) of a dead Mobius process failed`,
+        );
       const app = await buildServer(ctx);
-      // PIPELINE REGISTRATION (issue 5): the pipeline loader (src/pipelines/loader.ts, being
-      // written separately) goes here — for each pipeline it finds under `cwd`:
-      //   await ctx.scheduler.register(definition, { run: { baseDir: cwd, env } });
-      // Until then no pipeline is registered and the scheduler ticks with nothing to do;
-      // `mobius schedules ls` shows pipelines registered by earlier servers on this store.
+      // The project's pipelines with schedules or a dataset trigger are registered with the
+      // scheduler (again after a restart: its state is kept in the store). A pipeline file
+      // that does not load is reported and the server starts without it.
+      try {
+        for (const found of await discoverPipelines(cwd)) {
+          const definition = await loadPipeline(found.path, { cwd });
+          if ((definition.schedules ?? []).length === 0 && definition.trigger === undefined)
+            continue;
+          const registered = await ctx.scheduler.register(definition, {
+            run: { baseDir: cwd, env, pipelineFile: found.path },
+          });
+          note(`registered pipeline '${definition.name}' from ${found.path}`);
+          for (const w of registered.warnings) note(w);
+        }
+      } catch (error) {
+        note(
+          `mobius: pipelines not registered: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
       ctx.scheduler.start();
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
       const loopback = ['127.0.0.1', 'localhost', '::1'].includes(cfg.server.host);
@@ -213,7 +240,16 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
   registerModelCommands(program, { config, json });
   registerDataCommands(program, { config, json, cwd, env });
   registerCheckCommands(program, { config, json, cwd, env });
+  registerPipelineCommands(program, {
+    config,
+    json,
+    cwd,
+    env,
+    setExitCode,
+    out: process.stdout,
+  });
   registerScheduleCommands(program, { config, json });
+  registerWorkerCommands(program, { config, json, env });
 
   for (const command of program.commands) {
     command.exitOverride();
@@ -242,10 +278,13 @@ export async function runCli(
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
 ): Promise<number> {
-  const program = buildCli(env, cwd);
+  let exitCode = 0;
+  const program = buildCli(env, cwd, (code) => {
+    exitCode = code;
+  });
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version exit 0; usage errors were printed by commander.

@@ -20,10 +20,13 @@ import { CheckService, DataService } from '../data/index.js';
 import {
   PipelineService,
   Scheduler,
+  loadQueue,
   openLineageListener,
   pipelineLauncher,
+  type QueueExecutor,
 } from '../pipelines/index.js';
 import { ServingService } from '../serving/index.js';
+import { datasetIO, gateRunner } from './pipeline-adapters.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -40,7 +43,10 @@ export interface MobiusContext {
   data: DataService;
   /** Expectation suites and quality gates on dataset versions. */
   checks: CheckService;
-  /** Runs pipelines on this machine (LocalExecutor) and records them. */
+  /**
+   * Runs pipelines and records them: on this machine (LocalExecutor) or, with
+   * `{ executor: 'queue' }` on a PostgreSQL store, on `mobius worker` processes.
+   */
   pipelines: PipelineService;
   /**
    * Schedules and dataset triggers over `pipelines`. Any process can list, pause and
@@ -89,12 +95,28 @@ export async function openMobius(
     const engine = new Engine({ tempDirectory: join(config.home, 'tmp', 'engine') });
     const tracking = new TrackingService(store, blobs, clock);
     const data = new DataService(store, blobs, engine, clock);
+    const checks = new CheckService(store, data, blobs, engine, clock);
+    // Opened on the first `executor: 'queue'` run: it holds a LISTEN connection.
+    let queue: Promise<QueueExecutor> | undefined;
+    const queueExecutor =
+      store.dialect === 'postgres'
+        ? async (name: string) => {
+            queue ??= loadQueue().then(
+              ({ QueueExecutor }) =>
+                new QueueExecutor({ store, storeLocation: config.store, blobs, logger }),
+            );
+            return (await queue).forQueue(name);
+          }
+        : undefined;
     const pipelines = new PipelineService({
       store,
       blobs,
       tracking,
       clock,
       logger,
+      queueExecutor,
+      datasets: datasetIO(data),
+      gates: gateRunner(checks),
       listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
     });
     const scheduler = new Scheduler({
@@ -115,13 +137,14 @@ export async function openMobius(
       registry: new RegistryService(store, clock),
       engine,
       data,
-      checks: new CheckService(store, data, blobs, engine, clock),
+      checks,
       pipelines,
       scheduler,
       serving,
       close: async () => {
         await scheduler.stop();
         await serving.close();
+        if (queue !== undefined) await (await queue).close();
         await blobs.close();
         await store.close();
       },

@@ -5,19 +5,20 @@
  *
  * An add runs in stages, so bad input leaves nothing behind:
  *   1. read: DuckDB reads the files, refusing bad input (malformed rows, encodings,
- *      headers…), and writes the Parquet copy to a scratch directory, while the files are
- *      hashed; nothing is stored yet, and adding the content `latest` holds stops here;
- *   2. profile and store: DuckDB profiles the Parquet copy while the files go to the blob
- *      store, each put checked against the hash from stage 1 (a file changed mid-add is
- *      refused); then the Parquet copy is stored;
+ *      headers…), and writes the Parquet copy to a scratch directory, while the files
+ *      stream into the blob store's staging area, hashed on the way (BlobStore.stage:
+ *      written, not yet blobs); bad input discards them, so nothing is stored;
+ *   2. profile and store: DuckDB profiles the Parquet copy while the staging finishes; a
+ *      file whose size or modification time moved since the add began is refused
+ *      (CONFLICT); adding the content `latest` holds stops here (staged bytes discarded);
+ *      otherwise the staged files are published as blobs and the Parquet copy is stored;
  *   3. commit: one transaction numbers the version, writes it and its files, moves
  *      `latest` and records the lineage edge from the producing run.
- * Blobs put in stage 2 of an add that then fails (an engine or store outage; user input
- * can no longer fail it) are unreferenced, not wrong: content addressing means they can
- * only ever hold the bytes of their name.
+ * Blobs published in stage 2 of an add that then fails (an engine or store outage; user
+ * input can no longer fail it) are unreferenced, not wrong: content addressing means they
+ * can only ever hold the bytes of their name.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type Stats } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -31,7 +32,7 @@ import {
   safeRelativePath,
   type Clock,
 } from '../core/index.js';
-import type { BlobStore } from '../blobs/index.js';
+import type { BlobStore, StagedBlob } from '../blobs/index.js';
 import { sqlString, type Engine } from '../engine/index.js';
 import {
   constraintViolation,
@@ -136,38 +137,74 @@ export class DataService {
     try {
       const parquetPath = join(scratch, 'data.parquet');
       const memory = await this.#memoryFor(source.format, source.files[0]!, options);
-      // The files are hashed while DuckDB reads them (both stream, each on its own core).
-      const hashing = hashFiles(source.files.map((f) => f.absolute));
-      hashing.catch(() => undefined); // awaited below; a failed read must not go unhandled
-      const read = await this.engine.withSession(
-        { directories: [scratch], files: source.files.map((f) => f.absolute), ...memory },
-        async (session) => {
-          const ingested = await ingest(session, source.format, source.files, options, parquetPath);
-          const hashes = await hashing;
-          const files: ManifestFile[] = source.files.map((f, i) => ({
-            path: f.path,
-            sha256: hashes[i]!.sha256,
-            size: hashes[i]!.size,
-          }));
-          const manifest = buildManifest(source.format, options, files);
-          const hash = contentHash(manifest);
-          const unchanged = await this.#unchanged(name, hash, runId);
-          if (unchanged !== undefined) return { kind: 'unchanged' as const, row: unchanged };
-          // The input has been read without error, so nothing a user did can fail the add
-          // from here on: the files go to the blob store while DuckDB profiles the copy.
-          input.onStage?.('profiling');
-          const [profile] = await Promise.all([
-            profileTable(
-              session,
-              `read_parquet(${sqlString(parquetPath)})`,
-              ingested.schema,
-              ingested.rowCount,
-            ),
-            this.#storeFiles(source.files, files),
-          ]);
-          return { kind: 'new' as const, ...ingested, profile, files, manifest, hash };
-        },
-      );
+      // The files stream into the blob store's staging area (hashed on the way) while
+      // DuckDB reads them, each on its own core: each file is read once more, not twice,
+      // and the write overlaps the read. Staged bytes are not blobs: bad input discards them.
+      const before = await Promise.all(source.files.map((f) => stat(f.absolute)));
+      const stopStaging = new AbortController();
+      const staging = stageFiles(this.blobs, source.files, stopStaging.signal);
+      staging.catch(() => undefined); // awaited below; a failed read must not go unhandled
+      const stagedRead = async () => {
+        try {
+          return await this.engine.withSession(
+            { directories: [scratch], files: source.files.map((f) => f.absolute), ...memory },
+            async (session) => {
+              const ingested = await ingest(
+                session,
+                source.format,
+                source.files,
+                options,
+                parquetPath,
+              );
+              // The input has been read without error, so nothing a user did can fail the add
+              // from here on: DuckDB profiles the copy while the files finish staging (on a
+              // slow disk, writing them takes longer than reading them) and are published.
+              input.onStage?.('profiling');
+              const profiling = profileTable(
+                session,
+                `read_parquet(${sqlString(parquetPath)})`,
+                ingested.schema,
+                ingested.rowCount,
+              );
+              const storing = (async () => {
+                const staged = await staging;
+                await refuseChanged(source.files, before, staged);
+                const files: ManifestFile[] = source.files.map((f, i) => ({
+                  path: f.path,
+                  sha256: staged[i]!.sha256,
+                  size: staged[i]!.size,
+                }));
+                const manifest = buildManifest(source.format, options, files);
+                const hash = contentHash(manifest);
+                const unchanged = await this.#unchanged(name, hash, runId);
+                if (unchanged !== undefined) return { kind: 'unchanged' as const, row: unchanged };
+                for (const blob of staged) await blob.publish();
+                const parquet = await this.blobs.put(createReadStream(parquetPath));
+                return { kind: 'new' as const, files, manifest, hash, parquet };
+              })();
+              // Both settle before the session closes (a query must not outlive it); the
+              // profile of content `latest` already holds is thrown away.
+              const [profiled, stored] = await Promise.allSettled([
+                profiling.finally(() => input.onStage?.('storing')),
+                storing,
+              ]);
+              if (stored.status === 'rejected') throw stored.reason;
+              if (stored.value.kind === 'unchanged') return stored.value;
+              if (profiled.status === 'rejected') throw profiled.reason;
+              return { ...stored.value, ...ingested, profile: profiled.value };
+            },
+          );
+        } finally {
+          // Stops a staging still running (bad input), and removes what was staged (after
+          // publishing, only the temp copies go).
+          stopStaging.abort();
+          await staging.then(
+            (staged) => Promise.all(staged.map((blob) => blob.discard())),
+            () => undefined,
+          );
+        }
+      };
+      const read = await stagedRead();
       if (read.kind === 'unchanged') {
         if (derivedFrom !== undefined)
           await this.store.write((trx) =>
@@ -175,9 +212,7 @@ export class DataService {
           );
         return { version: await this.#hydrate(name, read.row, true), created: false };
       }
-      const { files, manifest, hash } = read;
-      input.onStage?.('storing');
-      const parquet = await this.blobs.put(createReadStream(parquetPath));
+      const { files, manifest, hash, parquet } = read;
 
       input.onStage?.('committing');
       const id = newId();
@@ -492,23 +527,6 @@ export class DataService {
       : undefined;
   }
 
-  /** Puts each file in the blob store, checked against the hash taken while it was read. */
-  async #storeFiles(sources: readonly SourceFile[], files: readonly ManifestFile[]): Promise<void> {
-    for (const [i, f] of sources.entries()) {
-      await this.blobs
-        .put(createReadStream(f.absolute), { expectedSha256: files[i]!.sha256 })
-        .catch((error: unknown) => {
-          if ((error as { code?: unknown }).code === 'INVALID_ARGUMENT')
-            throw new MobiusError(
-              'CONFLICT',
-              `'${f.path}' changed while it was being added; add it again once nothing writes to it`,
-              { cause: error },
-            );
-          throw error;
-        });
-    }
-  }
-
   /**
    * Session memory for reading: DuckDB's CSV reader needs memory per column (see
    * ENGINE_MEMORY_PER_CSV_COLUMN_KB), so a wide CSV gets more, on one thread.
@@ -678,17 +696,50 @@ async function derivedEdge(
     .execute();
 }
 
-/** sha256 and size of each file, streamed one after the other. */
-async function hashFiles(paths: readonly string[]): Promise<{ sha256: string; size: number }[]> {
-  const out: { sha256: string; size: number }[] = [];
-  for (const path of paths) {
-    const hash = createHash('sha256');
-    let size = 0;
-    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      size += chunk.length;
+/**
+ * Stages each file in the blob store (hashed as it streams), one after the other; on
+ * failure or abort, what was staged is discarded. `signal` stops it when the read failed.
+ */
+async function stageFiles(
+  blobs: BlobStore,
+  files: readonly SourceFile[],
+  signal: AbortSignal,
+): Promise<StagedBlob[]> {
+  const staged: StagedBlob[] = [];
+  try {
+    for (const f of files) {
+      signal.throwIfAborted();
+      staged.push(await blobs.stage(createReadStream(f.absolute, { signal })));
     }
-    out.push({ sha256: hash.digest('hex'), size });
+    return staged;
+  } catch (error) {
+    await Promise.all(staged.map((blob) => blob.discard()));
+    throw error;
   }
-  return out;
+}
+
+/**
+ * Refuses the add when a file changed while it was read (its size or modification time
+ * moved, or the staged bytes are not as long as the file): DuckDB and the staging read
+ * it separately, so the version could otherwise hold a copy that disagrees with its file.
+ */
+async function refuseChanged(
+  files: readonly SourceFile[],
+  before: readonly Stats[],
+  staged: readonly StagedBlob[],
+): Promise<void> {
+  for (const [i, f] of files.entries()) {
+    const now = await stat(f.absolute).catch(() => undefined);
+    const was = before[i]!;
+    if (
+      now === undefined ||
+      now.size !== was.size ||
+      now.mtimeMs !== was.mtimeMs ||
+      staged[i]!.size !== was.size
+    )
+      throw new MobiusError(
+        'CONFLICT',
+        `'${f.path}' changed while it was being added; add it again once nothing writes to it`,
+      );
+  }
 }

@@ -1,16 +1,23 @@
 /**
  * Column profiles computed inside DuckDB over a version's Parquet copy: no row ever
  * reaches JavaScript, only aggregates. Per bundle of PROFILE_COLUMNS_PER_SCAN columns
- * (each statement reads only those columns of the Parquet file):
+ * (each statement reads only the columns it needs of the Parquet file), each column is
+ * read about once:
  *   1. a cardinality guess from the first rows, which picks how each column is counted
  *      (see profileBundle);
- *   2. counts, nulls, min/max/mean/stddev, string lengths, and t-digest quantiles for
- *      columns with many distinct values;
- *   3. distinct counts, top values and exact quantiles: GROUP BY for columns with few
- *      distinct values, sketches (hash-sampled distinct, approx_top_k) for the rest;
- *   4. equal-width histograms between the min and max found in scan 2.
- * Memory is bounded whatever the row count: every aggregate is a sketch, a scalar or a
- * GROUP BY over a column guessed to have few values (which spills if the guess is wrong).
+ *   2. columns with few distinct values (big tables): one GROUPING SETS scan counts each
+ *      one's values into a small temp table, and every statistic of those columns comes
+ *      from it (counts, min/max, mean/stddev weighted by the counts, lengths, exact
+ *      distinct count, top values and quantiles, histograms);
+ *   3. the other columns: one scan of counts, nulls, min/max/mean/stddev, string lengths,
+ *      t-digest quantiles, hash-sampled distinct counts, approx_top_k candidates and
+ *      histograms (bounds from the Parquet statistics, checked against the scan's own
+ *      min/max); then exact counts of the top-value candidates, and a histogram scan only
+ *      for columns whose statistics did not give the bounds (NaN, ±inf).
+ * Small tables keep a simpler plan: one exact scan, histogram() of each column, and a
+ * histogram scan. Memory is bounded whatever the row count: every aggregate is a sketch,
+ * a scalar or a GROUP BY over a column guessed to have few values (which spills if the
+ * guess is wrong).
  */
 import { limits } from '../core/index.js';
 import { sqlDouble, sqlIdent, type Cell, type EngineSession } from '../engine/index.js';
@@ -94,10 +101,40 @@ async function profileBundle(
     }
   }
   const sketched = new Set(many.map((x) => x.i));
+  // Big tables: a column with few values is profiled from its GROUP BY alone (below), so
+  // the scan of scalars reads only the other columns.
+  const grouped = new Set(small ? [] : few);
+  const scanned = bundle.map((_c, i) => i).filter((i) => !grouped.has(i));
 
-  // Scan 1: counts, min/max/mean/stddev, string lengths, and the quantiles no GROUP BY gives.
+  // Histogram bounds of the sketched numeric columns before their scan, so their
+  // histograms come from that same scan: DuckDB answers min/max from the Parquet
+  // statistics without reading the data. Only a guess: a histogram is kept only when the
+  // scan's own finite min and max equal these bounds (NaN or ±inf make them differ), and
+  // the column is binned in a scan of its own otherwise.
+  const histograms = new Map<number, HistogramBin[]>();
+  const bins = limits.PROFILE_HISTOGRAM_BINS;
+  const early = new Map<number, { lo: number; hi: number }>();
+  const sketchedNumeric = many.filter(({ i }) => isNumeric(kinds[i]!)).map(({ i }) => i);
+  if (sketchedNumeric.length > 0) {
+    const [b] = await session.rows(
+      `select ${sketchedNumeric
+        .map(
+          (i) =>
+            `cast(min(${ident(i)}) as double) as lo${i}, cast(max(${ident(i)}) as double) as hi${i}`,
+        )
+        .join(', ')} from ${source}`,
+    );
+    for (const i of sketchedNumeric) {
+      const lo = num(b?.[`lo${i}`]);
+      const hi = num(b?.[`hi${i}`]);
+      if (lo !== null && hi !== null) early.set(i, { lo, hi });
+    }
+  }
+
+  // Scan 1: counts, min/max/mean/stddev, string lengths, quantiles (t-digest when big),
+  // and for the sketched columns their distinct count, top-value candidates and histogram.
   const aggregates: string[] = [];
-  bundle.forEach((_column, i) => {
+  for (const i of scanned) {
     const c = ident(i);
     const v = `cast(${c} as double)`;
     const kind = kinds[i]!;
@@ -120,6 +157,8 @@ async function profileBundle(
           `count(*) filter (where isnan(${c})) as c${i}_nan`,
           `count(*) filter (where isinf(${c})) as c${i}_inf`,
         );
+      const bounds = early.get(i);
+      if (bounds !== undefined) aggregates.push(`${histogramOf(v, bounds, bins)} as c${i}_h`);
     } else if (kind === 'string' || kind === 'temporal') {
       aggregates.push(
         `cast(min(${c}) as varchar) as c${i}_min`,
@@ -132,9 +171,29 @@ async function profileBundle(
           `avg(length(${c})) as c${i}_meanlen`,
         );
     }
-  });
-  const [row] = await session.rows(`select count(*) as n, ${aggregates.join(', ')} from ${source}`);
-  const scalars: Record<string, Cell> = row ?? {};
+  }
+  for (const { i, m, heavy } of many) {
+    const c = ident(i);
+    aggregates.push(
+      m === 1
+        ? `count(distinct ${c}) as d${i}`
+        : `count(distinct ${c}) filter (where hash(${c}) % ${m} = 0) * ${m} as d${i}`,
+    );
+    if (heavy) aggregates.push(`approx_top_k(${c}, ${limits.PROFILE_TOP_VALUES}) as t${i}`);
+  }
+  const scan = `profile_scan_${offset}`;
+  let scalars: Record<string, Cell> = {};
+  if (aggregates.length > 0) {
+    // A temp table (one row), so the exact count of the top-value candidates can read them.
+    await session.run(
+      `create or replace temp table ${scan} as select ${aggregates.join(', ')} from ${source}`,
+    );
+    [scalars = {}] = await session.rows(`select * from ${scan}`);
+  }
+  for (const [i, bounds] of early) {
+    if (num(scalars[`c${i}_dmin`]) === bounds.lo && num(scalars[`c${i}_dmax`]) === bounds.hi)
+      histograms.set(i, histogramBins(scalars[`c${i}_h`], bounds, bins));
+  }
 
   const distinct = new Map<number, { value: number; exact: boolean }>();
   const top = new Map<number, { value: string; count: number }[]>();
@@ -160,16 +219,42 @@ async function profileBundle(
       top.set(i, sortTop(entries.map((e) => ({ value: cut(e.v), count: Number(e.n) }))));
     }
   } else if (few.length > 0) {
-    // Big tables: a GROUP BY per column (faster than histogram() at millions of rows); the
-    // cumulative counts of a numeric column's values give its exact quantiles
-    // (quantile_cont: linear between the values at ranks ⌊h⌋ and ⌈h⌉, h = (n − 1)q).
+    // Big tables: one scan counts the values of every column with few of them (a GROUP BY
+    // per column, as GROUPING SETS, into a temp table of (value, count) rows), and every
+    // statistic of those columns comes from that table: counts, min/max, mean and stddev
+    // (weighted by the counts; two passes, so no cancellation), string lengths, NaN/inf,
+    // the exact distinct count and top values, exact quantiles (from the cumulative counts
+    // of the values: quantile_cont's rule, linear between the values at ranks ⌊h⌋ and ⌈h⌉,
+    // h = (n − 1)q) and the histograms. Nothing else reads these columns again.
+    const groups = `profile_groups_${offset}`;
+    const width = few.length;
+    // grouping_id(g0…gw-1) of the set that groups only column j: every other bit set.
+    const gid = (j: number) => 2 ** width - 1 - 2 ** (width - 1 - j);
+    const names = few.map(ident);
+    await session.run(
+      `create or replace temp table ${groups} as
+       select grouping_id(${names.join(', ')}) as gid, ${names.map((c, j) => `${c} as g${j}`).join(', ')}, count(*) as n
+       from ${source} group by grouping sets (${names.map((c) => `(${c})`).join(', ')})`,
+    );
     const k = limits.PROFILE_TOP_VALUES;
-    const branches = few.map((i) => {
-      const c = ident(i);
-      const x = isNumeric(kinds[i]!)
+    const branches = few.map((i, j) => {
+      const c = `g${j}`;
+      const kind = kinds[i]!;
+      const numeric = isNumeric(kind);
+      const x = numeric
         ? `case when isfinite(cast(${c} as double)) then cast(${c} as double) end`
         : 'cast(null as double)';
-      return `select ${i} as i, cast(${c} as varchar) as v, ${x} as x, n from (select ${c}, count(*) as n from ${source} where ${c} is not null group by ${c})`;
+      const ordered =
+        kind === 'float'
+          ? `case when isfinite(${c}) then ${c} end`
+          : numeric || kind === 'string' || kind === 'temporal'
+            ? c
+            : 'null';
+      return `select ${i} as i, cast(${c} as varchar) as v, ${x} as x, n,
+          ${kind === 'string' ? `length(${c})` : 'cast(null as bigint)'} as len,
+          ${kind === 'float' ? `isnan(${c})` : 'false'} as nan, ${kind === 'float' ? `isinf(${c})` : 'false'} as inf,
+          cast(min(${ordered}) over () as varchar) as lo, cast(max(${ordered}) over () as varchar) as hi
+        from ${groups} where gid = ${gid(j)} and ${c} is not null`;
     });
     const bounds = limits.PROFILE_QUANTILES.flatMap((q, j) => [
       `min(x) filter (where upto > floor((finite - 1) * ${q})) as lo${j}`,
@@ -177,11 +262,18 @@ async function profileBundle(
     ]);
     const counted = await session.rows<Record<string, Cell>>(
       `with g as (${branches.join(' union all ')}),
-       w as (select i, v, x, n,
+       w as (select *,
                sum(case when x is not null then n else 0 end) over (partition by i order by x nulls last rows between unbounded preceding and current row) as upto,
-               sum(case when x is not null then n else 0 end) over (partition by i) as finite
+               sum(case when x is not null then n else 0 end) over (partition by i) as finite,
+               sum(x * n) over (partition by i) as total
              from g)
-       select i, count(*) as d, max_by(v, n, ${k}) as v, max(n, ${k}) as n, any_value(finite) as finite, ${bounds.join(', ')}
+       select i, count(*) as d, sum(n) as count, max_by(v, n, ${k}) as v, max(n, ${k}) as n, any_value(finite) as finite,
+         any_value(lo) as min, any_value(hi) as max, min(x) as dmin, max(x) as dmax,
+         any_value(total) / any_value(finite) as mean,
+         case when any_value(finite) > 1 then sqrt(sum(n * (x - total / finite) * (x - total / finite)) / (any_value(finite) - 1)) end as stddev,
+         coalesce(sum(n) filter (where nan), 0) as nan, coalesce(sum(n) filter (where inf), 0) as inf,
+         min(len) as minlen, max(len) as maxlen, sum(len * n) / sum(n) as meanlen,
+         ${bounds.join(', ')}
        from w group by i`,
     );
     for (const r of counted) {
@@ -193,6 +285,11 @@ async function profileBundle(
         i,
         sortTop(values.map((value, j) => ({ value: cut(value), count: Number(counts[j]) }))),
       );
+      for (const stat of ['count', 'min', 'max', 'dmin', 'dmax', 'mean', 'stddev', 'nan', 'inf'])
+        scalars[`c${i}_${stat}`] = r[stat] ?? null;
+      if (kinds[i] === 'string')
+        for (const stat of ['minlen', 'maxlen', 'meanlen'])
+          scalars[`c${i}_${stat}`] = r[stat] ?? null;
       const finite = Number(r.finite ?? 0);
       if (isNumeric(kinds[i]!) && finite > 0) {
         const out: Record<string, number> = {};
@@ -205,33 +302,36 @@ async function profileBundle(
         exactQuantiles.set(i, out);
       }
     }
+    // Their histograms, from the (value, count) rows, binned as below.
+    const binnedGroups = few
+      .map((i, j) => ({ i, j, lo: num(scalars[`c${i}_dmin`]), hi: num(scalars[`c${i}_dmax`]) }))
+      .filter(
+        (b): b is { i: number; j: number; lo: number; hi: number } =>
+          isNumeric(kinds[b.i]!) && b.lo !== null && b.hi !== null,
+      );
+    if (binnedGroups.length > 0) {
+      const rows = await session.rows<{ i: number; h: Cell }>(
+        binnedGroups
+          .map(({ i, j, lo, hi }) => {
+            const v = `cast(g${j} as double)`;
+            return `select ${i} as i, map_from_entries(list({'k': b, 'v': n})) as h from (select ${binIndex(v, { lo, hi }, bins)} as b, sum(n) as n from ${groups} where gid = ${gid(j)} and isfinite(${v}) group by b)`;
+          })
+          .join(' union all '),
+      );
+      const byColumn = new Map(rows.map((r) => [Number(r.i), r.h]));
+      for (const { i, lo, hi } of binnedGroups)
+        histograms.set(i, histogramBins(byColumn.get(i), { lo, hi }, bins));
+    }
+    await session.run(`drop table ${groups}`);
   }
 
   if (many.length > 0) {
-    const sketch = `profile_top_${offset}`;
-    await session.run(
-      `create or replace temp table ${sketch} as select ${many
-        .map(({ i, m, heavy }) => {
-          const c = ident(i);
-          const d =
-            m === 1
-              ? `count(distinct ${c})`
-              : `count(distinct ${c}) filter (where hash(${c}) % ${m} = 0) * ${m}`;
-          return heavy
-            ? `${d} as d${i}, approx_top_k(${c}, ${limits.PROFILE_TOP_VALUES}) as t${i}`
-            : `${d} as d${i}`;
-        })
-        .join(', ')} from ${source}`,
-    );
-    const [d] = await session.rows(
-      `select ${many.map(({ i }) => `d${i}`).join(', ')} from ${sketch}`,
-    );
     for (const { i, m } of many)
-      distinct.set(i, { value: Number(d?.[`d${i}`] ?? 0), exact: m === 1 });
+      distinct.set(i, { value: Number(scalars[`d${i}`] ?? 0), exact: m === 1 });
     const heavy = many.filter((x) => x.heavy);
     const branches = heavy.map(
       ({ i }) =>
-        `select ${i} as i, cast(${ident(i)} as varchar) as v, count(*) as n from ${source} where ${ident(i)} in (select unnest(t${i}) from ${sketch}) group by ${ident(i)}`,
+        `select ${i} as i, cast(${ident(i)} as varchar) as v, count(*) as n from ${source} where ${ident(i)} in (select unnest(t${i}) from ${scan}) group by ${ident(i)}`,
     );
     const counted =
       branches.length === 0
@@ -240,49 +340,25 @@ async function profileBundle(
     for (const r of counted)
       top.set(r.i, [...(top.get(r.i) ?? []), { value: cut(r.v), count: Number(r.n) }]);
     for (const { i } of heavy) top.set(i, sortTop(top.get(i) ?? []));
-    await session.run(`drop table ${sketch}`);
   }
+  if (aggregates.length > 0) await session.run(`drop table ${scan}`);
 
-  // Histograms: bin edges from the min and max of scan 1, as literals (numpy's binning:
-  // index = floor((x - lo) * (bins / (hi - lo))), the max put in the last bin).
-  const histograms = new Map<number, HistogramBin[]>();
+  // Histograms not made above (small tables; sketched columns whose bounds the Parquet
+  // statistics did not give): bin edges from the min and max of scan 1, as literals.
   const binned = bundle
     .map((_c, i) => ({ i, lo: num(scalars[`c${i}_dmin`]), hi: num(scalars[`c${i}_dmax`]) }))
     .filter(
       (b): b is { i: number; lo: number; hi: number } =>
-        isNumeric(kinds[b.i]!) && b.lo !== null && b.hi !== null,
+        isNumeric(kinds[b.i]!) && b.lo !== null && b.hi !== null && !histograms.has(b.i),
     );
   if (binned.length > 0) {
-    const bins = limits.PROFILE_HISTOGRAM_BINS;
-    const parts = binned.map(({ i, lo, hi }) => {
-      const v = `cast(${sqlIdent(bundle[i]!.name)} as double)`;
-      const index =
-        hi > lo
-          ? `least(floor((${v} - ${sqlDouble(lo)}) * ${sqlDouble(bins / (hi - lo))})::integer, ${bins - 1})`
-          : '0';
-      // CASE as well as FILTER: DuckDB computes an aggregate's input before filtering, and
-      // casting ±inf to an integer fails.
-      return `histogram(case when isfinite(${v}) then ${index} end) filter (where isfinite(${v})) as h${i}`;
-    });
+    const parts = binned.map(
+      ({ i, lo, hi }) =>
+        `${histogramOf(`cast(${sqlIdent(bundle[i]!.name)} as double)`, { lo, hi }, bins)} as h${i}`,
+    );
     const [h] = await session.rows(`select ${parts.join(', ')} from ${source}`);
-    for (const { i, lo, hi } of binned) {
-      const counts = new Map(
-        ((h?.[`h${i}`] ?? []) as { key: Cell; value: Cell }[]).map((e) => [
-          Number(e.key),
-          Number(e.value),
-        ]),
-      );
-      const n = hi > lo ? bins : 1;
-      const width = (hi - lo) / n;
-      histograms.set(
-        i,
-        Array.from({ length: n }, (_x, b) => ({
-          lo: lo + b * width,
-          hi: b === n - 1 ? hi : lo + (b + 1) * width,
-          count: counts.get(b) ?? 0,
-        })),
-      );
-    }
+    for (const { i, lo, hi } of binned)
+      histograms.set(i, histogramBins(h?.[`h${i}`], { lo, hi }, bins));
   }
 
   return bundle.map((column, i) => {
@@ -316,6 +392,43 @@ async function profileBundle(
     }
     return profile;
   });
+}
+
+/**
+ * numpy's binning of `v` (a DOUBLE expression) into `bins` equal-width bins over
+ * [lo, hi]: index = floor((x - lo) * (bins / (hi - lo))), the max put in the last bin.
+ */
+function binIndex(v: string, { lo, hi }: { lo: number; hi: number }, bins: number): string {
+  return hi > lo
+    ? `least(floor((${v} - ${sqlDouble(lo)}) * ${sqlDouble(bins / (hi - lo))})::integer, ${bins - 1})`
+    : '0';
+}
+
+/**
+ * The histogram() aggregate of `v`'s finite values, binned by binIndex. CASE as well as
+ * FILTER: DuckDB computes an aggregate's input before filtering, and casting ±inf to an
+ * integer fails.
+ */
+function histogramOf(v: string, bounds: { lo: number; hi: number }, bins: number): string {
+  return `histogram(case when isfinite(${v}) then ${binIndex(v, bounds, bins)} end) filter (where isfinite(${v}))`;
+}
+
+/** The bins of a histogram() result (a map of bin index to count), empty bins included. */
+function histogramBins(
+  cell: Cell | undefined,
+  { lo, hi }: { lo: number; hi: number },
+  bins: number,
+): HistogramBin[] {
+  const counts = new Map(
+    ((cell ?? []) as { key: Cell; value: Cell }[]).map((e) => [Number(e.key), Number(e.value)]),
+  );
+  const n = hi > lo ? bins : 1;
+  const width = (hi - lo) / n;
+  return Array.from({ length: n }, (_x, b) => ({
+    lo: lo + b * width,
+    hi: b === n - 1 ? hi : lo + (b + 1) * width,
+    count: counts.get(b) ?? 0,
+  }));
 }
 
 /** Most frequent first; ties by value, so profiles of the same data read the same. */

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { sha256Hex } from '../core/index.js';
+import { MobiusError, sha256Hex } from '../core/index.js';
 import type { ParamValue, StepDefinition } from './definition.js';
 
 /** Bump when the key's recipe changes, so old entries stop matching instead of lying. */
@@ -38,7 +38,11 @@ export async function computeCacheKey(
       outputs: step.outputs,
       inputs: step.inputs,
       kind: step.run.kind,
-      cwd: step.run.kind === 'function' ? null : (step.run.cwd ?? null),
+      cwd: step.run.kind === 'command' || step.run.kind === 'shell' ? (step.run.cwd ?? null) : null,
+      // Only when present, so keys of steps without dataset outputs did not change.
+      ...(Object.keys(step.datasetOutputs ?? {}).length === 0
+        ? {}
+        : { datasets: step.datasetOutputs }),
     }),
   );
   const code =
@@ -46,9 +50,21 @@ export async function computeCacheKey(
       ? step.run.fn.toString()
       : step.run.kind === 'command'
         ? JSON.stringify(step.run.argv)
-        : step.run.script;
+        : step.run.kind === 'shell'
+          ? step.run.script
+          : `check:${step.run.suite}`;
   const files: string[] = [];
-  for (const f of step.codeFiles) files.push(`${f}:${await hashFile(resolve(input.baseDir, f))}`);
+  for (const f of step.codeFiles) {
+    const path = resolve(input.baseDir, f);
+    const hash = await hashFile(path).catch((error: unknown) => {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `step '${step.name}': cannot read its ${step.run.kind === 'check' ? 'suite' : 'code'} file '${f}' (${path}): ${(error as Error).message}`,
+        { cause: error },
+      );
+    });
+    files.push(`${f}:${hash}`);
+  }
   parts.code = sha256Hex(JSON.stringify([code, files]));
   for (const p of step.params)
     parts[`param:${p}`] = sha256Hex(JSON.stringify(input.params[p] ?? null));

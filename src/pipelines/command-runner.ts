@@ -18,6 +18,8 @@ export interface CommandSpec {
   stdoutPath: string;
   stderrPath: string;
   signal?: AbortSignal | undefined;
+  /** Called with the leader's pid (= its process group id) right after it is spawned. */
+  onSpawn?: (pid: number) => void;
 }
 
 /** How a command ended and what it cost. */
@@ -62,6 +64,7 @@ export async function runCommand(spec: CommandSpec): Promise<CommandResult> {
   let cpuMs: number | undefined;
   let peakRssBytes: number | undefined;
   const pid = child.pid;
+  if (pid !== undefined) spec.onSpawn?.(pid);
   const killGroup = (signal: NodeJS.Signals): void => {
     if (pid === undefined) return;
     try {
@@ -87,6 +90,8 @@ export async function runCommand(spec: CommandSpec): Promise<CommandResult> {
     stop();
   };
   spec.signal?.addEventListener('abort', onAbort, { once: true });
+  // Cancelled while the step was being prepared: an abort listener added now never fires.
+  if (spec.signal?.aborted === true) onAbort();
 
   const sample = async (): Promise<void> => {
     if (pid === undefined || process.platform !== 'linux') return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pipeline, step } from './definition.js';
+import { check, pipeline, step } from './definition.js';
 
 const noop = (): void => undefined;
 
@@ -76,5 +76,58 @@ describe('pipeline definitions', () => {
       kind: 'shell',
       script: 'echo hi | wc -c',
     });
+  });
+
+  it('parses dataset inputs and declares dataset outputs, rejecting bad names and formats', () => {
+    const s = step('s', {
+      inputs: { a: 'dataset:churn@prod', b: 'dataset:churn', c: 'dataset:churn@3' },
+      outputs: [
+        'model',
+        { dataset: 'features' },
+        { dataset: 'my-set', as: 'mine', format: 'parquet' },
+      ],
+      run: noop,
+    });
+    expect(s.inputs).toEqual({
+      a: { kind: 'dataset', name: 'churn', version: 'prod' },
+      b: { kind: 'dataset', name: 'churn' },
+      c: { kind: 'dataset', name: 'churn', version: '3' },
+    });
+    expect(s.outputs).toEqual(['model', 'features', 'mine']);
+    expect(s.datasetOutputs).toEqual({
+      features: { dataset: 'features', format: 'csv' },
+      mine: { dataset: 'my-set', format: 'parquet' },
+    });
+    expect(() => step('s', { inputs: { a: 'dataset:churn@' }, run: noop })).toThrow(
+      /step 's': input 'a' = 'dataset:churn@' has an empty version/,
+    );
+    expect(() => step('s', { outputs: [{ dataset: 'my-set' }], run: noop })).toThrow(
+      /dataset output 'my-set' needs an output name: add as:/,
+    );
+    expect(() =>
+      step('s', { outputs: [{ dataset: 'x', format: 'xlsx' as 'csv' }], run: noop }),
+    ).toThrow(/format 'xlsx' is not one of csv, parquet, json/);
+  });
+
+  it('checks read dataset outputs only, and after: orders without reading', () => {
+    const made = step('make', { outputs: ['plain', { dataset: 'rows' }], run: noop });
+    const gate = check('gate', { dataset: 'make.rows', suite: 'suite.yaml' });
+    expect(gate.run).toEqual({ kind: 'check', suite: 'suite.yaml' });
+    expect(gate.codeFiles).toEqual(['suite.yaml']);
+    const p = pipeline('gated', {
+      steps: [step('use', { after: ['gate'], run: noop }), gate, made],
+    });
+    expect(p.steps.map((s) => s.name)).toEqual(['make', 'gate', 'use']);
+    expect(() =>
+      pipeline('bad', { steps: [made, check('gate', { dataset: 'make.plain', suite: 's.yaml' })] }),
+    ).toThrow(/step 'gate': a check reads a dataset, but 'make.plain' is a plain file/);
+    expect(() => pipeline('bad', { steps: [step('a', { after: ['nope'], run: noop })] })).toThrow(
+      /step 'a': after: 'nope' is not a step of pipeline 'bad'/,
+    );
+    expect(() =>
+      pipeline('loop', {
+        steps: [step('a', { after: ['b'], run: noop }), step('b', { after: ['a'], run: noop })],
+      }),
+    ).toThrow(/has a cycle/);
   });
 });

@@ -4,7 +4,7 @@
  * missing inputs, cycles including self-reference) and returns the steps in a
  * topological order. Every error names the step it is about.
  */
-import { MobiusError, checkName } from '../core/index.js';
+import { MobiusError, checkDatasetName, checkName } from '../core/index.js';
 import {
   checkSchedules,
   checkTrigger,
@@ -21,10 +21,28 @@ export type InputRef =
   /** A file on the machine that runs the pipeline (hashed by content for the cache). */
   | { kind: 'file'; path: string }
   /**
-   * A dataset version from the data domain (src/data). The seam for it: the runner asks an
-   * `InputResolver` for `{ path, sha256 }`; until the data domain ships one, it is rejected.
+   * A dataset version from the data domain (src/data), written `dataset:<name>@<ref>`
+   * (`@latest` when no ref). The runner asks an injected `DatasetIO` for it; the step gets
+   * the version's canonical Parquet copy as one file.
    */
   | { kind: 'dataset'; name: string; version?: string };
+
+/** File formats a dataset output may be written in (what `DataService.add` reads). */
+export const DATASET_OUTPUT_FORMATS = ['csv', 'parquet', 'json'] as const;
+export type DatasetOutputFormat = (typeof DATASET_OUTPUT_FORMATS)[number];
+
+/**
+ * An output registered as a new version of a dataset once the step succeeds. The step
+ * writes one file in `format` at its output path (which ends in `.<format>`).
+ */
+export interface DatasetOutput {
+  /** The dataset to add a version to. */
+  dataset: string;
+  /** The output's name (MOBIUS_OUTPUT_<AS>, `step.<as>`); default: the dataset name. */
+  as?: string;
+  /** Default `csv`. */
+  format?: DatasetOutputFormat;
+}
 
 /** A param value as given; commands receive it as a string (MOBIUS_PARAM_<NAME>). */
 export type ParamValue = string | number | boolean;
@@ -47,15 +65,26 @@ export interface StepContext {
 export type StepRun =
   | { kind: 'function'; fn: (ctx: StepContext) => unknown }
   | { kind: 'command'; argv: readonly string[]; cwd?: string }
-  | { kind: 'shell'; script: string; cwd?: string };
+  | { kind: 'shell'; script: string; cwd?: string }
+  /**
+   * A quality gate: runs the expectation suite at `suite` (a YAML file, relative to the
+   * project) on the dataset version of the step's only input, `data`. Never given to an
+   * executor: the runner calls its `GateRunner`.
+   */
+  | { kind: 'check'; suite: string };
 
 export interface StepOptions {
   /** Input name → where it comes from. Strings `step.output` and `file:path` are accepted too. */
   inputs?: Record<string, InputRef | string>;
-  /** Names of the files this step writes. */
-  outputs?: readonly string[];
+  /** Names of the files this step writes; `{ dataset }` ones become dataset versions. */
+  outputs?: readonly (string | DatasetOutput)[];
   /** Names of the pipeline params this step reads. */
   params?: readonly string[];
+  /**
+   * Steps that must succeed first although this one reads none of their outputs — e.g. a
+   * `check` gate guarding it: a failed gate then skips this step.
+   */
+  after?: readonly string[];
   /** What to run: a function, an argv array, or `{ shell: '…' }` for an explicit shell. */
   run: ((ctx: StepContext) => unknown) | readonly string[] | { shell: string; cwd?: string };
   cwd?: string;
@@ -78,7 +107,14 @@ export interface StepDefinition {
   name: string;
   inputs: Readonly<Record<string, InputRef>>;
   outputs: readonly string[];
+  /**
+   * Output name → the dataset it is registered as (only outputs declared `{ dataset }`).
+   * Optional so hand-built definitions (queue workers' stand-ins) need not name it.
+   */
+  datasetOutputs?: Readonly<Record<string, { dataset: string; format: DatasetOutputFormat }>>;
   params: readonly string[];
+  /** Ordering-only upstream steps (not part of the cache key: nothing is read from them). */
+  after?: readonly string[];
   run: StepRun;
   timeoutMs: number | undefined;
   retries: number;
@@ -109,15 +145,31 @@ export interface PipelineDefinition {
   trigger?: DatasetTrigger;
 }
 
-/** Parses `producer.output` or `file:path` into an InputRef. */
+/** Parses `producer.output`, `file:path` or `dataset:name@ref` into an InputRef. */
 export function parseInputRef(stepName: string, input: string, ref: InputRef | string): InputRef {
-  if (typeof ref !== 'string') return ref;
+  if (typeof ref !== 'string') {
+    if (ref.kind === 'dataset') checkInputDataset(stepName, input, ref.name);
+    return ref;
+  }
   if (ref.startsWith('file:')) return { kind: 'file', path: ref.slice('file:'.length) };
+  if (ref.startsWith('dataset:')) {
+    const text = ref.slice('dataset:'.length);
+    const at = text.indexOf('@');
+    const name = at < 0 ? text : text.slice(0, at);
+    const version = at < 0 ? undefined : text.slice(at + 1);
+    checkInputDataset(stepName, input, name);
+    if (version === '')
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `step '${stepName}': input '${input}' = '${ref}' has an empty version after '@' (give latest, a tag or a number)`,
+      );
+    return { kind: 'dataset', name, ...(version === undefined ? {} : { version }) };
+  }
   const dot = ref.lastIndexOf('.');
   if (dot <= 0 || dot === ref.length - 1)
     throw new MobiusError(
       'INVALID_ARGUMENT',
-      `step '${stepName}': input '${input}' = '${ref}' is neither 'step.output' nor 'file:path'`,
+      `step '${stepName}': input '${input}' = '${ref}' is neither 'step.output', 'file:path' nor 'dataset:name@version'`,
     );
   return { kind: 'step', step: ref.slice(0, dot), output: ref.slice(dot + 1) };
 }
@@ -136,8 +188,39 @@ export function step(name: string, options: StepOptions): StepDefinition {
     checkIoName(where, 'input', input);
     inputs[input] = parseInputRef(name, input, ref);
   }
-  const outputs = [...(options.outputs ?? [])];
-  for (const o of outputs) checkIoName(where, 'output', o);
+  const outputs: string[] = [];
+  const datasetOutputs: Record<string, { dataset: string; format: DatasetOutputFormat }> = {};
+  for (const o of options.outputs ?? []) {
+    if (typeof o === 'string') {
+      checkIoName(where, 'output', o);
+      outputs.push(o);
+      continue;
+    }
+    const { dataset, as, format = 'csv' } = o;
+    try {
+      checkDatasetName(dataset);
+    } catch (error) {
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `${where}: dataset output: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    const outputName = as ?? dataset;
+    if (as === undefined && !IO_NAME.test(dataset))
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `${where}: dataset output '${dataset}' needs an output name: add as: '<name>' (letters, digits and '_')`,
+      );
+    checkIoName(where, 'output', outputName);
+    if (!(DATASET_OUTPUT_FORMATS as readonly string[]).includes(format))
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `${where}: dataset output '${dataset}' format '${String(format)}' is not one of ${DATASET_OUTPUT_FORMATS.join(', ')}`,
+      );
+    outputs.push(outputName);
+    datasetOutputs[outputName] = { dataset, format };
+  }
   if (new Set(outputs).size !== outputs.length)
     throw new MobiusError('INVALID_ARGUMENT', `${where}: an output name is repeated`);
   const run = toStepRun(where, options);
@@ -150,7 +233,9 @@ export function step(name: string, options: StepOptions): StepDefinition {
     name,
     inputs,
     outputs,
+    datasetOutputs,
     params: [...(options.params ?? [])],
+    after: [...(options.after ?? [])],
     run,
     timeoutMs: options.timeoutMs,
     retries,
@@ -159,6 +244,39 @@ export function step(name: string, options: StepOptions): StepDefinition {
     codeFiles: [...(options.codeFiles ?? [])],
     cache: options.cache ?? true,
   };
+}
+
+/** What a `check` step takes. */
+export interface CheckOptions {
+  /** The dataset to check: `dataset:name@ref`, or `step.output` of a `{ dataset }` output. */
+  dataset: string | InputRef;
+  /** The expectation suite: a YAML file, relative to the project (hashed into the cache key). */
+  suite: string;
+  /** Never reuse a cached result (rerun the gate every time). */
+  cache?: boolean;
+  /** Steps that must succeed before the gate runs. */
+  after?: readonly string[];
+}
+
+/**
+ * Declares a quality gate: runs an expectation suite on a dataset version. Error
+ * failures fail the step (its dependents are skipped, saying why); warnings are recorded
+ * and the pipeline goes on.
+ *
+ * @example
+ * check('gate', { dataset: 'prep.features', suite: 'suites/features.yaml' })
+ */
+export function check(name: string, options: CheckOptions): StepDefinition {
+  if (typeof options.suite !== 'string' || options.suite === '')
+    throw new MobiusError('INVALID_ARGUMENT', `step '${name}': a check needs suite: '<file.yaml>'`);
+  const base = step(name, {
+    inputs: { data: options.dataset },
+    run: () => undefined,
+    codeFiles: [options.suite],
+    ...(options.cache === undefined ? {} : { cache: options.cache }),
+    ...(options.after === undefined ? {} : { after: options.after }),
+  });
+  return { ...base, run: { kind: 'check', suite: options.suite } };
 }
 
 /**
@@ -193,6 +311,18 @@ export function validatePipeline(p: PipelineDefinition): PipelineDefinition {
     byName.set(s.name, s);
   }
   for (const s of p.steps) {
+    for (const up of s.after ?? []) {
+      if (up === s.name)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `step '${s.name}': after: names the step itself (a step cannot wait for itself)`,
+        );
+      if (!byName.has(up))
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `step '${s.name}': after: '${up}' is not a step of pipeline '${p.name}'`,
+        );
+    }
     for (const param of s.params)
       if (!(param in p.params))
         throw new MobiusError(
@@ -217,6 +347,11 @@ export function validatePipeline(p: PipelineDefinition): PipelineDefinition {
           'INVALID_ARGUMENT',
           `step '${s.name}': input '${input}' reads '${ref.step}.${ref.output}', but step '${ref.step}' outputs ${listOrNone(producer.outputs)}`,
         );
+      if (s.run.kind === 'check' && producer.datasetOutputs?.[ref.output] === undefined)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `step '${s.name}': a check reads a dataset, but '${ref.step}.${ref.output}' is a plain file; declare it in step '${ref.step}' as outputs: [{ dataset: '<name>', as: '${ref.output}' }]`,
+        );
     }
   }
   return { ...p, steps: topologicalOrder(p.name, p.steps, byName) };
@@ -226,6 +361,7 @@ export function validatePipeline(p: PipelineDefinition): PipelineDefinition {
 export function upstreamOf(s: StepDefinition): string[] {
   const names = new Set<string>();
   for (const ref of Object.values(s.inputs)) if (ref.kind === 'step') names.add(ref.step);
+  for (const name of s.after ?? []) names.add(name);
   return [...names];
 }
 
@@ -293,6 +429,18 @@ function checkStepName(name: string): void {
       'INVALID_ARGUMENT',
       `step name '${name}' must start with a letter and hold only letters, digits, '-' and '_' (≤ 100)`,
     );
+}
+
+function checkInputDataset(stepName: string, input: string, name: string): void {
+  try {
+    checkDatasetName(name);
+  } catch (error) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `step '${stepName}': input '${input}': ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
 
 function checkIoName(where: string, what: string, name: string): void {

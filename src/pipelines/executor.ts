@@ -7,17 +7,21 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { ParamValue, StepContext, StepDefinition } from './definition.js';
-import { limits } from '../core/index.js';
+import { MobiusError, limits } from '../core/index.js';
 import { runCommand } from './command-runner.js';
 
 /** Everything one attempt of a step needs, already resolved to paths and strings. */
 export interface StepTask {
   /** The step's tracking run id (MOBIUS_RUN_ID). */
   runId: string;
+  /** The `step_run` row this attempt belongs to. */
+  stepRunId: string;
   step: StepDefinition;
   attempt: number;
   /** Input name → absolute path of its materialised content. */
   inputs: Readonly<Record<string, string>>;
+  /** Input name → its blob (what a remote executor hands a worker instead of a path). */
+  inputBlobs: Readonly<Record<string, { sha256: string; size: number }>>;
   /** Output name → absolute path the step writes. */
   outputs: Readonly<Record<string, string>>;
   params: Readonly<Record<string, ParamValue>>;
@@ -27,6 +31,13 @@ export interface StepTask {
   stdoutPath: string;
   stderrPath: string;
   signal: AbortSignal;
+  /**
+   * Called with the pid of a command's process group leader (pgid = pid) once it runs,
+   * so the scheduler can record it for the startup reaper.
+   */
+  onProcessStarted?: (pid: number) => void;
+  /** The file the pipeline was loaded from, when known: lets a queue worker load a TypeScript step. */
+  pipelineFile?: string;
 }
 
 /** How an attempt ended. `killed` = timed out, cancelled or ended by a signal. */
@@ -39,6 +50,11 @@ export interface StepOutcome {
   wallMs: number;
   cpuMs: number | undefined;
   peakRssBytes: number | undefined;
+  /**
+   * Set by executors that run elsewhere (the queue): the outputs, already stored as blobs,
+   * so the scheduler takes them instead of reading `StepTask.outputs` paths.
+   */
+  outputs?: Record<string, { sha256: string; size: number }>;
 }
 
 /** Runs step attempts. */
@@ -51,6 +67,11 @@ export class LocalExecutor implements StepExecutor {
   async execute(task: StepTask): Promise<StepOutcome> {
     const run = task.step.run;
     if (run.kind === 'function') return runFunction(task, run.fn);
+    if (run.kind === 'check')
+      throw new MobiusError(
+        'INTERNAL',
+        `step '${task.step.name}' is a check: the runner runs it through its GateRunner, not an executor`,
+      );
     const argv = run.kind === 'command' ? run.argv : ['/bin/sh', '-c', run.script];
     const r = await runCommand({
       argv,
@@ -60,6 +81,7 @@ export class LocalExecutor implements StepExecutor {
       stdoutPath: task.stdoutPath,
       stderrPath: task.stderrPath,
       signal: task.signal,
+      ...(task.onProcessStarted === undefined ? {} : { onSpawn: task.onProcessStarted }),
     });
     const base = {
       exitCode: r.exitCode,
@@ -112,14 +134,17 @@ async function runFunction(
   let logged = 0;
   const onAbort = (): void => controller.abort(task.signal.reason);
   task.signal.addEventListener('abort', onAbort, { once: true });
+  // Cancelled while the step was being prepared (a listener added now would never fire).
+  if (task.signal.aborted) controller.abort(task.signal.reason);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     if (task.step.timeoutMs !== undefined)
       timer = setTimeout(() => resolve('timeout'), task.step.timeoutMs);
   });
-  const aborted = new Promise<'aborted'>((resolve) =>
-    controller.signal.addEventListener('abort', () => resolve('aborted'), { once: true }),
-  );
+  const aborted = new Promise<'aborted'>((resolve) => {
+    if (controller.signal.aborted) resolve('aborted');
+    else controller.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+  });
   const done = (async () => {
     await fn({
       runId: task.runId,

@@ -1,6 +1,17 @@
 /** pipelines: DAGs of TypeScript or any-language steps, content-keyed caching, local execution. */
-export { pipeline, step, validatePipeline, parseInputRef, upstreamOf } from './definition.js';
+export {
+  pipeline,
+  step,
+  check,
+  validatePipeline,
+  parseInputRef,
+  upstreamOf,
+  DATASET_OUTPUT_FORMATS,
+} from './definition.js';
 export type {
+  CheckOptions,
+  DatasetOutput,
+  DatasetOutputFormat,
   InputRef,
   ParamValue,
   PipelineDefinition,
@@ -22,8 +33,15 @@ export {
   CACHED_TAG,
 } from './pipeline-runner.js';
 export type {
-  InputResolver,
+  DatasetIO,
+  DatasetVersionInfo,
+  GateOutcome,
+  GateRunner,
   OutputBlob,
+  PipelineEvent,
+  PipelineRunSummary,
+  ReapReport,
+  StepDatasets,
   PipelineRunResult,
   PipelineServiceDeps,
   RunPipelineOptions,
@@ -32,6 +50,9 @@ export type {
   StepStatus,
 } from './pipeline-runner.js';
 export { parsePipelineYaml } from './yaml-definition.js';
+export { loadPipeline, discoverPipelines } from './loader.js';
+export type { DiscoveredPipeline } from './loader.js';
+export { scaffoldProject, SCAFFOLD_FILES } from './scaffold.js';
 export type {
   AssertionResult,
   BlobRef,
@@ -63,3 +84,23 @@ export type {
   OpenLineageTransport,
 } from './openlineage.js';
 export * from './triggers/index.js';
+
+import type * as QueueModule from './queue/index.js';
+
+export type {
+  QueueExecutor,
+  QueueExecutorOptions,
+  StepWorker,
+  StepWorkerOptions,
+} from './queue/index.js';
+
+/**
+ * The queue module (graphile-worker over PostgreSQL), imported on first use so local
+ * pipelines and every other command never load it.
+ *
+ * @example
+ * const { StepWorker } = await loadQueue();
+ */
+export function loadQueue(): Promise<typeof QueueModule> {
+  return import('./queue/index.js');
+}

@@ -330,6 +330,9 @@ function programmingLanguage(e: StepStartedEvent): string {
     case 'command':
       // The program the step ran (python3, Rscript, …): the closest thing to a language.
       return basename(e.run.argv[0] ?? 'command');
+    case 'check':
+      // A quality gate runs Mobius's expectation suite, not user code.
+      return 'Mobius expectation suite';
   }
 }
 

@@ -7,24 +7,37 @@
  * the blobs it read and wrote.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { chmod, copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pipeline as pipeStreams } from 'node:stream/promises';
-import { MobiusError, limits, newId, type Clock, type Logger } from '../core/index.js';
+import {
+  MobiusError,
+  limits,
+  newId,
+  type Clock,
+  type ErrorCode,
+  type Logger,
+} from '../core/index.js';
 import type { BlobStore } from '../blobs/index.js';
 import type { Store } from '../store/index.js';
 import { PARENT_RUN_TAG, runArtifactRoot, type TrackingService } from '../tracking/index.js';
 import { computeCacheKey, explainChange, hashFile, type CacheParts } from './cache-key.js';
 import {
   upstreamOf,
+  type DatasetOutputFormat,
   type InputRef,
   type ParamValue,
   type PipelineDefinition,
   type StepDefinition,
 } from './definition.js';
 import { LocalExecutor, type StepExecutor, type StepOutcome } from './executor.js';
-import type { PipelineListener, ResolvedInput, StepStartedEvent } from './listener.js';
+import type {
+  AssertionResult,
+  PipelineListener,
+  ResolvedInput,
+  StepStartedEvent,
+} from './listener.js';
 
 /** A stored output: its blob. */
 export interface OutputBlob {
@@ -32,13 +45,90 @@ export interface OutputBlob {
   size: number;
 }
 
-/** Resolves an input the pipelines domain does not own (dataset versions, from src/data). */
-export interface InputResolver {
-  /** The content of `ref` as a blob. */
-  resolve(ref: Extract<InputRef, { kind: 'dataset' }>): Promise<OutputBlob>;
+/** A dataset version as a step report records it (rows in and out come from `rowCount`). */
+export interface DatasetVersionInfo {
+  dataset: string;
+  version: number;
+  /** The dataset_version row id (lineage edges point at it). */
+  versionId: string;
+  contentHash: string;
+  rowCount: number;
+}
+
+/**
+ * Dataset versions for pipelines, implemented over the data domain (src/data) by the
+ * composition root: pipelines does not import src/data.
+ */
+export interface DatasetIO {
+  /**
+   * The version `ref` names and the blob a step reads it as: the version's canonical
+   * Parquet copy, one file whatever the version was added from.
+   */
+  resolve(
+    ref: Extract<InputRef, { kind: 'dataset' }>,
+  ): Promise<{ version: DatasetVersionInfo; blob: OutputBlob }>;
+  /**
+   * Adds the file at `path` as a new version of `dataset`, produced by tracking run
+   * `runId` (the data domain records the produced edge).
+   */
+  register(input: {
+    dataset: string;
+    path: string;
+    format: DatasetOutputFormat;
+    runId: string;
+  }): Promise<DatasetVersionInfo>;
+}
+
+/** What a quality gate found (see GateRunner). */
+export interface GateOutcome {
+  status: 'pass' | 'warn' | 'fail';
+  /** The check run the suite's results are stored under, when the gate records one. */
+  checkRunId?: string;
+  /** One line per failed error-severity expectation, e.g. `not_null(customer_id): 12 unexpected`. */
+  errors: string[];
+  /** One line per failed warn-severity expectation (and anomaly warnings). */
+  warnings: string[];
+  /** Every expectation's verdict, for listeners (OpenLineage's dataQualityAssertions). */
+  assertions?: AssertionResult[];
+}
+
+/** Runs an expectation suite on a dataset version: the data domain's checks, injected. */
+export interface GateRunner {
+  gate(versionRef: string, suitePath: string, options: { runId: string }): Promise<GateOutcome>;
 }
 
 export type StepStatus = 'succeeded' | 'cached' | 'failed' | 'killed' | 'skipped';
+
+/** Dataset versions a step read (by input name) and registered (by output name). */
+export interface StepDatasets {
+  in: Record<string, DatasetVersionInfo>;
+  out: Record<string, DatasetVersionInfo>;
+}
+
+/** Progress, as `run` reports it to `onEvent` (the CLI's live view and ndjson). */
+export type PipelineEvent =
+  | { type: 'pipeline-started'; pipelineRunId: string; pipeline: string; steps: string[] }
+  | { type: 'step-started'; pipelineRunId: string; step: string; explain: string }
+  | { type: 'step-finished'; pipelineRunId: string; step: string; report: StepReport }
+  | {
+      type: 'pipeline-finished';
+      pipelineRunId: string;
+      status: 'succeeded' | 'failed';
+    };
+
+/** What `reap` found and did. */
+export interface ReapReport {
+  /** Step runs marked failed, with the process group each had (null: none recorded). */
+  steps: {
+    stepRunId: string;
+    pipelineRunId: string;
+    step: string;
+    pid: number | null;
+    killed: boolean;
+  }[];
+  /** Pipeline runs marked failed. */
+  pipelineRuns: string[];
+}
 
 /** What happened to one step, as returned and as stored in `step_run`. */
 export interface StepReport {
@@ -56,6 +146,10 @@ export interface StepReport {
   peakRssBytes: number | undefined;
   outputs: Record<string, OutputBlob>;
   trackingRunId: string | undefined;
+  /** Dataset versions read and registered, with their row counts. */
+  datasets: StepDatasets;
+  /** Recorded warnings (a gate's `warn` expectations); the step still succeeded. */
+  warnings: string[];
 }
 
 /** What `explain` predicts for one step. */
@@ -90,6 +184,25 @@ export interface RunPipelineOptions {
   /** Scratch space for inputs, outputs and logs; a temp dir (removed afterwards) when absent. */
   workDir?: string;
   signal?: AbortSignal;
+  /**
+   * A pipeline run id: its succeeded (or cached) steps are not run again, their recorded
+   * outputs are reused; its params are the defaults (overridden by `params`).
+   */
+  resume?: string;
+  /** Progress events, in order, as they happen. */
+  onEvent?: (event: PipelineEvent) => void;
+  /**
+   * Where steps run: `local` (default: this process and its child processes) or `queue`
+   * (`mobius worker` processes through the PostgreSQL queue; see docs/scaling.md).
+   */
+  executor?: 'local' | 'queue';
+  /**
+   * The module the pipeline was loaded from (`mobius run` knows it). Queue workers import
+   * it to run TypeScript steps; without it only command steps can go to the queue.
+   */
+  pipelineFile?: string;
+  /** With `executor: 'queue'`: which workers take the steps (`mobius worker --queue`); default `default`. */
+  queue?: string;
   /** Extra tags on the pipeline run's tracking run (the scheduler records why it started). */
   tags?: Readonly<Record<string, string>>;
   /** Called once the run is recorded, before any step starts (the scheduler waits for this, not the end). */
@@ -103,9 +216,19 @@ export interface PipelineServiceDeps {
   clock: Clock;
   logger?: Logger;
   executor?: StepExecutor;
-  inputResolver?: InputResolver;
+  /** Dataset inputs and outputs (the data domain); without it they fail saying so. */
+  datasets?: DatasetIO;
+  /** Quality gates (the data domain's checks); without it a check step fails saying so. */
+  gates?: GateRunner;
+  /** The queue executor, opened on first use (PostgreSQL only); absent = `queue` refused. */
+  queueExecutor?: (queue: string) => Promise<StepExecutor>;
   /** Waits between retries; tests pass a fast one. */
   sleep?: (ms: number) => Promise<void>;
+  /** This process, as recorded on the rows it runs (the reaper's "owner"): default os.hostname() and process.pid. */
+  host?: string;
+  pid?: number;
+  /** Whether a pid on this host is alive; tests pass their own. Default: kill(pid, 0). */
+  isAlive?: (pid: number) => boolean;
   /** Told when pipeline and step runs start and finish (OpenLineage, …); never fail a run. */
   listeners?: readonly PipelineListener[];
 }
@@ -121,11 +244,17 @@ export class PipelineService {
   readonly #deps: PipelineServiceDeps;
   readonly #executor: StepExecutor;
   readonly #sleep: (ms: number) => Promise<void>;
+  readonly #host: string;
+  readonly #pid: number;
+  readonly #isAlive: (pid: number) => boolean;
 
   constructor(deps: PipelineServiceDeps) {
     this.#deps = deps;
     this.#executor = deps.executor ?? new LocalExecutor();
     this.#sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.#host = deps.host ?? hostname();
+    this.#pid = deps.pid ?? process.pid;
+    this.#isAlive = deps.isAlive ?? processAlive;
   }
 
   /**
@@ -140,7 +269,10 @@ export class PipelineService {
         'INVALID_ARGUMENT',
         `pipeline '${p.name}' has ${p.steps.length} steps; the limit is ${limits.MAX_PIPELINE_STEPS}`,
       );
-    const params = resolveParams(p, options.params);
+    const resumed =
+      options.resume === undefined ? undefined : await this.#resumable(p, options.resume);
+    const params = resolveParams(p, { ...resumed?.params, ...options.params });
+    const executor = await this.#executorFor(options.executor ?? 'local', options.queue);
     const concurrency = options.concurrency ?? limits.DEFAULT_STEP_CONCURRENCY;
     if (!Number.isSafeInteger(concurrency) || concurrency < 1)
       throw new MobiusError('INVALID_ARGUMENT', 'concurrency must be a whole number ≥ 1');
@@ -163,6 +295,9 @@ export class PipelineService {
           params: JSON.stringify(params),
           started_at: clock.now(),
           ended_at: null,
+          host: this.#host,
+          owner_pid: this.#pid,
+          resumed_from: options.resume ?? null,
         })
         .execute(),
     );
@@ -172,6 +307,13 @@ export class PipelineService {
       pipelineRunId: id,
       at: clock.now(),
       params,
+    });
+    const emit = options.onEvent ?? (() => undefined);
+    emit({
+      type: 'pipeline-started',
+      pipelineRunId: id,
+      pipeline: p.name,
+      steps: p.steps.map((s) => s.name),
     });
     // Aborted by the caller's signal, or by the scheduler when Mobius itself fails mid-run.
     const cancel = new AbortController();
@@ -193,6 +335,13 @@ export class PipelineService {
       force: options.force ?? false,
       signal: cancel.signal,
       dryRun: false,
+      resumed: resumed?.steps,
+      emit,
+      executor,
+      pipelineFile:
+        options.pipelineFile === undefined
+          ? undefined
+          : resolve(options.baseDir ?? process.cwd(), options.pipelineFile),
     };
     const reports: Record<string, StepReport> = {};
     let failure: unknown;
@@ -230,6 +379,7 @@ export class PipelineService {
     const ok = Object.values(reports).every(
       (r) => r.status === 'succeeded' || r.status === 'cached',
     );
+    emit({ type: 'pipeline-finished', pipelineRunId: id, status: ok ? 'succeeded' : 'failed' });
     return {
       id,
       trackingRunId: parent.info.id,
@@ -248,14 +398,19 @@ export class PipelineService {
    */
   async explain(
     p: PipelineDefinition,
-    options: Omit<RunPipelineOptions, 'concurrency' | 'workDir' | 'signal' | 'trackingUri'> = {},
+    options: Omit<
+      RunPipelineOptions,
+      'concurrency' | 'workDir' | 'signal' | 'trackingUri' | 'onEvent'
+    > = {},
   ): Promise<StepExplanation[]> {
+    const resumed =
+      options.resume === undefined ? undefined : await this.#resumable(p, options.resume);
     const ctx: RunContext = {
       pipeline: p,
       pipelineRunId: '',
       parentRunId: '',
       experimentId: '',
-      params: resolveParams(p, options.params),
+      params: resolveParams(p, { ...resumed?.params, ...options.params }),
       baseDir: resolve(options.baseDir ?? process.cwd()),
       workDir: '',
       env: options.env ?? {},
@@ -263,6 +418,10 @@ export class PipelineService {
       force: options.force ?? false,
       signal: new AbortController().signal,
       dryRun: true,
+      resumed: resumed?.steps,
+      emit: () => undefined,
+      executor: this.#executor,
+      pipelineFile: undefined,
     };
     const reports: Record<string, StepReport> = {};
     const result: StepExplanation[] = [];
@@ -282,6 +441,7 @@ export class PipelineService {
         const { key, hit, explain } = await this.#prepare(ctx, s, reports);
         const report = emptyReport(s.name, hit === undefined ? 'succeeded' : 'cached', explain);
         report.outputs = hit?.outputs ?? {};
+        report.datasets.out = hit?.datasets ?? {};
         reports[s.name] = report;
         result.push({
           name: s.name,
@@ -325,7 +485,193 @@ export class PipelineService {
       peakRssBytes: r.peak_rss_bytes === null ? undefined : Number(r.peak_rss_bytes),
       outputs: r.outputs === null ? {} : (JSON.parse(r.outputs) as Record<string, OutputBlob>),
       trackingRunId: r.tracking_run_id ?? undefined,
+      datasets:
+        r.datasets === null ? { in: {}, out: {} } : (JSON.parse(r.datasets) as StepDatasets),
+      warnings: r.warnings === null ? [] : (JSON.parse(r.warnings) as string[]),
     }));
+  }
+
+  /** Recent pipeline runs, newest first (`mobius pipelines ls`). */
+  async runs(options: { pipeline?: string; limit?: number } = {}): Promise<PipelineRunSummary[]> {
+    let q = this.#deps.store.db
+      .selectFrom('pipeline_run')
+      .selectAll()
+      .orderBy('started_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(options.limit ?? 50);
+    if (options.pipeline !== undefined) q = q.where('pipeline', '=', options.pipeline);
+    const rows = await q.execute();
+    return rows.map(runSummary);
+  }
+
+  /** One pipeline run; NOT_FOUND names the id. */
+  async getRun(pipelineRunId: string): Promise<PipelineRunSummary> {
+    const row = await this.#deps.store.db
+      .selectFrom('pipeline_run')
+      .selectAll()
+      .where('id', '=', pipelineRunId)
+      .executeTakeFirst();
+    if (row === undefined)
+      throw new MobiusError(
+        'NOT_FOUND',
+        `pipeline run '${pipelineRunId}' does not exist; 'mobius pipelines ls' lists runs`,
+      );
+    return runSummary(row);
+  }
+
+  /**
+   * The startup reaper. A Mobius process that dies mid-run (killed, OOM, power loss)
+   * leaves its pipeline and step rows RUNNING and its steps' process groups running.
+   * For rows on this host whose owner process is gone: kill the recorded process group
+   * (SIGKILL), mark the step failed (and its tracking run FAILED) with the reason, and
+   * mark the pipeline run failed. Rows of a live owner, or of another host (whose
+   * processes this one cannot see), are left alone.
+   */
+  async reap(): Promise<ReapReport> {
+    const { store, tracking, clock } = this.#deps;
+    const report: ReapReport = { steps: [], pipelineRuns: [] };
+    const dead = (host: string | null, owner: number | null): boolean =>
+      host === this.#host && owner !== null && owner !== this.#pid && !this.#isAlive(owner);
+    const stale = (
+      await store.db.selectFrom('step_run').selectAll().where('status', '=', 'RUNNING').execute()
+    ).filter((r) => dead(r.host, r.owner_pid));
+    for (const r of stale) {
+      let killed = false;
+      if (r.pid !== null && r.pid > 1) {
+        try {
+          process.kill(-r.pid, 'SIGKILL');
+          killed = true;
+        } catch {
+          // ESRCH: the group ended with its owner.
+        }
+      }
+      const now = clock.now();
+      const reason =
+        `the Mobius process ${r.owner_pid} on ${r.host} that ran this step died while it was running` +
+        (r.pid === null
+          ? ''
+          : killed
+            ? `; its process group ${r.pid} was still running and was killed`
+            : `; its process group ${r.pid} had already ended`);
+      const updated = await store.write((trx) =>
+        trx
+          .updateTable('step_run')
+          .set({ status: 'failed', exit_reason: reason, ended_at: now })
+          .where('id', '=', r.id)
+          .where('status', '=', 'RUNNING')
+          .executeTakeFirst(),
+      );
+      if (Number(updated.numUpdatedRows) === 0) continue;
+      if (r.tracking_run_id !== null) {
+        await tracking.runs
+          .logBatch(r.tracking_run_id, {
+            tags: [{ key: 'mobius.exitReason', value: reason.slice(0, 5000) }],
+          })
+          .catch(() => undefined);
+        await tracking.runs
+          .update(r.tracking_run_id, { status: 'FAILED', endTime: now })
+          .catch(() => undefined);
+      }
+      report.steps.push({
+        stepRunId: r.id,
+        pipelineRunId: r.pipeline_run_id,
+        step: r.step,
+        pid: r.pid,
+        killed,
+      });
+    }
+    const runs = (
+      await store.db
+        .selectFrom('pipeline_run')
+        .selectAll()
+        .where('status', '=', 'RUNNING')
+        .execute()
+    ).filter((r) => dead(r.host, r.owner_pid));
+    for (const r of runs) {
+      const now = clock.now();
+      await store.write((trx) =>
+        trx
+          .updateTable('pipeline_run')
+          .set({ status: 'FAILED', ended_at: now })
+          .where('id', '=', r.id)
+          .where('status', '=', 'RUNNING')
+          .execute(),
+      );
+      await tracking.runs
+        .update(r.tracking_run_id, { status: 'FAILED', endTime: now })
+        .catch(() => undefined);
+      report.pipelineRuns.push(r.id);
+    }
+    return report;
+  }
+
+  /** The run `--resume` names: its params and its succeeded steps. */
+  async #resumable(
+    p: PipelineDefinition,
+    pipelineRunId: string,
+  ): Promise<{ params: Record<string, ParamValue>; steps: Map<string, ResumedStep> }> {
+    const run = await this.#deps.store.db
+      .selectFrom('pipeline_run')
+      .selectAll()
+      .where('id', '=', pipelineRunId)
+      .executeTakeFirst();
+    if (run === undefined)
+      throw new MobiusError(
+        'NOT_FOUND',
+        `cannot resume: pipeline run '${pipelineRunId}' does not exist; 'mobius pipelines ls' lists runs`,
+      );
+    if (run.pipeline !== p.name)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `cannot resume: pipeline run '${pipelineRunId}' is of pipeline '${run.pipeline}', not '${p.name}'`,
+      );
+    if (run.status === 'RUNNING')
+      throw new MobiusError(
+        'CONFLICT',
+        `cannot resume: pipeline run '${pipelineRunId}' is still running; wait for it to end`,
+      );
+    const declared = new Set(Object.keys(p.params));
+    const params = Object.fromEntries(
+      Object.entries(JSON.parse(run.params) as Record<string, ParamValue>).filter(([k]) =>
+        declared.has(k),
+      ),
+    );
+    const rows = await this.#deps.store.db
+      .selectFrom('step_run')
+      .selectAll()
+      .where('pipeline_run_id', '=', pipelineRunId)
+      .where('status', 'in', ['succeeded', 'cached'])
+      .execute();
+    const steps = new Map<string, ResumedStep>();
+    for (const r of rows)
+      steps.set(r.step, {
+        stepRunId: r.id,
+        pipelineRunId,
+        cacheKey: r.cache_key,
+        outputs: r.outputs === null ? {} : (JSON.parse(r.outputs) as Record<string, OutputBlob>),
+        datasets: r.datasets === null ? {} : (JSON.parse(r.datasets) as StepDatasets).out,
+      });
+    return { params, steps };
+  }
+
+  async #executorFor(kind: 'local' | 'queue', queue: string | undefined): Promise<StepExecutor> {
+    if (kind === 'local' && queue !== undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `queue '${queue}' is only used with executor 'queue'`,
+      );
+    if (kind === 'local') return this.#executor;
+    if (kind !== 'queue')
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `executor must be 'local' or 'queue', not '${String(kind)}'`,
+      );
+    if (this.#deps.queueExecutor === undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        "executor 'queue' needs a PostgreSQL store: distributed workers share their queue through it (set MOBIUS_STORE=postgres://…)",
+      );
+    return this.#deps.queueExecutor(queue ?? 'default');
   }
 
   async #experiment(name: string): Promise<string> {
@@ -356,9 +702,13 @@ export class PipelineService {
     const done = (name: string): boolean =>
       reports[name]?.status === 'succeeded' || reports[name]?.status === 'cached';
     while (pending.size > 0 || running.size > 0) {
+      // Recording a skipped step awaits the store, and running steps may finish meanwhile:
+      // a pass that changed anything is followed by another before deciding nothing can start.
+      let progressed = false;
       for (const s of ctx.pipeline.steps) {
         if (!pending.has(s.name)) continue;
         if (ctx.signal.aborted) {
+          progressed = true;
           pending.delete(s.name);
           reports[s.name] = await this.#recordNotRun(
             ctx,
@@ -371,16 +721,18 @@ export class PipelineService {
         const ups = upstreamOf(s);
         const blocked = ups.find((u) => reports[u] !== undefined && !done(u));
         if (blocked !== undefined) {
+          progressed = true;
           pending.delete(s.name);
           reports[s.name] = await this.#recordNotRun(
             ctx,
             s,
             'skipped',
-            `not run: upstream step '${blocked}' ${reports[blocked]!.status === 'skipped' ? 'was not run' : reports[blocked]!.status}`,
+            notRunBecause(blocked, reports[blocked]!),
           );
           continue;
         }
         if (running.size >= concurrency || !ups.every(done)) continue;
+        progressed = true;
         pending.delete(s.name);
         const task = this.#runStep(ctx, s, reports)
           .then((report) => {
@@ -399,7 +751,7 @@ export class PipelineService {
           await Promise.allSettled(running.values());
           throw error;
         }
-      } else if (pending.size > 0)
+      } else if (pending.size > 0 && !progressed)
         throw new MobiusError('INTERNAL', `pipeline '${ctx.pipeline.name}': no step can start`);
     }
   }
@@ -417,9 +769,14 @@ export class PipelineService {
     await this.#deps.store.write((trx) =>
       trx
         .insertInto('step_run')
-        .values(stepRow(ctx, s, id, report, undefined, this.#deps.clock.now()))
+        .values({
+          ...stepRow(ctx, s, id, report, undefined, this.#deps.clock.now()),
+          host: this.#host,
+          owner_pid: this.#pid,
+        })
         .execute(),
     );
+    ctx.emit({ type: 'step-finished', pipelineRunId: ctx.pipelineRunId, step: s.name, report });
     return report;
   }
 
@@ -487,6 +844,8 @@ export class PipelineService {
       return report;
     }
     const { inputs, key, parts, hit, explain } = prepared;
+    if (hit === undefined)
+      ctx.emit({ type: 'step-started', pipelineRunId: ctx.pipelineRunId, step: s.name, explain });
     const run = await tracking.runs.create({
       experimentId: ctx.experimentId,
       name: s.name,
@@ -502,10 +861,16 @@ export class PipelineService {
     const report = emptyReport(s.name, 'failed', explain);
     report.cacheKey = key;
     report.trackingRunId = run.info.id;
+    report.datasets.in = datasetsIn(inputs);
     await store.write((trx) =>
       trx
         .insertInto('step_run')
-        .values({ ...stepRow(ctx, s, stepRunId, report, parts, started), status: 'RUNNING' })
+        .values({
+          ...stepRow(ctx, s, stepRunId, report, parts, started),
+          status: 'RUNNING',
+          host: this.#host,
+          owner_pid: this.#pid,
+        })
         .execute(),
     );
     const startedEvent: StepStartedEvent = {
@@ -520,12 +885,23 @@ export class PipelineService {
       cached: hit !== undefined,
     };
     await this.#emit('stepStarted', startedEvent);
+    const assertions: AssertionResult[] = [];
     try {
       if (hit !== undefined) {
         report.status = 'cached';
         report.outputs = hit.outputs;
+        report.datasets.out = hit.datasets;
       } else {
-        await this.#execute(ctx, s, run.info.id, run.info.artifactUri, inputs, report);
+        await this.#execute(
+          ctx,
+          s,
+          stepRunId,
+          run.info.id,
+          run.info.artifactUri,
+          inputs,
+          report,
+          assertions,
+        );
         if (report.status === 'succeeded' && s.cache)
           await store.write((trx) =>
             trx
@@ -561,8 +937,12 @@ export class PipelineService {
         status,
         outputs: status === 'succeeded' || status === 'cached' ? report.outputs : {},
         ...(report.exitReason === null ? {} : { error: report.exitReason }),
+        ...(assertions.length === 0
+          ? {}
+          : { assertions: [{ input: 'data', results: assertions }] }),
       });
     }
+    ctx.emit({ type: 'step-finished', pipelineRunId: ctx.pipelineRunId, step: s.name, report });
     return report;
   }
 
@@ -572,7 +952,7 @@ export class PipelineService {
     s: StepDefinition,
     reports: Record<string, StepReport>,
   ): Promise<Prepared> {
-    const inputs: Record<string, OutputBlob> = {};
+    const inputs: Record<string, PreparedInput> = {};
     for (const [name, ref] of Object.entries(s.inputs))
       inputs[name] = await this.#resolveInput(ctx, s, ref, reports);
     const env: Record<string, string> = {};
@@ -584,12 +964,28 @@ export class PipelineService {
       step: s,
       params: ctx.params,
       env,
-      inputHashes: Object.fromEntries(Object.entries(inputs).map(([n, b]) => [n, b.sha256])),
+      inputHashes: Object.fromEntries(Object.entries(inputs).map(([n, i]) => [n, i.hash])),
       baseDir: ctx.baseDir,
     });
     const forced = ctx.force === true || (Array.isArray(ctx.force) && ctx.force.includes(s.name));
-    const hit = forced || !s.cache ? undefined : await this.#cacheHit(key);
     const previous = await this.#previousParts(ctx, s);
+    // --resume: a step that succeeded in the named run is reused as it was, whatever its
+    // key now (that is the point of resuming); the explain says when the key moved.
+    const resumed = forced ? undefined : ctx.resumed?.get(s.name);
+    if (resumed !== undefined && (await this.#blobsExist(resumed.outputs))) {
+      const moved =
+        resumed.cacheKey !== null && resumed.cacheKey !== key
+          ? ` (its key changed since: ${explainChange(previous, parts)}; --force ${s.name} to rerun it)`
+          : '';
+      return {
+        inputs,
+        key,
+        parts,
+        hit: { stepRunId: resumed.stepRunId, outputs: resumed.outputs, datasets: resumed.datasets },
+        explain: `skipped: resumed from pipeline run ${resumed.pipelineRunId} (step run ${resumed.stepRunId})${moved}`,
+      };
+    }
+    const hit = forced || !s.cache ? undefined : await this.#cacheHit(key);
     const explain = forced
       ? 'ran: forced'
       : !s.cache
@@ -605,7 +1001,7 @@ export class PipelineService {
     s: StepDefinition,
     ref: InputRef,
     reports: Record<string, StepReport>,
-  ): Promise<OutputBlob> {
+  ): Promise<PreparedInput> {
     switch (ref.kind) {
       case 'step': {
         const blob = reports[ref.step]?.outputs[ref.output];
@@ -614,7 +1010,8 @@ export class PipelineService {
             'INTERNAL',
             `step '${s.name}': '${ref.step}.${ref.output}' was not produced`,
           );
-        return blob;
+        const dataset = reports[ref.step]?.datasets.out[ref.output];
+        return { blob, hash: blob.sha256, ...(dataset === undefined ? {} : { dataset }) };
       }
       case 'file': {
         const path = resolve(ctx.baseDir, ref.path);
@@ -631,22 +1028,35 @@ export class PipelineService {
         if (!ctx.dryRun && !(await this.#deps.blobs.exists(sha256))) {
           await this.#deps.blobs.put(createReadStream(path), { expectedSha256: sha256 });
         }
-        return { sha256, size: (await stat(path)).size };
+        return { blob: { sha256, size: (await stat(path)).size }, hash: sha256 };
       }
       case 'dataset': {
-        if (this.#deps.inputResolver === undefined)
+        if (this.#deps.datasets === undefined)
           throw new MobiusError(
             'INVALID_ARGUMENT',
-            `step '${s.name}': dataset inputs need the data domain, which this Mobius does not have yet`,
+            `step '${s.name}': dataset inputs need the data domain, which this pipeline service was not given`,
           );
-        return this.#deps.inputResolver.resolve(ref);
+        const { version, blob } = await this.#deps.datasets.resolve(ref).catch((error: unknown) => {
+          throw new MobiusError(
+            (error as { code?: ErrorCode }).code ?? 'INVALID_ARGUMENT',
+            `step '${s.name}': dataset input '${ref.name}@${ref.version ?? 'latest'}': ${error instanceof Error ? error.message : String(error)}`,
+            { cause: error },
+          );
+        });
+        // The cache key holds the version's content hash: the same data under a new version
+        // number is still a hit; the Parquet copy is only how the step reads it.
+        return { blob, hash: version.contentHash, dataset: version };
       }
     }
   }
 
-  async #cacheHit(
-    key: string,
-  ): Promise<{ stepRunId: string; outputs: Record<string, OutputBlob> } | undefined> {
+  async #blobsExist(outputs: Record<string, OutputBlob>): Promise<boolean> {
+    for (const blob of Object.values(outputs))
+      if (!(await this.#deps.blobs.exists(blob.sha256))) return false;
+    return true;
+  }
+
+  async #cacheHit(key: string): Promise<CacheHit | undefined> {
     const row = await this.#deps.store.db
       .selectFrom('step_cache')
       .selectAll()
@@ -654,9 +1064,16 @@ export class PipelineService {
       .executeTakeFirst();
     if (row === undefined) return undefined;
     const outputs = JSON.parse(row.outputs) as Record<string, OutputBlob>;
-    for (const blob of Object.values(outputs))
-      if (!(await this.#deps.blobs.exists(blob.sha256))) return undefined;
-    return { stepRunId: row.step_run_id, outputs };
+    if (!(await this.#blobsExist(outputs))) return undefined;
+    // The dataset versions the original run registered are reused, not registered again.
+    const origin = await this.#deps.store.db
+      .selectFrom('step_run')
+      .select('datasets')
+      .where('id', '=', row.step_run_id)
+      .executeTakeFirst();
+    const datasets =
+      origin?.datasets == null ? {} : (JSON.parse(origin.datasets) as StepDatasets).out;
+    return { stepRunId: row.step_run_id, outputs, datasets };
   }
 
   async #previousParts(ctx: RunContext, s: StepDefinition): Promise<CacheParts | undefined> {
@@ -667,6 +1084,9 @@ export class PipelineService {
       .where('step', '=', s.name)
       .where('pipeline_run_id', '!=', ctx.pipelineRunId)
       .where('cache_parts', 'is not', null)
+      // Compared with the last run that succeeded: a failed, killed or still RUNNING one
+      // left no outputs, so "what changed since" is about the last usable result.
+      .where('status', 'in', ['succeeded', 'cached'])
       // Ids are monotonic ULIDs: they order runs that started in the same millisecond.
       .orderBy('started_at', 'desc')
       .orderBy('id', 'desc')
@@ -679,20 +1099,38 @@ export class PipelineService {
   async #execute(
     ctx: RunContext,
     s: StepDefinition,
+    stepRunId: string,
     runId: string,
     artifactUri: string,
-    inputs: Record<string, OutputBlob>,
+    inputs: Record<string, PreparedInput>,
     report: StepReport,
+    assertions: AssertionResult[],
   ): Promise<void> {
-    const { blobs, tracking } = this.#deps;
+    if (s.run.kind === 'check')
+      return this.#gate(ctx, s, s.run.suite, runId, inputs, report, assertions);
+    const { blobs, tracking, store } = this.#deps;
+    if (Object.keys(s.datasetOutputs ?? {}).length > 0 && this.#deps.datasets === undefined) {
+      report.status = 'failed';
+      report.exitReason = `step '${s.name}': dataset outputs need the data domain, which this pipeline service was not given`;
+      return;
+    }
     const dir = join(ctx.workDir, s.name);
     await mkdir(join(dir, 'in'), { recursive: true });
     const inputPaths: Record<string, string> = {};
-    for (const [name, blob] of Object.entries(inputs)) {
+    for (const [name, input] of Object.entries(inputs)) {
       inputPaths[name] = join(dir, 'in', name);
-      await pipeStreams(await blobs.get(blob.sha256), createWriteStream(inputPaths[name]));
+      await pipeStreams(await blobs.get(input.blob.sha256), createWriteStream(inputPaths[name]));
+      // Read-only copies: an accidental write fails in the step; a deliberate one (chmod,
+      // replace) is caught by the re-hash after each attempt.
+      await chmod(inputPaths[name], 0o444);
     }
-    const contract: Record<string, string> = { MOBIUS_RUN_ID: runId };
+    // Commands run in a scratch working dir holding copies of their codeFiles, so a
+    // relative write lands in scratch, not in the project; `cwd` opts out.
+    const cwd = await this.#workingDir(ctx, s, dir);
+    const contract: Record<string, string> = {
+      MOBIUS_RUN_ID: runId,
+      MOBIUS_PROJECT_DIR: ctx.baseDir,
+    };
     for (const [name, path] of Object.entries(inputPaths))
       contract[`MOBIUS_INPUT_${name.toUpperCase()}`] = path;
     for (const p of s.params) contract[`MOBIUS_PARAM_${p.toUpperCase()}`] = String(ctx.params[p]);
@@ -700,31 +1138,65 @@ export class PipelineService {
     const baseEnv: Record<string, string> = {};
     for (const [k, v] of Object.entries(ctx.env)) if (v !== undefined) baseEnv[k] = v;
     const logs = { stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log') };
+    const pidWrites: Promise<unknown>[] = [];
     let outcome: StepOutcome | undefined;
+    let outputPaths: Record<string, string> = {};
     for (let attempt = 1; attempt <= s.retries + 1; attempt++) {
       // Each attempt starts from an empty output dir, so a half-written file never survives.
       const outDir = join(dir, `out-${attempt}`);
       await mkdir(outDir, { recursive: true });
-      const outputPaths = Object.fromEntries(s.outputs.map((o) => [o, join(outDir, o)]));
+      outputPaths = Object.fromEntries(
+        s.outputs.map((o) => {
+          const asDataset = s.datasetOutputs?.[o];
+          // A dataset output's file carries its format's extension (the data domain reads by it).
+          return [o, join(outDir, asDataset === undefined ? o : `${o}.${asDataset.format}`)];
+        }),
+      );
       for (const [name, path] of Object.entries(outputPaths))
         contract[`MOBIUS_OUTPUT_${name.toUpperCase()}`] = path;
       await writeFile(logs.stdout, '', { flag: 'a' });
       await writeFile(logs.stderr, '', { flag: 'a' });
       report.attempts = attempt;
-      outcome = await this.#executor.execute({
+      outcome = await ctx.executor.execute({
         runId,
+        stepRunId,
         step: s,
         attempt,
         inputs: inputPaths,
+        inputBlobs: Object.fromEntries(Object.entries(inputs).map(([n, i]) => [n, i.blob])),
         outputs: outputPaths,
         params: Object.fromEntries(s.params.map((p) => [p, ctx.params[p]!])),
         env: { ...baseEnv, ...contract },
-        cwd: s.run.kind === 'function' ? ctx.baseDir : resolve(ctx.baseDir, s.run.cwd ?? '.'),
+        cwd,
         stdoutPath: logs.stdout,
         stderrPath: logs.stderr,
         signal: ctx.signal,
+        onProcessStarted: (pid) => {
+          // Recorded for the startup reaper: if this process dies, the group is found and killed.
+          pidWrites.push(
+            store
+              .write((trx) =>
+                trx.updateTable('step_run').set({ pid }).where('id', '=', stepRunId).execute(),
+              )
+              .catch((error: unknown) =>
+                this.#deps.logger?.warn({ err: error, step: s.name }, 'could not record step pid'),
+              ),
+          );
+        },
+        ...(ctx.pipelineFile === undefined ? {} : { pipelineFile: ctx.pipelineFile }),
       });
-      if (outcome.status === 'succeeded') {
+      const modified = await modifiedInputs(inputPaths, inputs);
+      if (modified.length > 0) {
+        outcome = {
+          ...outcome,
+          status: 'failed',
+          exitReason: `step modified its input${modified.length > 1 ? 's' : ''} ${modified.map((n) => `'${n}'`).join(', ')}; inputs are read-only copies: write results to an output instead`,
+        };
+        break; // the step misbehaves: retrying would not make it stop
+      }
+      if (outcome.status === 'succeeded' && outcome.outputs !== undefined)
+        report.outputs = outcome.outputs;
+      else if (outcome.status === 'succeeded') {
         const produced: Record<string, OutputBlob> = {};
         for (const name of s.outputs) {
           const path = outputPaths[name]!;
@@ -748,7 +1220,40 @@ export class PipelineService {
       if (outcome.status === 'succeeded' || ctx.signal.aborted || attempt > s.retries) break;
       await this.#sleep(s.retryDelayMs * 2 ** (attempt - 1));
     }
-    const o = outcome!;
+    await Promise.all(pidWrites);
+    let o = outcome!;
+    if (o.status === 'succeeded') {
+      // Dataset outputs become versions only once the whole step succeeded.
+      for (const [name, { dataset, format }] of Object.entries(s.datasetOutputs ?? {})) {
+        try {
+          // A queue worker wrote the file on its machine: bring the stored copy here.
+          const path = outputPaths[name]!;
+          if (
+            !(await stat(path).then(
+              (st) => st.isFile(),
+              () => false,
+            ))
+          )
+            await pipeStreams(
+              await blobs.get(report.outputs[name]!.sha256),
+              createWriteStream(path),
+            );
+          report.datasets.out[name] = await this.#deps.datasets!.register({
+            dataset,
+            path: outputPaths[name]!,
+            format,
+            runId,
+          });
+        } catch (error) {
+          o = {
+            ...o,
+            status: 'failed',
+            exitReason: `output '${name}' could not be added as a version of dataset '${dataset}': ${error instanceof Error ? error.message : String(error)}`,
+          };
+          break;
+        }
+      }
+    }
     report.status = o.status;
     report.exitCode = o.exitCode;
     report.signal = o.signal;
@@ -764,23 +1269,103 @@ export class PipelineService {
       await tracking.artifacts.put(`${root}/outputs/${name}`, await blobs.get(blob.sha256));
   }
 
+  /** The working dir of a command: its declared `cwd`, or a scratch dir with copies of its codeFiles. */
+  async #workingDir(ctx: RunContext, s: StepDefinition, dir: string): Promise<string> {
+    if (s.run.kind === 'function') return ctx.baseDir;
+    if (s.run.kind !== 'check' && s.run.cwd !== undefined) return resolve(ctx.baseDir, s.run.cwd);
+    const work = join(dir, 'work');
+    await mkdir(work, { recursive: true });
+    for (const file of s.codeFiles) {
+      const from = resolve(ctx.baseDir, file);
+      const rel = relative(ctx.baseDir, from);
+      // A code file outside the project keeps its absolute path; there is nothing to copy.
+      if (isAbsolute(file) || rel.startsWith('..')) continue;
+      await mkdir(dirname(join(work, rel)), { recursive: true });
+      await copyFile(from, join(work, rel));
+    }
+    return work;
+  }
+
+  /** A check step: the suite on the input's dataset version, through the injected GateRunner. */
+  async #gate(
+    ctx: RunContext,
+    s: StepDefinition,
+    suite: string,
+    runId: string,
+    inputs: Record<string, PreparedInput>,
+    report: StepReport,
+    assertions: AssertionResult[],
+  ): Promise<void> {
+    const started = performance.now();
+    report.attempts = 1;
+    const finish = (status: 'succeeded' | 'failed', reason: string | null): void => {
+      report.status = status;
+      report.exitReason = reason;
+      report.wallMs = performance.now() - started;
+    };
+    const version = inputs.data?.dataset;
+    if (version === undefined) {
+      finish(
+        'failed',
+        `step '${s.name}': a check reads a dataset version, and its input is not one`,
+      );
+      return;
+    }
+    if (this.#deps.gates === undefined) {
+      finish(
+        'failed',
+        `step '${s.name}': quality gates need the data domain's checks, which this pipeline service was not given`,
+      );
+      return;
+    }
+    let outcome: GateOutcome;
+    try {
+      outcome = await this.#deps.gates.gate(
+        `${version.dataset}@${version.version}`,
+        resolve(ctx.baseDir, suite),
+        { runId },
+      );
+    } catch (error) {
+      // A suite that cannot be read or run is the user's to fix, like a command that fails.
+      finish(
+        'failed',
+        `quality gate could not run suite '${suite}' on ${version.dataset}@${version.version}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return;
+    }
+    report.warnings = outcome.warnings.map((w) => `quality gate warning: ${w}`);
+    assertions.push(...(outcome.assertions ?? []));
+    if (outcome.status === 'fail')
+      finish(
+        'failed',
+        `quality gate failed: ${outcome.errors.length} error expectation${outcome.errors.length === 1 ? '' : 's'} on ${version.dataset}@${version.version}: ${outcome.errors.join('; ')}`,
+      );
+    else finish('succeeded', null);
+  }
+
   /** Writes the step's final state, metrics, params and lineage edges. */
   async #finish(
     ctx: RunContext,
     s: StepDefinition,
     stepRunId: string,
     runId: string,
-    inputs: Record<string, OutputBlob>,
+    inputs: Record<string, PreparedInput>,
     report: StepReport,
   ): Promise<void> {
     const { store, tracking, clock } = this.#deps;
     const now = clock.now();
+    const rows = (d: Record<string, DatasetVersionInfo>): number | undefined =>
+      Object.keys(d).length === 0
+        ? undefined
+        : Object.values(d).reduce((sum, v) => sum + v.rowCount, 0);
     const metrics = (
       [
         ['wall_time_ms', report.wallMs],
         ['cpu_time_ms', report.cpuMs],
         ['peak_rss_bytes', report.peakRssBytes],
         ['attempts', report.attempts],
+        ['rows_in', rows(report.datasets.in)],
+        ['rows_out', rows(report.datasets.out)],
       ] as const
     ).flatMap(([key, value]) =>
       value === undefined ? [] : [{ key, value, timestamp: now, step: 0 }],
@@ -793,6 +1378,9 @@ export class PipelineService {
         ...(report.exitReason === null
           ? []
           : [{ key: 'mobius.exitReason', value: report.exitReason.slice(0, 5000) }]),
+        ...(report.warnings.length === 0
+          ? []
+          : [{ key: 'mobius.warnings', value: report.warnings.join('\n').slice(0, 5000) }]),
       ],
     });
     await store.write(async (trx) => {
@@ -809,14 +1397,37 @@ export class PipelineService {
           cpu_ms: report.cpuMs ?? null,
           peak_rss_bytes: report.peakRssBytes ?? null,
           outputs: JSON.stringify(report.outputs),
+          datasets: JSON.stringify(report.datasets),
+          warnings: report.warnings.length === 0 ? null : JSON.stringify(report.warnings),
         })
         .where('id', '=', stepRunId)
         .execute();
+      const ok = report.status === 'succeeded' || report.status === 'cached';
+      // A dataset input is consumed as its version; other inputs as the blob read. A
+      // registered output's produced edge is written by the data domain in its add.
       const edges = [
-        ...Object.values(inputs).map((b) => ({ to_id: b.sha256, relation: 'consumed' as const })),
-        ...(report.status === 'succeeded' || report.status === 'cached'
+        ...Object.values(inputs).map((i) =>
+          i.dataset === undefined
+            ? { to_kind: 'blob', to_id: i.blob.sha256, relation: 'consumed' as const }
+            : {
+                to_kind: 'dataset_version',
+                to_id: i.dataset.versionId,
+                relation: 'consumed' as const,
+              },
+        ),
+        ...(ok
           ? Object.values(report.outputs).map((b) => ({
+              to_kind: 'blob',
               to_id: b.sha256,
+              relation: 'produced' as const,
+            }))
+          : []),
+        // A cached step's dataset versions were registered by an earlier run: this run
+        // produced them too (its outputs are those versions).
+        ...(ok && report.status === 'cached'
+          ? Object.values(report.datasets.out).map((v) => ({
+              to_kind: 'dataset_version',
+              to_id: v.versionId,
               relation: 'produced' as const,
             }))
           : []),
@@ -828,7 +1439,6 @@ export class PipelineService {
             edges.map((e) => ({
               from_kind: 'run',
               from_id: runId,
-              to_kind: 'blob',
               created_at: now,
               ...e,
             })),
@@ -842,11 +1452,42 @@ export class PipelineService {
   }
 }
 
+/** One resolved input: the blob the step reads, the hash its key uses, and its dataset version if any. */
+interface PreparedInput {
+  blob: OutputBlob;
+  hash: string;
+  dataset?: DatasetVersionInfo;
+}
+
+/** Reused outputs: a cache entry's or a resumed run's. */
+interface CacheHit {
+  stepRunId: string;
+  outputs: Record<string, OutputBlob>;
+  datasets: Record<string, DatasetVersionInfo>;
+}
+
+interface ResumedStep extends CacheHit {
+  pipelineRunId: string;
+  cacheKey: string | null;
+}
+
+/** A pipeline run as listed. */
+export interface PipelineRunSummary {
+  id: string;
+  pipeline: string;
+  status: string;
+  trackingRunId: string;
+  params: Record<string, ParamValue>;
+  startedAt: number;
+  endedAt: number | null;
+  resumedFrom: string | null;
+}
+
 interface Prepared {
-  inputs: Record<string, OutputBlob>;
+  inputs: Record<string, PreparedInput>;
   key: string;
   parts: CacheParts;
-  hit: { stepRunId: string; outputs: Record<string, OutputBlob> } | undefined;
+  hit: CacheHit | undefined;
   explain: string;
 }
 
@@ -864,6 +1505,71 @@ interface RunContext {
   signal: AbortSignal;
   /** `explain`: nothing is stored or run. */
   dryRun: boolean;
+  executor: StepExecutor;
+  pipelineFile: string | undefined;
+  /** `--resume`: the named run's succeeded steps. */
+  resumed: ReadonlyMap<string, ResumedStep> | undefined;
+  emit: (event: PipelineEvent) => void;
+}
+
+function runSummary(r: {
+  id: string;
+  pipeline: string;
+  status: string;
+  tracking_run_id: string;
+  params: string;
+  started_at: number;
+  ended_at: number | null;
+  resumed_from: string | null;
+}): PipelineRunSummary {
+  return {
+    id: r.id,
+    pipeline: r.pipeline,
+    status: r.status,
+    trackingRunId: r.tracking_run_id,
+    params: JSON.parse(r.params) as Record<string, ParamValue>,
+    startedAt: Number(r.started_at),
+    endedAt: r.ended_at === null ? null : Number(r.ended_at),
+    resumedFrom: r.resumed_from,
+  };
+}
+
+/** Why a step is skipped: its upstream's status, and a gate's reason (the circuit breaker says why). */
+function notRunBecause(blocked: string, upstream: StepReport): string {
+  const base = `not run: upstream step '${blocked}' ${upstream.status === 'skipped' ? 'was not run' : upstream.status}`;
+  return upstream.exitReason?.startsWith('quality gate') === true
+    ? `${base}: ${upstream.exitReason}`
+    : base;
+}
+
+function datasetsIn(inputs: Record<string, PreparedInput>): Record<string, DatasetVersionInfo> {
+  const out: Record<string, DatasetVersionInfo> = {};
+  for (const [name, i] of Object.entries(inputs))
+    if (i.dataset !== undefined) out[name] = i.dataset;
+  return out;
+}
+
+/** Input names whose copy no longer holds the bytes it was given (missing counts as modified). */
+async function modifiedInputs(
+  paths: Record<string, string>,
+  inputs: Record<string, PreparedInput>,
+): Promise<string[]> {
+  const modified: string[] = [];
+  for (const [name, path] of Object.entries(paths)) {
+    const sha256 = await hashFile(path).catch(() => undefined);
+    if (sha256 !== inputs[name]!.blob.sha256) modified.push(name);
+  }
+  return modified;
+}
+
+/** kill(pid, 0): alive unless ESRCH (EPERM = alive, another user's). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function resolveParams(
@@ -883,17 +1589,17 @@ function resolveParams(
 function resolvedInputs(
   ctx: RunContext,
   s: StepDefinition,
-  blobs: Record<string, OutputBlob>,
+  inputs: Record<string, PreparedInput>,
 ): ResolvedInput[] {
   return Object.entries(s.inputs).flatMap(([name, ref]) => {
-    const blob = blobs[name];
-    if (blob === undefined) return [];
+    const input = inputs[name];
+    if (input === undefined) return [];
     return [
       {
         name,
         ref,
         ...(ref.kind === 'file' ? { path: resolve(ctx.baseDir, ref.path) } : {}),
-        blob,
+        blob: input.blob,
       },
     ];
   });
@@ -926,6 +1632,8 @@ function emptyReport(name: string, status: StepStatus, explain: string): StepRep
     peakRssBytes: undefined,
     outputs: {},
     trackingRunId: undefined,
+    datasets: { in: {}, out: {} },
+    warnings: [],
   };
 }
 

@@ -43,4 +43,33 @@ steps:
     ).toThrow(/step 'a': give exactly one of 'run'/);
     expect(() => parsePipelineYaml('name: [')).toThrow(/not valid YAML/);
   });
+
+  it('reads check steps, dataset inputs and outputs, and after', () => {
+    const p = parsePipelineYaml(`
+name: gated
+steps:
+  - name: prep
+    inputs: { raw: "dataset:raw@prod" }
+    outputs: [{ dataset: features, format: parquet }, log]
+    run: [python3, prep.py]
+  - name: gate
+    check: { dataset: prep.features, suite: suites/f.yaml }
+  - name: train
+    after: [gate]
+    inputs: { x: prep.features }
+    run: [python3, train.py]
+`);
+    expect(p.steps.map((s) => s.name)).toEqual(['prep', 'gate', 'train']);
+    expect(p.steps[0]!.inputs.raw).toEqual({ kind: 'dataset', name: 'raw', version: 'prod' });
+    expect(p.steps[0]!.datasetOutputs).toEqual({
+      features: { dataset: 'features', format: 'parquet' },
+    });
+    expect(p.steps[1]!.run).toEqual({ kind: 'check', suite: 'suites/f.yaml' });
+    expect(p.steps[2]!.after).toEqual(['gate']);
+    expect(() =>
+      parsePipelineYaml(
+        'name: x\nsteps:\n  - name: g\n    check: { dataset: "dataset:a", suite: s.yaml }\n    run: [x]\n',
+      ),
+    ).toThrow(/step 'g': a check step takes only 'check' \(and 'cache'\), not 'run'/);
+  });
 });

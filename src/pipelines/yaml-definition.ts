@@ -18,7 +18,15 @@
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { MobiusError } from '../core/index.js';
-import { pipeline, step, type PipelineDefinition, type StepOptions } from './definition.js';
+import {
+  DATASET_OUTPUT_FORMATS,
+  check,
+  pipeline,
+  step,
+  type DatasetOutput,
+  type PipelineDefinition,
+  type StepOptions,
+} from './definition.js';
 
 const paramValue = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -29,8 +37,26 @@ const stepSchema = z
     shell: z.string().min(1).optional(),
     cwd: z.string().optional(),
     inputs: z.record(z.string(), z.string()).optional(),
-    outputs: z.array(z.string()).optional(),
+    outputs: z
+      .array(
+        z.union([
+          z.string(),
+          z
+            .object({
+              dataset: z.string(),
+              as: z.string().optional(),
+              format: z.enum(DATASET_OUTPUT_FORMATS).optional(),
+            })
+            .strict(),
+        ]),
+      )
+      .optional(),
+    check: z
+      .object({ dataset: z.string(), suite: z.string().min(1) })
+      .strict()
+      .optional(),
     params: z.array(z.string()).optional(),
+    after: z.array(z.string()).optional(),
     timeoutMs: z.number().positive().optional(),
     retries: z.number().int().min(0).optional(),
     retryDelayMs: z.number().min(0).optional(),
@@ -98,14 +124,39 @@ export function parsePipelineYaml(text: string, source = 'mobius.yaml'): Pipelin
     ...(doc.schedule === undefined ? {} : { schedule: doc.schedule }),
     ...(doc.trigger === undefined ? {} : { trigger: doc.trigger }),
     steps: doc.steps.map((s) => {
+      if (s.check !== undefined) {
+        const extra = Object.keys(s).filter(
+          (k) => !['name', 'check', 'cache', 'after'].includes(k),
+        );
+        if (extra.length > 0)
+          throw new MobiusError(
+            'INVALID_ARGUMENT',
+            `${source}: step '${s.name}': a check step takes only 'check' (and 'cache'), not ${extra.map((k) => `'${k}'`).join(', ')}`,
+          );
+        const gate = check(s.name, {
+          dataset: s.check.dataset,
+          suite: s.check.suite,
+          ...(s.cache === undefined ? {} : { cache: s.cache }),
+        });
+        return { ...gate, after: s.after ?? [] };
+      }
       if ((s.run === undefined) === (s.shell === undefined))
         throw new MobiusError(
           'INVALID_ARGUMENT',
-          `${source}: step '${s.name}': give exactly one of 'run' (an argv list) or 'shell' (a shell string)`,
+          `${source}: step '${s.name}': give exactly one of 'run' (an argv list), 'shell' (a shell string) or 'check' (a quality gate)`,
         );
-      const { name, run, shell, ...rest } = s;
+      // `check` is undefined here (handled above); taken out so `rest` holds step options only.
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars
+      const { name, run, shell, check: _check, outputs, ...rest } = s;
       const options: StepOptions = {
         ...dropUndefined(rest),
+        ...(outputs === undefined
+          ? {}
+          : {
+              outputs: outputs.map((o) =>
+                typeof o === 'string' ? o : (dropUndefined(o) as DatasetOutput),
+              ),
+            }),
         run: run ?? { shell: shell! },
       };
       return step(name, options);

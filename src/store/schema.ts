@@ -459,6 +459,11 @@ export interface PipelineRunTable {
   params: string;
   started_at: number;
   ended_at: number | null;
+  /** The host and pid of the Mobius process that ran it (019; null before). */
+  host: string | null;
+  owner_pid: number | null;
+  /** The pipeline run `--resume` reused succeeded steps from. */
+  resumed_from: string | null;
 }
 
 /** One step of a pipeline run: status, cache key and its parts, why it ran, what it cost. */
@@ -482,6 +487,15 @@ export interface StepRunTable {
   cpu_ms: number | null;
   peak_rss_bytes: number | null;
   outputs: string | null;
+  /** The host and pid of the Mobius process scheduling the step (019). */
+  host: string | null;
+  owner_pid: number | null;
+  /** The command's process group leader (pgid = pid), while it runs (019). */
+  pid: number | null;
+  /** JSON: dataset versions read and registered, with row counts (019). */
+  datasets: string | null;
+  /** JSON: warnings, e.g. a gate's `warn` expectations (019). */
+  warnings: string | null;
 }
 
 /** A step result reusable by any later run whose step has the same cache key. */

@@ -19,6 +19,8 @@ import * as dataVersions from './014-data-versions.js';
 import * as pipelines from './015-pipelines.js';
 import * as checks from './016-checks.js';
 import * as pipelineTriggers from './017-pipeline-triggers.js';
+import * as stepQueue from './018-step-queue.js';
+import * as stepProcesses from './019-step-processes.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -39,4 +41,6 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '015-pipelines': pipelines,
   '016-checks': checks,
   '017-pipeline-triggers': pipelineTriggers,
+  '018-step-queue': stepQueue,
+  '019-step-processes': stepProcesses,
 };
