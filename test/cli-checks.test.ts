@@ -71,7 +71,7 @@ for (const backend of STORE_BACKENDS) {
       expect(history.stdout).toMatch(/sales@1\s+sales-ok\s+warn\s+2\/3/);
       const shown = mobius('--json', 'check', 'show', run.id);
       expect(JSON.parse(shown.stdout)).toEqual(run);
-    });
+    }, 120_000);
 
     it('suggest writes a suite the data passes; bad suites and refs exit 2 and 3', () => {
       const out = mobius('check', 'suggest', 'sales@1', '--out', 'suggested.yaml');
@@ -95,6 +95,6 @@ for (const backend of STORE_BACKENDS) {
       expect(missing.stderr).toContain('cannot read the suite file');
       expect(mobius('check', 'pass.yaml', 'sales@7').code).toBe(3);
       expect(mobius('check').code).toBe(2);
-    });
+    }, 120_000);
   });
 }

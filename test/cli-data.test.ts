@@ -86,7 +86,7 @@ for (const backend of STORE_BACKENDS) {
         tag: 'gold',
         removed: true,
       });
-    });
+    }, 120_000); // ~25 CLI processes, each a cold Node start: over 30 s on 2 busy cores
 
     it('pii reports flagged columns; mask hashes with the salt from --salt-env', () => {
       writeFileSync(
