@@ -5,7 +5,9 @@
  * The steps do nothing, so a run's wall time is all overhead: the pipeline and step rows,
  * a tracking run per step (tags, metrics, status), the cache key and lookup, the explain
  * (the step's previous run), scratch dirs, log files stored as artifacts, lineage edges.
- * Per-step overhead = the `ctx.pipelines.run` wall time / the number of steps.
+ * Per-step overhead = the `ctx.pipelines.run` wall time / the number of steps. "executor
+ * median" is the median of the steps' own recorded wall time (the function call, or spawn →
+ * exit of the command): what is left of the per-step figure is Mobius' bookkeeping.
  *
  * Cases, each on the same fresh embedded context (a temp MOBIUS_HOME, SQLite, file blobs):
  *   chain    N TypeScript steps, each reading the previous step's output. Mobius orders
@@ -122,8 +124,15 @@ async function measure(
     );
   const steps = p.steps.length;
   const perStepMs = wallMs / steps;
+  // The executor's own wall time per step (function call, or spawn → exit of the command),
+  // as recorded in step_run.wall_ms: the part of the overhead that is not bookkeeping.
+  const inside = Object.values(result.steps)
+    .map((s) => s.wallMs)
+    .filter((ms): ms is number => ms !== undefined)
+    .sort((a, b) => a - b);
+  const insideMedian = inside.length === 0 ? undefined : inside[Math.floor(inside.length / 2)]!;
   console.log(
-    `  ${label.padEnd(44)} ${String(steps).padStart(5)} steps  wall ${(wallMs / 1000).toFixed(2).padStart(7)} s  per step ${perStepMs.toFixed(2).padStart(6)} ms [target ≤ ${target} ms]`,
+    `  ${label.padEnd(44)} ${String(steps).padStart(5)} steps  wall ${(wallMs / 1000).toFixed(2).padStart(7)} s  per step ${perStepMs.toFixed(2).padStart(6)} ms [target ≤ ${target} ms]${insideMedian === undefined ? '' : `  (executor median ${insideMedian.toFixed(1)} ms of it)`}`,
   );
   return { label, steps, wallMs, perStepMs };
 }
