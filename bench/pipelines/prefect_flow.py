@@ -11,6 +11,11 @@ with its own SQLite database under PREFECT_HOME) on first use. That startup is m
 apart: import + one flow run with no tasks = seconds_startup. Each shape is then one flow
 run; seconds_flow is its wall time and per_task_ms = seconds_flow / tasks.
 
+Not like for like in one respect: Prefect 3 manages task run states in the client and sends
+them to the API server as events, delivered in the background (docs.prefect.io, "Task run
+events"), so a flow's wall time does not wait for its task runs to be stored; Mobius commits
+every step's records before the next step starts.
+
 Usage: <venv>/bin/python bench/pipelines/prefect_flow.py [--tasks 100] [--shape chain,fanout]
 Prints one JSON line per shape:
   {shape, tasks, seconds_total, seconds_startup, seconds_flow, per_task_ms, prefect}
