@@ -10,15 +10,12 @@
  * exit of the command): what is left of the per-step figure is Mobius' bookkeeping.
  *
  * Cases, each on the same fresh embedded context (a temp MOBIUS_HOME, SQLite, file blobs):
- *   chain    N TypeScript steps, each reading the previous step's output. Mobius orders
- *            steps by data, so each step writes one empty output file (stored as a blob)
- *            and the next one gets it copied into its scratch dir: the least a chain costs.
+ *   chain    N no-op TypeScript steps, each `after:` the previous one (order without data:
+ *            no outputs, no inputs to copy), at the default concurrency.
  *   cached   the same chain again: every step a cache hit (key, lookup, records; no run).
- *   fan-out  one root step writing an empty output and N steps reading it, at the default
- *            concurrency (DEFAULT_STEP_CONCURRENCY); N + 1 steps.
- *   commands M command steps `['true']` (argv, no shell), one at a time (concurrency 1):
- *            `true` writes no output, so they cannot be a data chain; run one after another
- *            they cost what a chain would, minus the output blob.
+ *   fan-out  one no-op root step and N no-op steps `after:` it, at the default concurrency
+ *            (DEFAULT_STEP_CONCURRENCY); N + 1 steps.
+ *   commands M command steps `['true']` (argv, no shell), each `after:` the previous one.
  * With BENCH_POSTGRES_URL set, the cases run again on PostgreSQL (a fresh schema, dropped
  * afterwards). Then, when the Prefect venv exists (bench/pipelines/setup-prefect.sh), the
  * equivalent Prefect 3 flows run (prefect_flow.py: chain and fan-out of no-op tasks with the
@@ -31,7 +28,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,35 +62,33 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const TS_TARGET_MS = 5;
 const COMMAND_TARGET_MS = 30;
 
-/** The TypeScript chain: step_0 → step_1 → … each writing an empty `out`. */
+/** The TypeScript chain: s0 → s1 → … each a no-op run after the previous one. */
 function chain(n: number): PipelineDefinition {
   return pipeline('bench-chain', {
     steps: Array.from({ length: n }, (_x, i) =>
-      step(`s${i}`, {
-        ...(i === 0 ? {} : { inputs: { in: `s${i - 1}.out` } }),
-        outputs: ['out'],
-        run: (ctx) => writeFile(ctx.outputs.out!, ''),
-      }),
+      step(`s${i}`, { ...(i === 0 ? {} : { after: [`s${i - 1}`] }), run: () => undefined }),
     ),
   });
 }
 
-/** One root writing an empty `out`, n no-op leaves reading it. */
+/** One no-op root, n no-op leaves after it. */
 function fanout(n: number): PipelineDefinition {
   return pipeline('bench-fanout', {
     steps: [
-      step('root', { outputs: ['out'], run: (ctx) => writeFile(ctx.outputs.out!, '') }),
+      step('root', { run: () => undefined }),
       ...Array.from({ length: n }, (_x, i) =>
-        step(`leaf${i}`, { inputs: { in: 'root.out' }, run: () => undefined }),
+        step(`leaf${i}`, { after: ['root'], run: () => undefined }),
       ),
     ],
   });
 }
 
-/** m `true` commands, independent (run one at a time by concurrency 1). */
+/** A chain of m `true` commands. */
 function commands(m: number): PipelineDefinition {
   return pipeline('bench-commands', {
-    steps: Array.from({ length: m }, (_x, i) => step(`c${i}`, { run: ['true'] })),
+    steps: Array.from({ length: m }, (_x, i) =>
+      step(`c${i}`, { ...(i === 0 ? {} : { after: [`c${i - 1}`] }), run: ['true'] }),
+    ),
   });
 }
 
@@ -157,7 +151,7 @@ async function runCases(store: string | undefined, name: string): Promise<Map<st
         'chain',
         await measure(
           ctx,
-          `TS chain (each step reads the previous)`,
+          `TS chain (each step after the previous)`,
           p,
           'succeeded',
           base,
@@ -194,10 +188,10 @@ async function runCases(store: string | undefined, name: string): Promise<Map<st
         'commands',
         await measure(
           ctx,
-          `command ['true'] one at a time (concurrency 1)`,
+          `command ['true'] chain (each after the previous)`,
           commands(M),
           'succeeded',
-          { ...base, concurrency: 1 },
+          base,
           COMMAND_TARGET_MS,
         ),
       );
