@@ -536,10 +536,13 @@ export class DataService {
     first: SourceFile,
     options: ReadOptions,
   ): Promise<{ memoryLimitMb?: number; threads?: number }> {
-    if (format !== 'csv') return {};
+    const base = {
+      memoryLimitMb: Math.min(limits.INGEST_MEMORY_LIMIT_MB, this.engine.memoryLimitMb),
+    };
+    if (format !== 'csv') return base;
     const width = guessWidth(await readHead(first.absolute, first.path, options.encoding));
     const needed = Math.ceil((width * limits.ENGINE_MEMORY_PER_CSV_COLUMN_KB) / 1024);
-    return needed <= this.engine.memoryLimitMb ? {} : { memoryLimitMb: needed, threads: 1 };
+    return needed <= base.memoryLimitMb ? base : { memoryLimitMb: needed, threads: 1 };
   }
 
   async #findDataset(db: Kysely<Database>, name: string) {
