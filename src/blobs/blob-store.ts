@@ -28,6 +28,31 @@ export interface StagedBlob extends BlobInfo {
   discard(): Promise<void>;
 }
 
+/**
+ * The staging both stores share: write the bytes somewhere temporary (`write`), removing
+ * them if that fails; then a StagedBlob whose `publish` runs once however often it is
+ * called. `write`, `publish` and `discard` are each store's own.
+ */
+export async function stageWith(
+  write: () => Promise<BlobInfo>,
+  publish: (info: BlobInfo) => Promise<boolean>,
+  discard: () => Promise<void>,
+): Promise<StagedBlob> {
+  let info: BlobInfo;
+  try {
+    info = await write();
+  } catch (error) {
+    await discard();
+    throw error;
+  }
+  let published: Promise<PutResult> | undefined;
+  return {
+    ...info,
+    publish: () => (published ??= publish(info).then((created) => ({ ...info, created }))),
+    discard,
+  };
+}
+
 /** Bytes `start..end` of a blob, both inclusive as in HTTP `Range: bytes=start-end`. */
 export interface ByteRange {
   start: number;

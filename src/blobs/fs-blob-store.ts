@@ -33,6 +33,7 @@ import type {
   PutResult,
   StagedBlob,
 } from './blob-store.js';
+import { stageWith } from './blob-store.js';
 import { checkRange, resolveRange } from './byte-range.js';
 
 /** Temp files older than this are leftovers of killed puts; no live put takes an hour to start. */
@@ -104,24 +105,14 @@ export class FsBlobStore implements BlobStore {
         () => undefined,
         () => undefined,
       );
-    let info: BlobInfo;
-    try {
-      info = await this.#writeTemp(source, temp);
-    } catch (error) {
-      await discard();
-      throw error;
-    }
-    let published: Promise<PutResult> | undefined;
-    return {
-      ...info,
-      publish: () =>
-        (published ??= (async () => {
-          this.#checkOpen();
-          const created = await this.#publish(temp, this.pathOf(info.sha256), info.size);
-          return { ...info, created };
-        })()),
+    return stageWith(
+      () => this.#writeTemp(source, temp),
+      (info) => {
+        this.#checkOpen();
+        return this.#publish(temp, this.pathOf(info.sha256), info.size);
+      },
       discard,
-    };
+    );
   }
 
   /** Streams the blob, or bytes `range.start..range.end` of it. */

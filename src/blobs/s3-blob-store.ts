@@ -42,6 +42,7 @@ import type {
   PutResult,
   StagedBlob,
 } from './blob-store.js';
+import { stageWith } from './blob-store.js';
 import { checkRange, rangeHeader, rangeNotSatisfiable } from './byte-range.js';
 
 const MiB = 1024 * 1024;
@@ -166,24 +167,14 @@ export class S3BlobStore implements BlobStore {
         () => undefined,
         () => undefined,
       );
-    let info: BlobInfo;
-    try {
-      info = await this.#uploadTemp(source, tempKey);
-    } catch (error) {
-      await discard();
-      throw error;
-    }
-    let published: Promise<PutResult> | undefined;
-    return {
-      ...info,
-      publish: () =>
-        (published ??= (async () => {
-          this.#checkOpen();
-          const created = await this.#publish(tempKey, this.keyOf(info.sha256), info.size);
-          return { ...info, created };
-        })()),
+    return stageWith(
+      () => this.#uploadTemp(source, tempKey),
+      (info) => {
+        this.#checkOpen();
+        return this.#publish(tempKey, this.keyOf(info.sha256), info.size);
+      },
       discard,
-    };
+    );
   }
 
   /** Streams the blob, or bytes `range.start..range.end` of it. */

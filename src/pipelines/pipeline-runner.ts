@@ -610,16 +610,12 @@ export class PipelineService {
     p: PipelineDefinition,
     pipelineRunId: string,
   ): Promise<{ params: Record<string, ParamValue>; steps: Map<string, ResumedStep> }> {
-    const run = await this.#deps.store.db
-      .selectFrom('pipeline_run')
-      .selectAll()
-      .where('id', '=', pipelineRunId)
-      .executeTakeFirst();
-    if (run === undefined)
-      throw new MobiusError(
-        'NOT_FOUND',
-        `cannot resume: pipeline run '${pipelineRunId}' does not exist; 'mobius pipelines ls' lists runs`,
-      );
+    const run = await this.getRun(pipelineRunId).catch((error: unknown) => {
+      const e = error as MobiusError;
+      throw e.code === 'NOT_FOUND'
+        ? new MobiusError('NOT_FOUND', `cannot resume: ${e.message}`)
+        : e;
+    });
     if (run.pipeline !== p.name)
       throw new MobiusError(
         'INVALID_ARGUMENT',
@@ -631,11 +627,7 @@ export class PipelineService {
         `cannot resume: pipeline run '${pipelineRunId}' is still running; wait for it to end`,
       );
     const declared = new Set(Object.keys(p.params));
-    const params = Object.fromEntries(
-      Object.entries(JSON.parse(run.params) as Record<string, ParamValue>).filter(([k]) =>
-        declared.has(k),
-      ),
-    );
+    const params = Object.fromEntries(Object.entries(run.params).filter(([k]) => declared.has(k)));
     const rows = await this.#deps.store.db
       .selectFrom('step_run')
       .selectAll()
