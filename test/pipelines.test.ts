@@ -136,6 +136,10 @@ for (const backend of STORE_BACKENDS) {
       const root = count.info.artifactUri.replace(/^mlflow-artifacts:\/*/, '');
       const log = await t.ctx.tracking.artifacts.open(`${root}/logs/stdout.log`);
       expect(await text(log.stream)).toBe('counted 3\n');
+      // It wrote nothing on stderr: an empty log is not stored.
+      await expect(t.ctx.tracking.artifacts.open(`${root}/logs/stderr.log`)).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
       const edges = await t.ctx.store.db
         .selectFrom('edge')
         .select(['to_id', 'relation'])

@@ -1253,10 +1253,13 @@ export class PipelineService {
     report.wallMs = o.wallMs;
     report.cpuMs = o.cpuMs;
     report.peakRssBytes = o.peakRssBytes;
-    // Logs and outputs become the step run's artifacts (the blobs are already stored).
+    // Logs and outputs become the step run's artifacts (the blobs are already stored). An
+    // empty log is not stored: each artifact is a blob write and a commit, and most steps
+    // print nothing on at least one of their two streams.
     const root = runArtifactRoot(artifactUri);
     for (const [name, path] of Object.entries(logs))
-      await tracking.artifacts.put(`${root}/logs/${name}.log`, createReadStream(path));
+      if ((await stat(path)).size > 0)
+        await tracking.artifacts.put(`${root}/logs/${name}.log`, createReadStream(path));
     for (const [name, blob] of Object.entries(report.outputs))
       await tracking.artifacts.put(`${root}/outputs/${name}`, await blobs.get(blob.sha256));
   }
