@@ -17,6 +17,12 @@ describe('retry', () => {
     expect(isCatalogRace(pgError('3F000'))).toBe(true);
     expect(isCatalogRace(pgError('42P01'))).toBe(true);
     expect(isCatalogRace(pgError('40001'))).toBe(false);
+    // A column dropped under the migrator's all-schema scan, and only there.
+    const column = Object.assign(pgError('42703'), { routine: 'pg_get_serial_sequence' });
+    expect(isCatalogRace(column)).toBe(true);
+    expect(isCatalogRace(Object.assign(pgError('42703'), { routine: 'errorMissingColumn' }))).toBe(
+      false,
+    );
   });
 
   it('retries what the predicate accepts, and only that', async () => {

@@ -23,13 +23,17 @@ export function isTransientConflict(error: unknown): boolean {
 
 /**
  * Kysely's migrator introspects the tables of every schema before it takes its lock; a
- * schema or table dropped concurrently by someone else (another Mobius schema, another
- * app) can make that scan fail with 3F000 (no such schema) or 42P01 (no such table).
- * Nothing was changed when that happens, so the migration can simply run again.
+ * schema, table or column dropped concurrently by someone else (another Mobius schema
+ * migrating, another app) can make that scan fail with 3F000 (no such schema), 42P01 (no
+ * such table), or 42703 (no such column) raised inside `pg_get_serial_sequence`, which
+ * the scan calls on every column it lists (seen in CI: a schema's migration 013 dropping
+ * a column while another test's store started). Nothing was changed when that happens, so
+ * the migration can simply run again. A 42703 from anywhere else is a real error.
  */
 export function isCatalogRace(error: unknown): boolean {
   const code = errorCode(error);
-  return code === '3F000' || code === '42P01';
+  if (code === '3F000' || code === '42P01') return true;
+  return code === '42703' && (error as { routine?: unknown }).routine === 'pg_get_serial_sequence';
 }
 
 /** The kind of constraint a write broke, on either backend; undefined for other errors. */
