@@ -322,6 +322,9 @@ for (const backend of STORE_BACKENDS) {
 }
 
 describe('OpenLineage schemas', () => {
+  // Skipped only when OpenLineage's JSON schema files are absent: they are the OpenLineage
+  // project's, not committed here (fetched content may not be), and are read from
+  // OPENLINEAGE_SPEC_DIR or ../shared/openlineage-spec (test/helpers/openlineage-schemas.ts).
   it.skipIf(schemas === undefined)(
     'accept a check step event with dataQualityAssertions, and reject a broken event',
     () => {

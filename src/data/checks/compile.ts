@@ -279,18 +279,15 @@ export function compile(e: Expectation, facts: CompileFacts, where: string): Pla
       const fails = `${c.sql} IS NOT NULL AND NOT (${tests.join(' AND ')})`;
       const unexpected = { where: fails, columns: [c.name] };
       const p = profile == null ? undefined : c.profile;
-      if (p !== undefined && typeof p.minLength === 'number' && typeof p.maxLength === 'number') {
-        const ok =
-          (e.min === undefined || p.minLength >= e.min) &&
-          (e.max === undefined || p.maxLength <= e.max);
-        if (ok)
-          return {
-            decidedBy: 'profile',
-            verdict: columnMap(rows, p.nullCount, 0, e.mostly),
-            unexpected,
-          };
-      }
-      if (p !== undefined && p.count === p.nullCount)
+      // Every length is within the bounds, or there are no values at all.
+      const withinBounds =
+        p !== undefined &&
+        (p.count === p.nullCount ||
+          (typeof p.minLength === 'number' &&
+            typeof p.maxLength === 'number' &&
+            (e.min === undefined || p.minLength >= e.min) &&
+            (e.max === undefined || p.maxLength <= e.max)));
+      if (withinBounds)
         return {
           decidedBy: 'profile',
           verdict: columnMap(rows, p.nullCount, 0, e.mostly),
