@@ -213,6 +213,52 @@ for (const backend of STORE_BACKENDS) {
       }
     });
 
+    it('uniqueness by bitmap keys (times, dates, text, flags) agrees with hashing, including times finer than their key unit', async () => {
+      // status and country have every value in the profile; day spans 10 dates; created_at
+      // is whole minutes (one per id), so the profile-mode scan counts bits, not hashes.
+      const cases: [string[], number][] = [
+        [['created_at', 'status'], 0],
+        [['day', 'status'], N], // 30 combinations over 1,000 rows
+        [['day', 'country'], N],
+        [['status', 'country'], N],
+        [['id', 'day'], 0],
+      ];
+      for (const [columns, dup] of cases)
+        for (const fullScan of [false, true]) {
+          const r = await only({ expect: 'compound_unique', columns }, { fullScan });
+          const one = await only({ expect: 'unique', column: columns[0]! }, { fullScan });
+          expect(one.result.unexpectedCount).toBe(
+            columns[0] === 'id' || columns[0] === 'created_at' ? 0 : N,
+          );
+          expect(r.result, `${columns.join(',')} fullScan=${fullScan}`).toMatchObject({
+            unexpectedCount: dup,
+            missingCount: 0,
+          });
+        }
+      // Whole seconds at both ends, microseconds between: the millisecond key gives three
+      // distinct times one bit, and the shortfall is recounted exactly.
+      const path = join(dir, 'times.csv');
+      writeFileSync(
+        path,
+        'ts,flag\n2026-01-01 00:00:00,true\n2026-01-01 00:00:00.000250,true\n2026-01-01 00:00:00.000250,true\n2026-01-01 00:00:00.000250,false\n2026-01-01 00:00:01,false\n',
+      );
+      await t.ctx.data.add({ name: 'times', source: path, cwd: dir });
+      for (const fullScan of [false, true]) {
+        const run = await t.ctx.checks.gate(
+          'times@1',
+          {
+            expectations: [
+              { expect: 'compound_unique', columns: ['ts', 'flag'] },
+              { expect: 'unique', column: 'ts' },
+              { expect: 'compound_unique', columns: ['flag', 'ts'] },
+            ],
+          },
+          { fullScan },
+        );
+        expect(run.results.map((r) => r.result.unexpectedCount)).toEqual([2, 3, 2]);
+      }
+    });
+
     it('validity failures: between, in set, regex, length, date format, distribution', async () => {
       for (const fullScan of [false, true]) {
         // amount = id / 4 > 100 for id > 400

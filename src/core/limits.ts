@@ -442,6 +442,13 @@ export const PROFILE_HISTOGRAM_BINS = 20;
 /** Most frequent values kept per column (candidates from DuckDB's approx_top_k, exact counts). */
 export const PROFILE_TOP_VALUES = 10;
 
+/**
+ * A column with at most this many distinct values has all of them in its profile's top
+ * values (exact counts), so `in_set`, `unique` and bitmap keys of compound uniqueness are
+ * decided from the profile: country codes, statuses, flags.
+ */
+export const PROFILE_ALL_VALUES = 32;
+
 /** Longest top value kept in a profile (characters); longer strings are cut with '…'. */
 export const PROFILE_MAX_VALUE_LENGTH = 200;
 

@@ -202,7 +202,7 @@ async function profileBundle(
   if (few.length > 0 && small) {
     // Small tables (every wide test file): one statement, histogram() of each column
     // reduced in SQL to its size and its top entries. Statements cost more than rows here.
-    const k = limits.PROFILE_TOP_VALUES;
+    const k = limits.PROFILE_ALL_VALUES;
     const [counted] = await session.rows(
       `select ${few
         .map(
@@ -214,9 +214,16 @@ async function profileBundle(
         )} from (select ${few.map((i) => `histogram(${ident(i)}) as h${i}`).join(', ')} from ${source})`,
     );
     for (const i of few) {
-      distinct.set(i, { value: Number(counted?.[`d${i}`] ?? 0), exact: true });
+      const d = Number(counted?.[`d${i}`] ?? 0);
+      distinct.set(i, { value: d, exact: true });
       const entries = (counted?.[`t${i}`] ?? []) as { n: Cell; v: string }[];
-      top.set(i, sortTop(entries.map((e) => ({ value: cut(e.v), count: Number(e.n) }))));
+      top.set(
+        i,
+        topOf(
+          d,
+          entries.map((e) => ({ value: e.v, count: Number(e.n) })),
+        ),
+      );
     }
   } else if (few.length > 0) {
     // Big tables: one scan counts the values of every column with few of them (a GROUP BY
@@ -236,7 +243,7 @@ async function profileBundle(
        select grouping_id(${names.join(', ')}) as gid, ${names.map((c, j) => `${c} as g${j}`).join(', ')}, count(*) as n
        from ${source} group by grouping sets (${names.map((c) => `(${c})`).join(', ')})`,
     );
-    const k = limits.PROFILE_TOP_VALUES;
+    const k = limits.PROFILE_ALL_VALUES;
     const branches = few.map((i, j) => {
       const c = `g${j}`;
       const kind = kinds[i]!;
@@ -283,7 +290,10 @@ async function profileBundle(
       distinct.set(i, { value: Number(r.d), exact: true });
       top.set(
         i,
-        sortTop(values.map((value, j) => ({ value: cut(value), count: Number(counts[j]) }))),
+        topOf(
+          Number(r.d),
+          values.map((value, j) => ({ value, count: Number(counts[j]) })),
+        ),
       );
       for (const stat of ['count', 'min', 'max', 'dmin', 'dmax', 'mean', 'stddev', 'nan', 'inf'])
         scalars[`c${i}_${stat}`] = r[stat] ?? null;
@@ -432,6 +442,21 @@ function histogramBins(
 }
 
 /** Most frequent first; ties by value, so profiles of the same data read the same. */
+/**
+ * The top values of a column whose `distinct` values were counted exactly from its most
+ * frequent PROFILE_ALL_VALUES: all of them when that is every value, else the first
+ * PROFILE_TOP_VALUES.
+ */
+function topOf(
+  distinct: number,
+  list: { value: string; count: number }[],
+): { value: string; count: number }[] {
+  const sorted = sortTop(list.map((v) => ({ value: cut(v.value), count: v.count })));
+  return distinct <= limits.PROFILE_ALL_VALUES
+    ? sorted
+    : sorted.slice(0, limits.PROFILE_TOP_VALUES);
+}
+
 function sortTop(list: { value: string; count: number }[]): { value: string; count: number }[] {
   return list.sort(
     (a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),

@@ -136,30 +136,14 @@ export function compile(e: Expectation, facts: CompileFacts, where: string): Pla
     case 'partitions_not_empty':
       return partitions(e, col(e.column), where);
     case 'unique':
-      return unique(e.mostly, col(e.column), rows, profile != null);
-    case 'compound_unique': {
-      const cs = e.columns.map((n) => col(n));
-      const nn = cs.map((c) => `${c.sql} IS NOT NULL`).join(' AND ');
-      const list = cs.map((c) => c.sql).join(', ');
-      const dup = `row(${list}) IN (SELECT row(${list}) FROM t WHERE ${nn} GROUP BY ALL HAVING count(*) > 1)`;
-      return {
-        decidedBy: 'scan',
-        // hash() maps distinct tuples to at most as many hashes, so equal counts prove
-        // uniqueness; a shortfall (a duplicate, or a 1-in-2⁶⁴ collision) is recounted exactly.
-        aggregates: [
-          `count(*) FILTER (WHERE NOT (${nn}))`,
-          `count(*) FILTER (WHERE ${nn}) - count(DISTINCT hash(${list})) FILTER (WHERE ${nn})`,
-        ],
-        finish: async ([missing, extra], session) =>
-          columnMap(
-            rows,
-            num(missing),
-            num(extra) === 0 ? 0 : await count(session, `${nn} AND ${dup}`),
-            e.mostly,
-          ),
-        unexpected: { where: `${nn} AND ${dup}`, columns: cs.map((c) => c.name) },
-      };
-    }
+      return unique(e.mostly, [col(e.column)], rows, profile != null);
+    case 'compound_unique':
+      return unique(
+        e.mostly,
+        e.columns.map((n) => col(n)),
+        rows,
+        profile != null,
+      );
     case 'references': {
       const c = col(e.column);
       const ref = facts.references.get(e.dataset)!;
@@ -353,11 +337,21 @@ function mapScan(
   };
 }
 
-function unique(mostly: number, c: Column, rows: number, useProfile: boolean): Plan {
-  const dup = `${c.sql} IN (SELECT ${c.sql} FROM t WHERE ${c.sql} IS NOT NULL GROUP BY ALL HAVING count(*) > 1)`;
-  const unexpected = { where: dup, columns: [c.name] };
-  const exact = (session: EngineSession) => count(session, dup);
-  const p = useProfile ? c.profile : undefined;
+/**
+ * `unique` and `compound_unique`. A single column whose profile counted its distinct values
+ * exactly is decided there. Otherwise the scan counts distinct keys: with a bitmap (one bit
+ * per possible key, no hashing) when the profile bounds every column to a small range
+ * (see keyCode), else as distinct 64-bit hashes. Distinct tuples give at most as many
+ * hashes or bits, so equal counts prove uniqueness; a shortfall (a duplicate, or a
+ * 1-in-2⁶⁴ collision) is recounted exactly.
+ */
+function unique(mostly: number, cs: Column[], rows: number, useProfile: boolean): Plan {
+  const list = cs.map((c) => c.sql).join(', ');
+  const nn = cs.map((c) => `${c.sql} IS NOT NULL`).join(' AND ');
+  const where = `${nn} AND ${cs.length === 1 ? list : `row(${list})`} IN (SELECT ${cs.length === 1 ? list : `row(${list})`} FROM t WHERE ${nn} GROUP BY ALL HAVING count(*) > 1)`;
+  const unexpected = { where, columns: cs.map((c) => c.name) };
+  const exact = (session: EngineSession) => count(session, where);
+  const p = useProfile && cs.length === 1 ? cs[0]!.profile : undefined;
   if (p !== undefined && p.distinctExact && p.approxDistinct !== null) {
     const present = p.count - p.nullCount;
     if (p.approxDistinct === present)
@@ -368,25 +362,114 @@ function unique(mostly: number, c: Column, rows: number, useProfile: boolean): P
       unexpected,
     };
   }
-  // Integers in a known, bounded range: one bit per possible value, no hashing.
-  const range =
-    p !== undefined &&
-    c.kind === 'integer' &&
-    typeof p.min === 'number' &&
-    typeof p.max === 'number'
-      ? { min: p.min, max: p.max }
-      : undefined;
+  const key = useProfile ? compoundKey(cs) : undefined;
   const distinct =
-    range !== undefined && range.max - range.min < limits.CHECK_BITMAP_MAX_RANGE
-      ? `bit_count(bitstring_agg(${c.sql}, ${range.min}, ${range.max}))`
-      : `count(DISTINCT hash(${c.sql}))`;
+    key === undefined
+      ? `count(DISTINCT hash(${list})) FILTER (WHERE ${nn})`
+      : `coalesce(bit_count(bitstring_agg(${key.sql}, 0, ${key.size - 1}) FILTER (WHERE ${nn})), 0)`;
   return {
     decidedBy: 'scan',
-    aggregates: [`count(*) FILTER (WHERE ${c.sql} IS NULL)`, `count(${c.sql}) - ${distinct}`],
+    aggregates: [
+      `count(*) FILTER (WHERE NOT (${nn}))`,
+      `count(*) FILTER (WHERE ${nn}) - ${distinct}`,
+    ],
     finish: async ([missing, extra], session) =>
       columnMap(rows, num(missing), num(extra) === 0 ? 0 : await exact(session), mostly),
     unexpected,
   };
+}
+
+/**
+ * A column's non-null values as integers 0…size−1, never decreasing with the value, so
+ * distinct keys set distinct bits; values that share one (two times within one unit) only
+ * leave a shortfall, which is recounted exactly.
+ */
+interface KeyCode {
+  sql: string;
+  size: number;
+}
+
+const TIME_UNITS_US = [1_000, 1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000];
+
+/**
+ * One integer key per tuple for a bitmap of at most CHECK_BITMAP_MAX_RANGE bits, when the
+ * profile's exact facts bound every column: integers by their offset from min, booleans,
+ * dates by days from min, text whose every value the profile lists by position, and
+ * timestamps by whole units (the finest of ms, s, min, h, day that fits: times finer than
+ * that share bits, a shortfall recounted exactly). Columns are combined in mixed radix.
+ */
+function compoundKey(cs: Column[]): KeyCode | undefined {
+  const max = limits.CHECK_BITMAP_MAX_RANGE;
+  const codes: (KeyCode | undefined)[] = cs.map((c) =>
+    c.kind === 'temporal' && !/^DATE$/i.test(c.type) ? undefined : keyCode(c),
+  );
+  let budget = codes.reduce((n, k) => (k === undefined ? n : n / k.size), max);
+  cs.forEach((c, i) => {
+    if (codes[i] !== undefined || budget < 1) return;
+    codes[i] = timeCode(c, budget);
+    budget /= codes[i]?.size ?? Infinity;
+  });
+  if (codes.some((k) => k === undefined)) return undefined;
+  const known = codes as KeyCode[];
+  const size = known.reduce((n, k) => n * k.size, 1);
+  if (size > max) return undefined;
+  // key = c0 + s0·(c1 + s1·(c2 + …))
+  const sql = known.reduceRight<string>(
+    (inner, k, i) =>
+      i === known.length - 1
+        ? `CAST(${k.sql} AS BIGINT)`
+        : `CAST(${k.sql} AS BIGINT) + ${k.size} * (${inner})`,
+    '',
+  );
+  return { sql, size };
+}
+
+function keyCode(c: Column): KeyCode | undefined {
+  const p = c.profile;
+  if (p === undefined || p.count === p.nullCount) return undefined;
+  if (c.kind === 'boolean') return { sql: `CAST(${c.sql} AS INTEGER)`, size: 2 };
+  if (c.kind === 'integer') {
+    const { min, max } = p;
+    if (typeof min !== 'number' || typeof max !== 'number') return undefined;
+    if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max)) return undefined;
+    return { sql: `(CAST(${c.sql} AS BIGINT) - ${min})`, size: max - min + 1 };
+  }
+  if (c.kind === 'string') {
+    const all = allValues(p);
+    if (all === undefined) return undefined;
+    const list = all.map((v) => sqlString(v.value)).join(', ');
+    return { sql: `(list_position([${list}], ${c.sql}) - 1)`, size: all.length };
+  }
+  if (/^DATE$/i.test(c.type)) {
+    const lo = timeOf(p.min);
+    const hi = timeOf(p.max);
+    if (typeof lo !== 'number' || typeof hi !== 'number') return undefined;
+    const day = 86_400_000;
+    return {
+      sql: `(${c.sql} - CAST(${sqlString(String(p.min))} AS DATE))`,
+      size: (hi - lo) / day + 1,
+    };
+  }
+  return undefined;
+}
+
+/** A plain TIMESTAMP in units: the finest unit whose range fits `budget` bits. */
+function timeCode(c: Column, budget: number): KeyCode | undefined {
+  const p = c.profile;
+  if (p === undefined || !/^(TIMESTAMP|DATETIME|TIMESTAMP_S|TIMESTAMP_MS)$/i.test(c.type))
+    return undefined;
+  // Whole seconds at both ends, so timeOf's milliseconds are exact; DuckDB's // truncates.
+  if (String(p.min).includes('.') || String(p.max).includes('.')) return undefined;
+  const lo = timeOf(p.min);
+  const hi = timeOf(p.max);
+  if (typeof lo !== 'number' || typeof hi !== 'number') return undefined;
+  for (const unit of TIME_UNITS_US) {
+    const perMs = unit / 1_000;
+    const first = Math.trunc(lo / perMs);
+    const size = Math.trunc(hi / perMs) - first + 1;
+    if (size <= budget) return { sql: `(epoch_us(${c.sql}) // ${unit} - ${first})`, size };
+  }
+  return undefined;
 }
 
 function partitions(
@@ -663,10 +746,13 @@ function inRange(p: ColumnProfile, e: Extract<Expectation, { expect: 'between' }
   return true;
 }
 
-/** Every distinct value of a column with its count, when the profile lists them all. */
+/** Every distinct value of a column with its count, when the profile lists them all whole. */
 function allValues(p: ColumnProfile): { value: string; count: number }[] | undefined {
   if (!p.distinctExact || p.topValues === null || p.approxDistinct === null) return undefined;
-  return p.topValues.length === p.approxDistinct ? p.topValues : undefined;
+  if (p.topValues.length !== p.approxDistinct) return undefined;
+  // A value longer than PROFILE_MAX_VALUE_LENGTH is stored cut ("…"): not the value.
+  const whole = p.topValues.every((v) => v.value.length <= limits.PROFILE_MAX_VALUE_LENGTH);
+  return whole ? p.topValues : undefined;
 }
 
 /** Epoch ms of a profile's DATE or TIMESTAMP text, when it has that plain form. */
