@@ -15,13 +15,18 @@ import { MobiusError } from '../../core/index.js';
 import type { ModelRuntime } from '../runtime.js';
 import type { Datatype, ModelSignature, Tensor, TensorData, TensorSpec } from '../signature.js';
 
-/** The parts of onnxruntime-node Mobius uses (its CJS namespace, reached through `default`). */
+/**
+ * The parts of onnxruntime-node Mobius uses: its CJS exports, which Node's ESM loader puts
+ * under `default` while tsx (benchmarks, scripts) gives them as named exports.
+ */
 type Ort = Pick<typeof OrtModule, 'Tensor' | 'InferenceSession'>;
 let ortModule: Promise<Ort> | undefined;
 
 /** onnxruntime-node, loaded once on first use. */
 function loadOrt(): Promise<Ort> {
-  ortModule ??= import('onnxruntime-node').then((m) => m.default);
+  ortModule ??= import('onnxruntime-node').then(
+    (m) => (m as { default?: Ort }).default ?? (m as Ort),
+  );
   return ortModule;
 }
 
