@@ -166,7 +166,7 @@ function slice(outputs: Tensor[], offset: number, rows: number): Tensor[] {
     return {
       ...t,
       shape: [rows, ...t.shape.slice(1)],
-      data: t.data.slice(offset * width, (offset + rows) * width) as Tensor['data'],
+      data: t.data.slice(offset * width, (offset + rows) * width),
     };
   });
 }
