@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { MobiusError, type MobiusConfig } from '../core/index.js';
 import {
-  loadPipeline,
+  loadPipelineFile,
   discoverPipelines,
   scaffoldProject,
   type ParamValue,
@@ -89,7 +89,11 @@ export function registerPipelineCommands(program: Command, deps: PipelineCommand
     .action(async (name: string, options: RunOptions, command: Command) => {
       const json = deps.json(command);
       const cfg = await deps.config(command);
-      const p = await loadPipeline(name, { cwd: deps.cwd });
+      // The config's pools are known here: a step naming an undefined pool fails the load.
+      const { pipeline: p, path: pipelineFile } = await loadPipelineFile(name, {
+        cwd: deps.cwd,
+        pools: cfg.pipelines.pools,
+      });
       const params = parseParams(p, options.param ?? []);
       const force =
         options.force === undefined
@@ -134,6 +138,7 @@ export function registerPipelineCommands(program: Command, deps: PipelineCommand
           result = await ctx.pipelines.run(p, {
             ...common,
             workDir,
+            pipelineFile,
             onEvent: view.event,
             ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
             ...(options.trackingUri === undefined ? {} : { trackingUri: options.trackingUri }),

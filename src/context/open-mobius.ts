@@ -118,6 +118,8 @@ export async function openMobius(
       datasets: datasetIO(data),
       gates: gateRunner(checks),
       listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
+      pools: config.pipelines.pools,
+      defaultExecutor: config.pipelines.executor,
     });
     const scheduler = new Scheduler({
       store,

@@ -6,6 +6,7 @@ export {
   validatePipeline,
   parseInputRef,
   upstreamOf,
+  resolvePools,
   DATASET_OUTPUT_FORMATS,
 } from './definition.js';
 export type {
@@ -50,8 +51,8 @@ export type {
   StepStatus,
 } from './pipeline-runner.js';
 export { parsePipelineYaml } from './yaml-definition.js';
-export { loadPipeline, discoverPipelines } from './loader.js';
-export type { DiscoveredPipeline } from './loader.js';
+export { loadPipeline, loadPipelineFile, discoverPipelines } from './loader.js';
+export type { DiscoveredPipeline, LoadPipelineOptions } from './loader.js';
 export { scaffoldProject, SCAFFOLD_FILES } from './scaffold.js';
 export type {
   AssertionResult,

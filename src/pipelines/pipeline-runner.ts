@@ -24,6 +24,7 @@ import type { Store } from '../store/index.js';
 import { PARENT_RUN_TAG, runArtifactRoot, type TrackingService } from '../tracking/index.js';
 import { computeCacheKey, explainChange, hashFile, type CacheParts } from './cache-key.js';
 import {
+  resolvePools,
   upstreamOf,
   type DatasetOutputFormat,
   type InputRef,
@@ -207,6 +208,8 @@ export interface RunPipelineOptions {
   tags?: Readonly<Record<string, string>>;
   /** Called once the run is recorded, before any step starts (the scheduler waits for this, not the end). */
   onStarted?: (run: { id: string; trackingRunId: string }) => void;
+  /** Pool sizes for this run, on top of the service's `pools` and the pipeline's (these win). */
+  pools?: Readonly<Record<string, number>>;
 }
 
 export interface PipelineServiceDeps {
@@ -231,6 +234,10 @@ export interface PipelineServiceDeps {
   isAlive?: (pid: number) => boolean;
   /** Told when pipeline and step runs start and finish (OpenLineage, …); never fail a run. */
   listeners?: readonly PipelineListener[];
+  /** Named pools every run has (the config's `pipelines.pools`); they win over a pipeline's own sizes. */
+  pools?: Readonly<Record<string, number>>;
+  /** The executor of a run that does not name one (the config's `pipelines.executor`); default `local`. */
+  defaultExecutor?: 'local' | 'queue';
 }
 
 /** Tags on the tracking runs of pipelines and steps. */
@@ -272,7 +279,11 @@ export class PipelineService {
     const resumed =
       options.resume === undefined ? undefined : await this.#resumable(p, options.resume);
     const params = resolveParams(p, { ...resumed?.params, ...options.params });
-    const executor = await this.#executorFor(options.executor ?? 'local', options.queue);
+    const pools = resolvePools(p, { ...this.#deps.pools, ...options.pools });
+    const executor = await this.#executorFor(
+      options.executor ?? this.#deps.defaultExecutor ?? 'local',
+      options.queue,
+    );
     const concurrency = options.concurrency ?? limits.DEFAULT_STEP_CONCURRENCY;
     if (!Number.isSafeInteger(concurrency) || concurrency < 1)
       throw new MobiusError('INVALID_ARGUMENT', 'concurrency must be a whole number ≥ 1');
@@ -346,7 +357,7 @@ export class PipelineService {
     const reports: Record<string, StepReport> = {};
     let failure: unknown;
     try {
-      await this.#schedule(ctx, concurrency, reports, cancel);
+      await this.#schedule(ctx, concurrency, pools, reports, cancel);
     } catch (error) {
       failure = error;
       throw error;
@@ -403,6 +414,7 @@ export class PipelineService {
       'concurrency' | 'workDir' | 'signal' | 'trackingUri' | 'onEvent'
     > = {},
   ): Promise<StepExplanation[]> {
+    resolvePools(p, { ...this.#deps.pools, ...options.pools });
     const resumed =
       options.resume === undefined ? undefined : await this.#resumable(p, options.resume);
     const ctx: RunContext = {
@@ -682,15 +694,20 @@ export class PipelineService {
     }
   }
 
-  /** Starts every step whose upstream succeeded, up to `concurrency` at once. */
+  /**
+   * Starts every step whose upstream succeeded, up to `concurrency` at once and, for a
+   * step in a named pool, up to the pool's size among its steps.
+   */
   async #schedule(
     ctx: RunContext,
     concurrency: number,
+    pools: Readonly<Record<string, number>>,
     reports: Record<string, StepReport>,
     cancel: AbortController,
   ): Promise<void> {
     const pending = new Set(ctx.pipeline.steps.map((s) => s.name));
     const running = new Map<string, Promise<void>>();
+    const slots = new PoolSlots(pools);
     const done = (name: string): boolean =>
       reports[name]?.status === 'succeeded' || reports[name]?.status === 'cached';
     while (pending.size > 0 || running.size > 0) {
@@ -723,14 +740,18 @@ export class PipelineService {
           );
           continue;
         }
-        if (running.size >= concurrency || !ups.every(done)) continue;
+        if (running.size >= concurrency || !ups.every(done) || !slots.free(s.pool)) continue;
         progressed = true;
         pending.delete(s.name);
+        slots.take(s.pool);
         const task = this.#runStep(ctx, s, reports)
           .then((report) => {
             reports[s.name] = report;
           })
-          .finally(() => running.delete(s.name));
+          .finally(() => {
+            slots.release(s.pool);
+            running.delete(s.name);
+          });
         running.set(s.name, task);
       }
       if (running.size > 0) {
@@ -1444,6 +1465,28 @@ export class PipelineService {
     const status =
       report.status === 'killed' ? 'KILLED' : report.status === 'failed' ? 'FAILED' : 'FINISHED';
     await tracking.runs.update(runId, { status, endTime: now });
+  }
+}
+
+/** Slots in use per named pool (a step without a pool takes none). */
+class PoolSlots {
+  readonly #sizes: Readonly<Record<string, number>>;
+  readonly #used = new Map<string, number>();
+
+  constructor(sizes: Readonly<Record<string, number>>) {
+    this.#sizes = sizes;
+  }
+
+  free(pool: string | undefined): boolean {
+    return pool === undefined || (this.#used.get(pool) ?? 0) < (this.#sizes[pool] ?? 0);
+  }
+
+  take(pool: string | undefined): void {
+    if (pool !== undefined) this.#used.set(pool, (this.#used.get(pool) ?? 0) + 1);
+  }
+
+  release(pool: string | undefined): void {
+    if (pool !== undefined) this.#used.set(pool, (this.#used.get(pool) ?? 1) - 1);
   }
 }
 
