@@ -210,6 +210,13 @@ export interface RunPipelineOptions {
   onStarted?: (run: { id: string; trackingRunId: string }) => void;
   /** Pool sizes for this run, on top of the service's `pools` and the pipeline's (these win). */
   pools?: Readonly<Record<string, number>>;
+  /**
+   * Dataset name → version number: inputs `dataset:<name>` / `dataset:<name>@latest` read
+   * exactly that version, whatever lands meanwhile. A dataset trigger's fire passes the
+   * versions that fired it (its `reason.datasets`); refs naming a tag, number or hash are
+   * not changed.
+   */
+  pinnedDatasets?: Readonly<Record<string, number>>;
 }
 
 export interface PipelineServiceDeps {
@@ -348,6 +355,7 @@ export class PipelineService {
       dryRun: false,
       resumed: resumed?.steps,
       emit,
+      pinnedDatasets: options.pinnedDatasets ?? {},
       executor,
       pipelineFile:
         options.pipelineFile === undefined
@@ -432,6 +440,7 @@ export class PipelineService {
       dryRun: true,
       resumed: resumed?.steps,
       emit: () => undefined,
+      pinnedDatasets: options.pinnedDatasets ?? {},
       executor: this.#executor,
       pipelineFile: undefined,
     };
@@ -1049,13 +1058,16 @@ export class PipelineService {
             'INVALID_ARGUMENT',
             `step '${s.name}': dataset inputs need the data domain, which this pipeline service was not given`,
           );
-        const { version, blob } = await this.#deps.datasets.resolve(ref).catch((error: unknown) => {
-          throw new MobiusError(
-            (error as { code?: ErrorCode }).code ?? 'INVALID_ARGUMENT',
-            `step '${s.name}': dataset input '${ref.name}@${ref.version ?? 'latest'}': ${error instanceof Error ? error.message : String(error)}`,
-            { cause: error },
-          );
-        });
+        const pinned = pinnedRef(ctx, ref);
+        const { version, blob } = await this.#deps.datasets
+          .resolve(pinned)
+          .catch((error: unknown) => {
+            throw new MobiusError(
+              (error as { code?: ErrorCode }).code ?? 'INVALID_ARGUMENT',
+              `step '${s.name}': dataset input '${ref.name}@${ref.version ?? 'latest'}'${pinned === ref ? '' : ` (pinned to version ${pinned.version} by the trigger that started this run)`}: ${error instanceof Error ? error.message : String(error)}`,
+              { cause: error },
+            );
+          });
         // The cache key holds the version's content hash: the same data under a new version
         // number is still a hit; the Parquet copy is only how the step reads it.
         return { blob, hash: version.contentHash, dataset: version };
@@ -1468,6 +1480,21 @@ export class PipelineService {
   }
 }
 
+/**
+ * A `@latest` dataset ref with a pinned version (a trigger's fire) becomes `@<version>`:
+ * the run reads what fired it, not what landed since. A version 0 pin (the dataset had no
+ * version when the trigger fired, possible with `when: 'any'`) pins nothing.
+ */
+function pinnedRef(
+  ctx: RunContext,
+  ref: Extract<InputRef, { kind: 'dataset' }>,
+): Extract<InputRef, { kind: 'dataset' }> {
+  const pin = ctx.pinnedDatasets[ref.name];
+  if (pin === undefined || pin < 1 || (ref.version !== undefined && ref.version !== 'latest'))
+    return ref;
+  return { ...ref, version: String(pin) };
+}
+
 /** Slots in use per named pool (a step without a pool takes none). */
 class PoolSlots {
   readonly #sizes: Readonly<Record<string, number>>;
@@ -1548,6 +1575,8 @@ interface RunContext {
   /** `--resume`: the named run's succeeded steps. */
   resumed: ReadonlyMap<string, ResumedStep> | undefined;
   emit: (event: PipelineEvent) => void;
+  /** Versions `@latest` dataset inputs read (a trigger's fire); see RunPipelineOptions. */
+  pinnedDatasets: Readonly<Record<string, number>>;
 }
 
 function runSummary(r: {
