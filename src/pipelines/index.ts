@@ -32,6 +32,10 @@ export {
   PIPELINE_RUN_TAG,
   STEP_TAG,
   CACHED_TAG,
+  SAMPLE_DATASET_PREFIX,
+  SAMPLE_SEED_TAG,
+  SAMPLE_TAG,
+  sampleDatasetName,
 } from './pipeline-runner.js';
 export type {
   DatasetIO,
@@ -42,6 +46,7 @@ export type {
   PipelineEvent,
   PipelineRunSummary,
   ReapReport,
+  SampleSummary,
   StepDatasets,
   PipelineRunResult,
   PipelineServiceDeps,

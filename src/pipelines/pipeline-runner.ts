@@ -54,6 +54,8 @@ export interface DatasetVersionInfo {
   versionId: string;
   contentHash: string;
   rowCount: number;
+  /** A sample run's input: the version it was sampled from (this one is in the sandbox). */
+  sampleOf?: { dataset: string; version: number; rowCount: number };
 }
 
 /**
@@ -78,6 +80,39 @@ export interface DatasetIO {
     format: DatasetOutputFormat;
     runId: string;
   }): Promise<DatasetVersionInfo>;
+  /**
+   * `--sample N`: a deterministic sample of `rows` rows of `version` (the same `seed`, the
+   * same rows), stored as a version of the sandbox dataset `into`, and the blob a step
+   * reads it as. Absent: sample runs of dataset inputs are refused.
+   */
+  sample?(input: {
+    version: DatasetVersionInfo;
+    rows: number;
+    seed: number;
+    into: string;
+  }): Promise<{ version: DatasetVersionInfo; blob: OutputBlob }>;
+}
+
+/** Where a sample run's datasets go: `sample.<name>`, so the real datasets' `latest` never moves. */
+export const SAMPLE_DATASET_PREFIX = 'sample.';
+
+/** The sandbox dataset a sample run reads and writes instead of `name`. */
+export function sampleDatasetName(name: string): string {
+  return `${SAMPLE_DATASET_PREFIX}${name}`;
+}
+
+/** Tags on a sample run's pipeline tracking run: its size and seed. */
+export const SAMPLE_TAG = 'mobius.sample';
+export const SAMPLE_SEED_TAG = 'mobius.sample.seed';
+
+/** What a sample run did (`mobius run --sample N`). */
+export interface SampleSummary {
+  rows: number;
+  seed: number;
+  /** Dataset inputs were sampled into, and dataset outputs added to, `sample.<name>`. */
+  namespace: string;
+  /** Inputs that are files, not datasets: read whole (`step.input (file:path)`). */
+  unsampled: string[];
 }
 
 /** What a quality gate found (see GateRunner). */
@@ -108,7 +143,14 @@ export interface StepDatasets {
 
 /** Progress, as `run` reports it to `onEvent` (the CLI's live view and ndjson). */
 export type PipelineEvent =
-  | { type: 'pipeline-started'; pipelineRunId: string; pipeline: string; steps: string[] }
+  | {
+      type: 'pipeline-started';
+      pipelineRunId: string;
+      pipeline: string;
+      steps: string[];
+      /** Set for a sample run (`--sample N`). */
+      sample?: SampleSummary;
+    }
   | { type: 'step-started'; pipelineRunId: string; step: string; explain: string }
   | { type: 'step-finished'; pipelineRunId: string; step: string; report: StepReport }
   | {
@@ -167,6 +209,8 @@ export interface PipelineRunResult {
   trackingRunId: string;
   status: 'succeeded' | 'failed';
   steps: Record<string, StepReport>;
+  /** Set for a sample run (`--sample N`): what was sampled and where results went. */
+  sample?: SampleSummary;
 }
 
 export interface RunPipelineOptions {
@@ -217,6 +261,12 @@ export interface RunPipelineOptions {
    * not changed.
    */
   pinnedDatasets?: Readonly<Record<string, number>>;
+  /**
+   * A sandbox run (`mobius run --sample N`): dataset inputs are sampled to `rows` rows
+   * (deterministic for a `seed`, default 0) into `sample.<name>`, dataset outputs are added
+   * to `sample.<name>`, and cache keys carry the sampling. File inputs are read whole.
+   */
+  sample?: { rows: number; seed?: number };
 }
 
 export interface PipelineServiceDeps {
@@ -283,6 +333,7 @@ export class PipelineService {
         'INVALID_ARGUMENT',
         `pipeline '${p.name}' has ${p.steps.length} steps; the limit is ${limits.MAX_PIPELINE_STEPS}`,
       );
+    const sample = checkSample(p, options);
     const resumed =
       options.resume === undefined ? undefined : await this.#resumable(p, options.resume);
     const params = resolveParams(p, { ...resumed?.params, ...options.params });
@@ -299,7 +350,13 @@ export class PipelineService {
     const parent = await tracking.runs.create({
       experimentId,
       name: `${p.name}-${clock.now()}`,
-      tags: { ...options.tags, [PIPELINE_TAG]: p.name },
+      tags: {
+        ...options.tags,
+        [PIPELINE_TAG]: p.name,
+        ...(sample === undefined
+          ? {}
+          : { [SAMPLE_TAG]: String(sample.rows), [SAMPLE_SEED_TAG]: String(sample.seed) }),
+      },
     });
     const id = newId();
     await store.write((trx) =>
@@ -332,6 +389,7 @@ export class PipelineService {
       pipelineRunId: id,
       pipeline: p.name,
       steps: p.steps.map((s) => s.name),
+      ...(sample === undefined ? {} : { sample }),
     });
     // Aborted by the caller's signal, or by the scheduler when Mobius itself fails mid-run.
     const cancel = new AbortController();
@@ -356,6 +414,7 @@ export class PipelineService {
       resumed: resumed?.steps,
       emit,
       pinnedDatasets: options.pinnedDatasets ?? {},
+      sample,
       executor,
       pipelineFile:
         options.pipelineFile === undefined
@@ -404,6 +463,7 @@ export class PipelineService {
       trackingRunId: parent.info.id,
       status: ok ? 'succeeded' : 'failed',
       steps: reports,
+      ...(sample === undefined ? {} : { sample }),
     };
   }
 
@@ -419,7 +479,7 @@ export class PipelineService {
     p: PipelineDefinition,
     options: Omit<
       RunPipelineOptions,
-      'concurrency' | 'workDir' | 'signal' | 'trackingUri' | 'onEvent'
+      'concurrency' | 'workDir' | 'signal' | 'trackingUri' | 'onEvent' | 'sample'
     > = {},
   ): Promise<StepExplanation[]> {
     resolvePools(p, { ...this.#deps.pools, ...options.pools });
@@ -441,6 +501,7 @@ export class PipelineService {
       resumed: resumed?.steps,
       emit: () => undefined,
       pinnedDatasets: options.pinnedDatasets ?? {},
+      sample: undefined,
       executor: this.#executor,
       pipelineFile: undefined,
     };
@@ -682,7 +743,7 @@ export class PipelineService {
     if (this.#deps.queueExecutor === undefined)
       throw new MobiusError(
         'INVALID_ARGUMENT',
-        "executor 'queue' needs a PostgreSQL store: distributed workers share their queue through it (set MOBIUS_STORE=postgres://…)",
+        "executor 'queue' needs a PostgreSQL store: `mobius worker` processes share their queue through it, and this store is SQLite. Set store: postgres://user@host/db in mobius.yaml (or MOBIUS_STORE, or --store), or run the steps here with --executor local (pipelines.executor: local in the config)",
       );
     return this.#deps.queueExecutor(queue ?? 'default');
   }
@@ -988,6 +1049,7 @@ export class PipelineService {
       env,
       inputHashes: Object.fromEntries(Object.entries(inputs).map(([n, i]) => [n, i.hash])),
       baseDir: ctx.baseDir,
+      ...(ctx.sample === undefined ? {} : { sample: ctx.sample }),
     });
     const forced = ctx.force === true || (Array.isArray(ctx.force) && ctx.force.includes(s.name));
     const previous = await this.#previousParts(ctx, s);
@@ -1068,11 +1130,41 @@ export class PipelineService {
               { cause: error },
             );
           });
+        if (ctx.sample !== undefined) return this.#sampleInput(s, ref, version, ctx.sample);
         // The cache key holds the version's content hash: the same data under a new version
         // number is still a hit; the Parquet copy is only how the step reads it.
         return { blob, hash: version.contentHash, dataset: version };
       }
     }
+  }
+
+  /** A sample run's dataset input: the version's sample, a version of `sample.<name>`. */
+  async #sampleInput(
+    s: StepDefinition,
+    ref: Extract<InputRef, { kind: 'dataset' }>,
+    full: DatasetVersionInfo,
+    sample: { rows: number; seed: number },
+  ): Promise<PreparedInput> {
+    const io = this.#deps.datasets!;
+    if (io.sample === undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `step '${s.name}': a sample run needs a data domain that can sample, which this pipeline service was not given`,
+      );
+    const { version, blob } = await io
+      .sample({ version: full, ...sample, into: sampleDatasetName(full.dataset) })
+      .catch((error: unknown) => {
+        throw new MobiusError(
+          (error as { code?: ErrorCode }).code ?? 'INVALID_ARGUMENT',
+          `step '${s.name}': could not sample dataset input '${ref.name}' (${full.dataset}@${full.version}) to ${sample.rows} rows: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      });
+    const dataset: DatasetVersionInfo = {
+      ...version,
+      sampleOf: { dataset: full.dataset, version: full.version, rowCount: full.rowCount },
+    };
+    return { blob, hash: version.contentHash, dataset };
   }
 
   async #blobsExist(outputs: Record<string, OutputBlob>): Promise<boolean> {
@@ -1264,7 +1356,8 @@ export class PipelineService {
               createWriteStream(path),
             );
           report.datasets.out[name] = await this.#deps.datasets!.register({
-            dataset,
+            // A sample run's outputs go to the sandbox: the real dataset's latest never moves.
+            dataset: ctx.sample === undefined ? dataset : sampleDatasetName(dataset),
             path: outputPaths[name]!,
             format,
             runId,
@@ -1480,6 +1573,42 @@ export class PipelineService {
   }
 }
 
+/** A sample run's sampling, checked; and the inputs it reads whole (files). */
+function checkSample(
+  p: PipelineDefinition,
+  options: RunPipelineOptions,
+): SampleSummary | undefined {
+  if (options.sample === undefined) return undefined;
+  const { rows, seed = 0 } = options.sample;
+  if (!Number.isSafeInteger(rows) || rows < 1)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `--sample must be a whole number of rows ≥ 1, not ${String(rows)}`,
+    );
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 2 ** 31 - 1)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `--seed must be a whole number from 0 to ${2 ** 31 - 1}, not ${String(seed)}`,
+    );
+  // A resumed run's steps are reused as they are: a full run's outputs in a sample run
+  // (or the other way round) would mix the namespaces.
+  if (options.resume !== undefined)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      '--sample cannot be combined with --resume: start a new sample run (its unchanged steps are cache hits)',
+    );
+  return {
+    rows,
+    seed,
+    namespace: SAMPLE_DATASET_PREFIX,
+    unsampled: p.steps.flatMap((s) =>
+      Object.entries(s.inputs).flatMap(([name, ref]) =>
+        ref.kind === 'file' ? [`${s.name}.${name} (file:${ref.path})`] : [],
+      ),
+    ),
+  };
+}
+
 /**
  * A `@latest` dataset ref with a pinned version (a trigger's fire) becomes `@<version>`:
  * the run reads what fired it, not what landed since. A version 0 pin (the dataset had no
@@ -1577,6 +1706,8 @@ interface RunContext {
   emit: (event: PipelineEvent) => void;
   /** Versions `@latest` dataset inputs read (a trigger's fire); see RunPipelineOptions. */
   pinnedDatasets: Readonly<Record<string, number>>;
+  /** A sample run's sampling; undefined for a full run. */
+  sample: { rows: number; seed: number } | undefined;
 }
 
 function runSummary(r: {
