@@ -115,7 +115,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
       // that does not load is reported and the server starts without it.
       try {
         for (const found of await discoverPipelines(cwd)) {
-          const definition = await loadPipeline(found.path, { cwd });
+          const definition = await loadPipeline(found.path, { cwd, pools: cfg.pipelines.pools });
           if ((definition.schedules ?? []).length === 0 && definition.trigger === undefined)
             continue;
           const registered = await ctx.scheduler.register(definition, {

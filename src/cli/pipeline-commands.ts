@@ -12,13 +12,14 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { MobiusError, type MobiusConfig } from '../core/index.js';
 import {
-  loadPipeline,
+  loadPipelineFile,
   discoverPipelines,
   scaffoldProject,
   type ParamValue,
   type PipelineDefinition,
   type PipelineEvent,
   type PipelineRunResult,
+  type SampleSummary,
   type StepReport,
 } from '../pipelines/index.js';
 import { emit, table } from './output.js';
@@ -44,6 +45,10 @@ interface RunOptions {
   resume?: string;
   concurrency?: number;
   trackingUri?: string;
+  sample?: number;
+  seed?: number;
+  executor?: 'local' | 'queue';
+  queue?: string;
 }
 
 /** Adds `mobius init`, `mobius run` and `mobius pipelines ls|show|discover` to `program`. */
@@ -86,10 +91,36 @@ export function registerPipelineCommands(program: Command, deps: PipelineCommand
       '--tracking-uri <url>',
       'MLFLOW_TRACKING_URI for command steps (a running `mobius server` on the same store)',
     )
+    .addOption(
+      new Option(
+        '--executor <kind>',
+        'where steps run: local (this process) or queue (`mobius worker` processes; PostgreSQL store); default: pipelines.executor in the config',
+      ).choices(['local', 'queue']),
+    )
+    .option(
+      '--queue <name>',
+      'with --executor queue: which workers take the steps (mobius worker --queue)',
+    )
+    .addOption(
+      new Option(
+        '--sample <rows>',
+        'sandbox run: dataset inputs sampled to this many rows, dataset outputs added to sample.<name>',
+      ).argParser((v) => parseWhole('--sample', v, 1)),
+    )
+    .addOption(
+      new Option(
+        '--seed <n>',
+        'with --sample: which rows (the same seed, the same rows; default 0)',
+      ).argParser((v) => parseWhole('--seed', v, 0)),
+    )
     .action(async (name: string, options: RunOptions, command: Command) => {
       const json = deps.json(command);
       const cfg = await deps.config(command);
-      const p = await loadPipeline(name, { cwd: deps.cwd });
+      // The config's pools are known here: a step naming an undefined pool fails the load.
+      const { pipeline: p, path: pipelineFile } = await loadPipelineFile(name, {
+        cwd: deps.cwd,
+        pools: cfg.pipelines.pools,
+      });
       const params = parseParams(p, options.param ?? []);
       const force =
         options.force === undefined
@@ -104,6 +135,13 @@ export function registerPipelineCommands(program: Command, deps: PipelineCommand
         ...(force === undefined ? {} : { force }),
         ...(options.resume === undefined ? {} : { resume: options.resume }),
       };
+      if (options.seed !== undefined && options.sample === undefined)
+        throw new MobiusError('INVALID_ARGUMENT', '--seed is for sample runs: add --sample <rows>');
+      if (options.sample !== undefined && options.explain === true)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          '--explain cannot be combined with --sample (sampling adds sandbox versions; --explain stores nothing)',
+        );
       await withLocalContext(cfg, 'run', async (ctx) => {
         if (options.explain === true) {
           const explained = await ctx.pipelines.explain(p, common);
@@ -134,9 +172,15 @@ export function registerPipelineCommands(program: Command, deps: PipelineCommand
           result = await ctx.pipelines.run(p, {
             ...common,
             workDir,
+            pipelineFile,
             onEvent: view.event,
             ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
             ...(options.trackingUri === undefined ? {} : { trackingUri: options.trackingUri }),
+            ...(options.sample === undefined
+              ? {}
+              : { sample: { rows: options.sample, seed: options.seed ?? 0 } }),
+            ...(options.executor === undefined ? {} : { executor: options.executor }),
+            ...(options.queue === undefined ? {} : { queue: options.queue }),
           });
         } finally {
           view.stop();
@@ -149,6 +193,7 @@ export function registerPipelineCommands(program: Command, deps: PipelineCommand
             `${stepTable(Object.values(result.steps), p)}\n\npipeline run ${result.id} ${result.status}` +
               ` (tracking run ${result.trackingRunId})\n`,
           );
+          if (result.sample !== undefined) process.stdout.write(`${sampleNote(result.sample)}\n`);
           if (result.status === 'failed')
             process.stdout.write(
               `rerun only what failed: mobius run ${name} --resume ${result.id}\n`,
@@ -281,9 +326,10 @@ function ndjsonView(): View {
 function plainView(out: NodeJS.WriteStream): View {
   return {
     event: (e) => {
-      if (e.type === 'pipeline-started')
+      if (e.type === 'pipeline-started') {
         out.write(`pipeline ${e.pipeline}: run ${e.pipelineRunId}, ${e.steps.length} steps\n`);
-      else if (e.type === 'step-started') out.write(`${e.step}: running (${e.explain})\n`);
+        if (e.sample !== undefined) out.write(`${sampleNote(e.sample)}\n`);
+      } else if (e.type === 'step-started') out.write(`${e.step}: running (${e.explain})\n`);
       else if (e.type === 'step-finished') out.write(`${e.step}: ${summary(e.report)}\n`);
     },
     stop: () => undefined,
@@ -330,6 +376,16 @@ function liveView(out: NodeJS.WriteStream, p: PipelineDefinition): View {
       out.write('\n');
     },
   };
+}
+
+/** What a sample run did, in a few lines: where its data came from and went, what was not sampled. */
+function sampleNote(sample: SampleSummary): string {
+  return [
+    `SAMPLE RUN: dataset inputs sampled to ${sample.rows} rows (seed ${sample.seed}) into ${sample.namespace}<name>; dataset outputs added to ${sample.namespace}<name>, the real datasets are unchanged`,
+    ...(sample.unsampled.length === 0
+      ? []
+      : [`not sampled (files, passed as they are): ${sample.unsampled.join(', ')}`]),
+  ].join('\n');
 }
 
 function summary(r: StepReport): string {
@@ -382,6 +438,16 @@ function parseParams(p: PipelineDefinition, pairs: readonly string[]): Record<st
     } else params[name] = raw;
   }
   return params;
+}
+
+function parseWhole(flag: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${flag} must be a whole number ≥ ${min}, not '${value}'`,
+    );
+  return n;
 }
 
 function parseForce(p: PipelineDefinition, list: string): string[] {

@@ -115,9 +115,11 @@ export async function openMobius(
       clock,
       logger,
       queueExecutor,
-      datasets: datasetIO(data),
+      datasets: datasetIO(data, { engine, blobs }),
       gates: gateRunner(checks),
       listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
+      pools: config.pipelines.pools,
+      defaultExecutor: config.pipelines.executor,
     });
     const scheduler = new Scheduler({
       store,

@@ -3,15 +3,19 @@
  * the other: dataset inputs and outputs (`DatasetIO`) over `DataService`, and quality
  * gates (`GateRunner`) over `CheckService`.
  */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { MobiusError } from '../core/index.js';
-import type {
-  CheckService,
-  DataService,
-  DatasetVersion,
-  ExpectationResult,
+import type { BlobStore } from '../blobs/index.js';
+import {
+  withParquetFiles,
+  type CheckService,
+  type DataService,
+  type DatasetVersion,
+  type ExpectationResult,
 } from '../data/index.js';
+import { sqlString, type Engine } from '../engine/index.js';
 import type { DatasetIO, DatasetVersionInfo, GateRunner } from '../pipelines/index.js';
-import { dirname } from 'node:path';
 
 /**
  * Dataset inputs are read as the version's canonical Parquet copy (one file, whatever
@@ -21,8 +25,12 @@ import { dirname } from 'node:path';
  * @example
  * new PipelineService({ ..., datasets: datasetIO(data) })
  */
-export function datasetIO(data: DataService): DatasetIO {
+export function datasetIO(
+  data: DataService,
+  sampling?: { engine: Engine; blobs: BlobStore },
+): DatasetIO {
   return {
+    ...(sampling === undefined ? {} : { sample: sampler(data, sampling.engine, sampling.blobs) }),
     async resolve(ref) {
       const version = await data.get(`${ref.name}@${ref.version ?? 'latest'}`);
       if (version.parquet === null)
@@ -44,6 +52,53 @@ export function datasetIO(data: DataService): DatasetIO {
       });
       return info(version);
     },
+  };
+}
+
+/**
+ * `mobius run --sample N`: DuckDB's reservoir sample of the version's Parquet copy, on one
+ * thread so `REPEATABLE (seed)` gives the same rows every time (several threads fill the
+ * reservoir in a racy order), added as a version of the sandbox dataset `into` — a real
+ * version, so gates, row counts and lineage work on it as on any other; adding the same
+ * sample again returns the version that holds it.
+ */
+function sampler(
+  data: DataService,
+  engine: Engine,
+  blobs: BlobStore,
+): NonNullable<DatasetIO['sample']> {
+  return async ({ version: v, rows, seed, into }) => {
+    const source = await data.get(`${v.dataset}@${v.version}`);
+    await mkdir(engine.tempDirectory, { recursive: true });
+    const scratch = await mkdtemp(join(engine.tempDirectory, 'sample-'));
+    try {
+      const file = `${v.dataset}-v${v.version}-sample.parquet`;
+      await withParquetFiles(
+        blobs,
+        engine,
+        [source],
+        ([path], session) =>
+          session.run(
+            `copy (select * from read_parquet(${sqlString(path!)}) using sample reservoir(${rows} rows) repeatable (${seed})) to ${sqlString(join(scratch, file))} (format parquet, compression zstd)`,
+          ),
+        { threads: 1 },
+      );
+      const { version } = await data.add({
+        name: into,
+        source: file,
+        cwd: scratch,
+        format: 'parquet',
+        sourceUri: `sample:${v.dataset}@${v.version} rows=${rows} seed=${seed}`,
+      });
+      if (version.parquet === null)
+        throw new MobiusError(
+          'INTERNAL',
+          `${version.dataset}@${version.version} has no Parquet copy`,
+        );
+      return { version: info(version), blob: version.parquet };
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   };
 }
 

@@ -142,6 +142,22 @@ describe('config loader', () => {
     await expect(loadConfig({ cwd, env: {} })).rejects.toThrow(/mobius.yaml/);
   });
 
+  it('reads the pipelines section: executor and named pools, with clear errors', async () => {
+    const none = await loadConfig({ cwd: dir(), env: {} });
+    expect(none.pipelines).toEqual({ executor: 'local', pools: {} });
+    const cwd = dir({
+      'mobius.yaml': 'pipelines:\n  executor: queue\n  pools: { gpu: 1, io: 4 }\n',
+    });
+    const c = await loadConfig({ cwd, env: {} });
+    expect(c.pipelines).toEqual({ executor: 'queue', pools: { gpu: 1, io: 4 } });
+    const env = await loadConfig({ cwd, env: { MOBIUS_PIPELINES_EXECUTOR: 'local' } });
+    expect(env.pipelines.executor).toBe('local');
+    const bad = dir({ 'mobius.yaml': 'pipelines:\n  executor: k8s\n  pools: { gpu: 0 }\n' });
+    await expect(loadConfig({ cwd: bad, env: {} })).rejects.toThrow(
+      /'pipelines\.executor'.*'pipelines\.pools\.gpu'/,
+    );
+  });
+
   it('sends no OpenLineage events unless asked', async () => {
     const c = await loadConfig({ cwd: dir(), env: {} });
     expect(c.openlineage).toMatchObject({ transport: 'none', namespace: 'mobius' });

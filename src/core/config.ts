@@ -50,6 +50,19 @@ export interface MobiusConfig {
   log: { level: LogLevel };
   /** Where pipeline runs are reported as OpenLineage RunEvents (docs/pipelines.md). */
   openlineage: OpenLineageConfig;
+  /** How pipelines run (docs/pipelines.md, docs/scaling.md). */
+  pipelines: PipelinesConfig;
+}
+
+/** The resolved `pipelines` section. */
+export interface PipelinesConfig {
+  /**
+   * Where steps run when a run does not say: `local` (this process and its children) or
+   * `queue` (`mobius worker` processes through the PostgreSQL queue).
+   */
+  executor: 'local' | 'queue';
+  /** Named pools (`gpu: 1`): how many steps of each may run at once; they win over a pipeline's own sizes. */
+  pools: Record<string, number>;
 }
 
 /** The resolved `openlineage` section. */
@@ -108,6 +121,22 @@ const partialSchema = z.strictObject({
       namespace: z.string().min(1).max(1000).optional(),
     })
     .optional(),
+  pipelines: z
+    .strictObject({
+      executor: z.enum(['local', 'queue']).optional(),
+      pools: z
+        .record(
+          z
+            .string()
+            .regex(
+              /^[A-Za-z][A-Za-z0-9_-]{0,99}$/,
+              'a pool name is a letter, then letters, digits, - and _',
+            ),
+          z.number().int().min(1),
+        )
+        .optional(),
+    })
+    .optional(),
 });
 
 /** A partial configuration, as a file, the environment or flags give it. */
@@ -131,6 +160,7 @@ const ENV: Record<string, EnvReader> = {
   MOBIUS_PORT: (v) => ({ server: { port: strictInt('MOBIUS_PORT', v) } }),
   MOBIUS_AUTH: (v) => ({ server: { auth: strictBool('MOBIUS_AUTH', v) } }),
   MOBIUS_LOG_LEVEL: (v) => ({ log: { level: v as LogLevel } }),
+  MOBIUS_PIPELINES_EXECUTOR: (v) => ({ pipelines: { executor: v as 'local' | 'queue' } }),
   // The S3 client's standard credential variables, read here so the SDK gets them
   // explicitly instead of reaching into process.env on its own.
   AWS_ACCESS_KEY_ID: (v) => ({ s3: { accessKeyId: v } }),
@@ -206,6 +236,10 @@ export function resolveConfig(input: ConfigInput, cwd: string): MobiusConfig {
     },
     log: { level: input.log?.level ?? 'info' },
     openlineage: resolveOpenLineage(input.openlineage ?? {}, cwd),
+    pipelines: {
+      executor: input.pipelines?.executor ?? 'local',
+      pools: { ...input.pipelines?.pools },
+    },
   };
   checkLocations(config);
   return config;

@@ -23,6 +23,11 @@ export interface CacheKeyInput {
   inputHashes: Readonly<Record<string, string>>;
   /** Directory relative `codeFiles` and command cwd resolve against. */
   baseDir: string;
+  /**
+   * A sample run's sampling (`mobius run --sample N`): a part of its own, so no sample
+   * result is reused by a full run (or another sample size) and none of theirs by it.
+   */
+  sample?: { rows: number; seed: number };
 }
 
 /** The parts and the key they make. */
@@ -70,6 +75,7 @@ export async function computeCacheKey(
     parts[`param:${p}`] = sha256Hex(JSON.stringify(input.params[p] ?? null));
   for (const e of step.env) parts[`env:${e}`] = sha256Hex(JSON.stringify(input.env[e] ?? null));
   for (const [name, hash] of Object.entries(input.inputHashes)) parts[`input:${name}`] = hash;
+  if (input.sample !== undefined) parts.sample = sha256Hex(JSON.stringify(input.sample));
   const sorted = Object.keys(parts)
     .sort()
     .map((k) => [k, parts[k]]);

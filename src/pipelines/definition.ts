@@ -100,6 +100,12 @@ export interface StepOptions {
   codeFiles?: readonly string[];
   /** Never reuse a cached result for this step. */
   cache?: boolean;
+  /**
+   * A named pool (`gpu`): the step waits for a free slot in it as well as for the run's
+   * concurrency limit. Pools and their sizes come from the pipeline's `pools` and the
+   * config's `pipelines.pools`.
+   */
+  pool?: string;
 }
 
 /** One step as validated. */
@@ -122,12 +128,16 @@ export interface StepDefinition {
   env: readonly string[];
   codeFiles: readonly string[];
   cache: boolean;
+  /** The named pool whose slots the step takes (absent: none; scheduling only, not in the cache key). */
+  pool?: string;
 }
 
 export interface PipelineOptions {
   /** Param name → default value. */
   params?: Record<string, ParamValue>;
   steps: readonly StepDefinition[];
+  /** Pool name → how many of its steps may run at once (the config's `pipelines.pools` wins on a clash). */
+  pools?: Record<string, number>;
   /** Cron schedules `mobius server` runs the pipeline on (UTC). */
   schedule?: ScheduleOptions | readonly ScheduleOptions[];
   /** Run when declared datasets get new versions. */
@@ -143,6 +153,8 @@ export interface PipelineDefinition {
   schedules?: readonly CronSchedule[];
   /** Validated dataset trigger (absent: none). */
   trigger?: DatasetTrigger;
+  /** Pools the pipeline declares (size by name); absent: none. */
+  pools?: Readonly<Record<string, number>>;
 }
 
 /** Parses `producer.output`, `file:path` or `dataset:name@ref` into an InputRef. */
@@ -229,6 +241,11 @@ export function step(name: string, options: StepOptions): StepDefinition {
     throw new MobiusError('INVALID_ARGUMENT', `${where}: retries must be a whole number ≥ 0`);
   if (options.timeoutMs !== undefined && !(options.timeoutMs > 0))
     throw new MobiusError('INVALID_ARGUMENT', `${where}: timeoutMs must be > 0`);
+  if (options.pool !== undefined && !POOL_NAME.test(options.pool))
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${where}: pool name '${String(options.pool)}' must start with a letter and hold only letters, digits, '-' and '_' (≤ 100)`,
+    );
   return {
     name,
     inputs,
@@ -243,6 +260,7 @@ export function step(name: string, options: StepOptions): StepDefinition {
     env: [...(options.env ?? [])],
     codeFiles: [...(options.codeFiles ?? [])],
     cache: options.cache ?? true,
+    ...(options.pool === undefined ? {} : { pool: options.pool }),
   };
 }
 
@@ -256,6 +274,8 @@ export interface CheckOptions {
   cache?: boolean;
   /** Steps that must succeed before the gate runs. */
   after?: readonly string[];
+  /** A named pool the gate takes a slot of (see StepOptions.pool). */
+  pool?: string;
 }
 
 /**
@@ -275,6 +295,7 @@ export function check(name: string, options: CheckOptions): StepDefinition {
     codeFiles: [options.suite],
     ...(options.cache === undefined ? {} : { cache: options.cache }),
     ...(options.after === undefined ? {} : { after: options.after }),
+    ...(options.pool === undefined ? {} : { pool: options.pool }),
   });
   return { ...base, run: { kind: 'check', suite: options.suite } };
 }
@@ -290,10 +311,15 @@ export function pipeline(name: string, options: PipelineOptions): PipelineDefini
   checkName('pipeline', name);
   const schedules = checkSchedules(name, options.schedule);
   const trigger = checkTrigger(name, options.trigger);
+  const pools =
+    options.pools === undefined
+      ? undefined
+      : checkPoolSizes(`pipeline '${name}': pools`, options.pools);
   return validatePipeline({
     name,
     params: { ...(options.params ?? {}) },
     steps: options.steps,
+    ...(pools === undefined ? {} : { pools }),
     ...(schedules.length === 0 ? {} : { schedules }),
     ...(trigger === undefined ? {} : { trigger }),
   });
@@ -355,6 +381,49 @@ export function validatePipeline(p: PipelineDefinition): PipelineDefinition {
     }
   }
   return { ...p, steps: topologicalOrder(p.name, p.steps, byName) };
+}
+
+/**
+ * The pools a run of `p` has: the pipeline's own, then `configured` (the config's
+ * `pipelines.pools`, which wins: it says what the machine has). A step naming a pool in
+ * neither is INVALID_ARGUMENT naming the step — checked at load by `mobius run` and before
+ * a run records anything.
+ *
+ * @example
+ * const pools = resolvePools(p, { gpu: 1 }); // { gpu: 1, ... }
+ */
+export function resolvePools(
+  p: PipelineDefinition,
+  configured: Readonly<Record<string, number>> = {},
+): Record<string, number> {
+  const pools = { ...p.pools, ...checkPoolSizes('pipelines.pools', configured) };
+  for (const s of p.steps)
+    if (s.pool !== undefined && pools[s.pool] === undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `step '${s.name}': pool '${s.pool}' is not defined; declare it in pipeline '${p.name}' (pools: { ${s.pool}: 1 }) or in the config (pipelines.pools), which define ${listOrNone(Object.keys(pools))}`,
+      );
+  return pools;
+}
+
+/** Pool names are like step names; sizes whole numbers ≥ 1. */
+function checkPoolSizes(
+  where: string,
+  pools: Readonly<Record<string, number>>,
+): Record<string, number> {
+  for (const [name, size] of Object.entries(pools)) {
+    if (!POOL_NAME.test(name))
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `${where}: pool name '${name}' must start with a letter and hold only letters, digits, '-' and '_' (≤ 100)`,
+      );
+    if (!Number.isSafeInteger(size) || size < 1)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `${where}: pool '${name}' has size ${String(size)}; give a whole number ≥ 1`,
+      );
+  }
+  return { ...pools };
 }
 
 /** The names of the steps `s` reads from. */
@@ -420,6 +489,8 @@ function toStepRun(where: string, options: StepOptions): StepRun {
 
 /** Step names become tracking run names and env-var-free ids: letters, digits, - and _. */
 const STEP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,99}$/;
+/** Pool names: like step names. */
+const POOL_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,99}$/;
 /** Input, output and param names become MOBIUS_INPUT_<NAME> variables: identifier-like. */
 const IO_NAME = /^[A-Za-z][A-Za-z0-9_]{0,99}$/;
 

@@ -6,6 +6,7 @@ export {
   validatePipeline,
   parseInputRef,
   upstreamOf,
+  resolvePools,
   DATASET_OUTPUT_FORMATS,
 } from './definition.js';
 export type {
@@ -31,6 +32,10 @@ export {
   PIPELINE_RUN_TAG,
   STEP_TAG,
   CACHED_TAG,
+  SAMPLE_DATASET_PREFIX,
+  SAMPLE_SEED_TAG,
+  SAMPLE_TAG,
+  sampleDatasetName,
 } from './pipeline-runner.js';
 export type {
   DatasetIO,
@@ -41,6 +46,7 @@ export type {
   PipelineEvent,
   PipelineRunSummary,
   ReapReport,
+  SampleSummary,
   StepDatasets,
   PipelineRunResult,
   PipelineServiceDeps,
@@ -50,8 +56,8 @@ export type {
   StepStatus,
 } from './pipeline-runner.js';
 export { parsePipelineYaml } from './yaml-definition.js';
-export { loadPipeline, discoverPipelines } from './loader.js';
-export type { DiscoveredPipeline } from './loader.js';
+export { loadPipeline, loadPipelineFile, discoverPipelines } from './loader.js';
+export type { DiscoveredPipeline, LoadPipelineOptions } from './loader.js';
 export { scaffoldProject, SCAFFOLD_FILES } from './scaffold.js';
 export type {
   AssertionResult,

@@ -15,7 +15,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MobiusError } from '../core/index.js';
-import type { PipelineDefinition } from './definition.js';
+import { resolvePools, type PipelineDefinition } from './definition.js';
 import { parsePipelineYaml } from './yaml-definition.js';
 
 /** A pipeline file found in a project. */
@@ -40,10 +40,43 @@ const FILE_PATTERN = new RegExp(
  */
 export async function loadPipeline(
   pathOrName: string,
-  options: { cwd: string },
+  options: LoadPipelineOptions,
 ): Promise<PipelineDefinition> {
+  return (await loadPipelineFile(pathOrName, options)).pipeline;
+}
+
+export interface LoadPipelineOptions {
+  cwd: string;
+  /**
+   * The pools the config defines (`pipelines.pools`): when given, a step naming a pool
+   * neither the pipeline nor these define is an error at load.
+   */
+  pools?: Readonly<Record<string, number>>;
+}
+
+/**
+ * `loadPipeline`, also saying which file the pipeline came from (queue workers import it
+ * to run TypeScript steps).
+ *
+ * @example
+ * const { pipeline, path } = await loadPipelineFile('train', { cwd: projectDir });
+ */
+export async function loadPipelineFile(
+  pathOrName: string,
+  options: LoadPipelineOptions,
+): Promise<{ pipeline: PipelineDefinition; path: string }> {
+  const found = await findPipeline(pathOrName, options.cwd);
+  if (options.pools !== undefined) resolvePools(found.pipeline, options.pools);
+  return found;
+}
+
+async function findPipeline(
+  pathOrName: string,
+  cwd: string,
+): Promise<{ pipeline: PipelineDefinition; path: string }> {
+  const options = { cwd };
   const asPath = resolve(options.cwd, pathOrName);
-  if (existsSync(asPath)) return loadFile(asPath);
+  if (existsSync(asPath)) return { pipeline: await loadFile(asPath), path: asPath };
   if (/[\\/]/.test(pathOrName) || /\.(?:ts|js|mjs|ya?ml)$/.test(pathOrName))
     throw new MobiusError('NOT_FOUND', `pipeline file '${asPath}' does not exist`);
   const files = await pipelineFiles(options.cwd);
@@ -51,7 +84,7 @@ export async function loadPipeline(
   const named = files.filter((f) => basename(f).replace(/\.pipeline\.[a-z]+$/, '') === pathOrName);
   for (const file of [...named, ...files.filter((f) => !named.includes(f))]) {
     const p = await loadFile(file);
-    if (p.name === pathOrName) return p;
+    if (p.name === pathOrName) return { pipeline: p, path: file };
   }
   throw new MobiusError(
     'NOT_FOUND',

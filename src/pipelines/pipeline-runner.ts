@@ -24,6 +24,7 @@ import type { Store } from '../store/index.js';
 import { PARENT_RUN_TAG, runArtifactRoot, type TrackingService } from '../tracking/index.js';
 import { computeCacheKey, explainChange, hashFile, type CacheParts } from './cache-key.js';
 import {
+  resolvePools,
   upstreamOf,
   type DatasetOutputFormat,
   type InputRef,
@@ -53,6 +54,8 @@ export interface DatasetVersionInfo {
   versionId: string;
   contentHash: string;
   rowCount: number;
+  /** A sample run's input: the version it was sampled from (this one is in the sandbox). */
+  sampleOf?: { dataset: string; version: number; rowCount: number };
 }
 
 /**
@@ -77,6 +80,39 @@ export interface DatasetIO {
     format: DatasetOutputFormat;
     runId: string;
   }): Promise<DatasetVersionInfo>;
+  /**
+   * `--sample N`: a deterministic sample of `rows` rows of `version` (the same `seed`, the
+   * same rows), stored as a version of the sandbox dataset `into`, and the blob a step
+   * reads it as. Absent: sample runs of dataset inputs are refused.
+   */
+  sample?(input: {
+    version: DatasetVersionInfo;
+    rows: number;
+    seed: number;
+    into: string;
+  }): Promise<{ version: DatasetVersionInfo; blob: OutputBlob }>;
+}
+
+/** Where a sample run's datasets go: `sample.<name>`, so the real datasets' `latest` never moves. */
+export const SAMPLE_DATASET_PREFIX = 'sample.';
+
+/** The sandbox dataset a sample run reads and writes instead of `name`. */
+export function sampleDatasetName(name: string): string {
+  return `${SAMPLE_DATASET_PREFIX}${name}`;
+}
+
+/** Tags on a sample run's pipeline tracking run: its size and seed. */
+export const SAMPLE_TAG = 'mobius.sample';
+export const SAMPLE_SEED_TAG = 'mobius.sample.seed';
+
+/** What a sample run did (`mobius run --sample N`). */
+export interface SampleSummary {
+  rows: number;
+  seed: number;
+  /** Dataset inputs were sampled into, and dataset outputs added to, `sample.<name>`. */
+  namespace: string;
+  /** Inputs that are files, not datasets: read whole (`step.input (file:path)`). */
+  unsampled: string[];
 }
 
 /** What a quality gate found (see GateRunner). */
@@ -107,7 +143,14 @@ export interface StepDatasets {
 
 /** Progress, as `run` reports it to `onEvent` (the CLI's live view and ndjson). */
 export type PipelineEvent =
-  | { type: 'pipeline-started'; pipelineRunId: string; pipeline: string; steps: string[] }
+  | {
+      type: 'pipeline-started';
+      pipelineRunId: string;
+      pipeline: string;
+      steps: string[];
+      /** Set for a sample run (`--sample N`). */
+      sample?: SampleSummary;
+    }
   | { type: 'step-started'; pipelineRunId: string; step: string; explain: string }
   | { type: 'step-finished'; pipelineRunId: string; step: string; report: StepReport }
   | {
@@ -166,6 +209,8 @@ export interface PipelineRunResult {
   trackingRunId: string;
   status: 'succeeded' | 'failed';
   steps: Record<string, StepReport>;
+  /** Set for a sample run (`--sample N`): what was sampled and where results went. */
+  sample?: SampleSummary;
 }
 
 export interface RunPipelineOptions {
@@ -207,6 +252,21 @@ export interface RunPipelineOptions {
   tags?: Readonly<Record<string, string>>;
   /** Called once the run is recorded, before any step starts (the scheduler waits for this, not the end). */
   onStarted?: (run: { id: string; trackingRunId: string }) => void;
+  /** Pool sizes for this run, on top of the service's `pools` and the pipeline's (these win). */
+  pools?: Readonly<Record<string, number>>;
+  /**
+   * Dataset name → version number: inputs `dataset:<name>` / `dataset:<name>@latest` read
+   * exactly that version, whatever lands meanwhile. A dataset trigger's fire passes the
+   * versions that fired it (its `reason.datasets`); refs naming a tag, number or hash are
+   * not changed.
+   */
+  pinnedDatasets?: Readonly<Record<string, number>>;
+  /**
+   * A sandbox run (`mobius run --sample N`): dataset inputs are sampled to `rows` rows
+   * (deterministic for a `seed`, default 0) into `sample.<name>`, dataset outputs are added
+   * to `sample.<name>`, and cache keys carry the sampling. File inputs are read whole.
+   */
+  sample?: { rows: number; seed?: number };
 }
 
 export interface PipelineServiceDeps {
@@ -231,6 +291,10 @@ export interface PipelineServiceDeps {
   isAlive?: (pid: number) => boolean;
   /** Told when pipeline and step runs start and finish (OpenLineage, …); never fail a run. */
   listeners?: readonly PipelineListener[];
+  /** Named pools every run has (the config's `pipelines.pools`); they win over a pipeline's own sizes. */
+  pools?: Readonly<Record<string, number>>;
+  /** The executor of a run that does not name one (the config's `pipelines.executor`); default `local`. */
+  defaultExecutor?: 'local' | 'queue';
 }
 
 /** Tags on the tracking runs of pipelines and steps. */
@@ -269,10 +333,15 @@ export class PipelineService {
         'INVALID_ARGUMENT',
         `pipeline '${p.name}' has ${p.steps.length} steps; the limit is ${limits.MAX_PIPELINE_STEPS}`,
       );
+    const sample = checkSample(p, options);
     const resumed =
       options.resume === undefined ? undefined : await this.#resumable(p, options.resume);
     const params = resolveParams(p, { ...resumed?.params, ...options.params });
-    const executor = await this.#executorFor(options.executor ?? 'local', options.queue);
+    const pools = resolvePools(p, { ...this.#deps.pools, ...options.pools });
+    const executor = await this.#executorFor(
+      options.executor ?? this.#deps.defaultExecutor ?? 'local',
+      options.queue,
+    );
     const concurrency = options.concurrency ?? limits.DEFAULT_STEP_CONCURRENCY;
     if (!Number.isSafeInteger(concurrency) || concurrency < 1)
       throw new MobiusError('INVALID_ARGUMENT', 'concurrency must be a whole number ≥ 1');
@@ -281,7 +350,13 @@ export class PipelineService {
     const parent = await tracking.runs.create({
       experimentId,
       name: `${p.name}-${clock.now()}`,
-      tags: { ...options.tags, [PIPELINE_TAG]: p.name },
+      tags: {
+        ...options.tags,
+        [PIPELINE_TAG]: p.name,
+        ...(sample === undefined
+          ? {}
+          : { [SAMPLE_TAG]: String(sample.rows), [SAMPLE_SEED_TAG]: String(sample.seed) }),
+      },
     });
     const id = newId();
     await store.write((trx) =>
@@ -314,6 +389,7 @@ export class PipelineService {
       pipelineRunId: id,
       pipeline: p.name,
       steps: p.steps.map((s) => s.name),
+      ...(sample === undefined ? {} : { sample }),
     });
     // Aborted by the caller's signal, or by the scheduler when Mobius itself fails mid-run.
     const cancel = new AbortController();
@@ -337,6 +413,8 @@ export class PipelineService {
       dryRun: false,
       resumed: resumed?.steps,
       emit,
+      pinnedDatasets: options.pinnedDatasets ?? {},
+      sample,
       executor,
       pipelineFile:
         options.pipelineFile === undefined
@@ -346,7 +424,7 @@ export class PipelineService {
     const reports: Record<string, StepReport> = {};
     let failure: unknown;
     try {
-      await this.#schedule(ctx, concurrency, reports, cancel);
+      await this.#schedule(ctx, concurrency, pools, reports, cancel);
     } catch (error) {
       failure = error;
       throw error;
@@ -385,6 +463,7 @@ export class PipelineService {
       trackingRunId: parent.info.id,
       status: ok ? 'succeeded' : 'failed',
       steps: reports,
+      ...(sample === undefined ? {} : { sample }),
     };
   }
 
@@ -400,9 +479,10 @@ export class PipelineService {
     p: PipelineDefinition,
     options: Omit<
       RunPipelineOptions,
-      'concurrency' | 'workDir' | 'signal' | 'trackingUri' | 'onEvent'
+      'concurrency' | 'workDir' | 'signal' | 'trackingUri' | 'onEvent' | 'sample'
     > = {},
   ): Promise<StepExplanation[]> {
+    resolvePools(p, { ...this.#deps.pools, ...options.pools });
     const resumed =
       options.resume === undefined ? undefined : await this.#resumable(p, options.resume);
     const ctx: RunContext = {
@@ -420,6 +500,8 @@ export class PipelineService {
       dryRun: true,
       resumed: resumed?.steps,
       emit: () => undefined,
+      pinnedDatasets: options.pinnedDatasets ?? {},
+      sample: undefined,
       executor: this.#executor,
       pipelineFile: undefined,
     };
@@ -661,7 +743,7 @@ export class PipelineService {
     if (this.#deps.queueExecutor === undefined)
       throw new MobiusError(
         'INVALID_ARGUMENT',
-        "executor 'queue' needs a PostgreSQL store: distributed workers share their queue through it (set MOBIUS_STORE=postgres://…)",
+        "executor 'queue' needs a PostgreSQL store: `mobius worker` processes share their queue through it, and this store is SQLite. Set store: postgres://user@host/db in mobius.yaml (or MOBIUS_STORE, or --store), or run the steps here with --executor local (pipelines.executor: local in the config)",
       );
     return this.#deps.queueExecutor(queue ?? 'default');
   }
@@ -682,15 +764,20 @@ export class PipelineService {
     }
   }
 
-  /** Starts every step whose upstream succeeded, up to `concurrency` at once. */
+  /**
+   * Starts every step whose upstream succeeded, up to `concurrency` at once and, for a
+   * step in a named pool, up to the pool's size among its steps.
+   */
   async #schedule(
     ctx: RunContext,
     concurrency: number,
+    pools: Readonly<Record<string, number>>,
     reports: Record<string, StepReport>,
     cancel: AbortController,
   ): Promise<void> {
     const pending = new Set(ctx.pipeline.steps.map((s) => s.name));
     const running = new Map<string, Promise<void>>();
+    const slots = new PoolSlots(pools);
     const done = (name: string): boolean =>
       reports[name]?.status === 'succeeded' || reports[name]?.status === 'cached';
     while (pending.size > 0 || running.size > 0) {
@@ -723,14 +810,18 @@ export class PipelineService {
           );
           continue;
         }
-        if (running.size >= concurrency || !ups.every(done)) continue;
+        if (running.size >= concurrency || !ups.every(done) || !slots.free(s.pool)) continue;
         progressed = true;
         pending.delete(s.name);
+        slots.take(s.pool);
         const task = this.#runStep(ctx, s, reports)
           .then((report) => {
             reports[s.name] = report;
           })
-          .finally(() => running.delete(s.name));
+          .finally(() => {
+            slots.release(s.pool);
+            running.delete(s.name);
+          });
         running.set(s.name, task);
       }
       if (running.size > 0) {
@@ -958,6 +1049,7 @@ export class PipelineService {
       env,
       inputHashes: Object.fromEntries(Object.entries(inputs).map(([n, i]) => [n, i.hash])),
       baseDir: ctx.baseDir,
+      ...(ctx.sample === undefined ? {} : { sample: ctx.sample }),
     });
     const forced = ctx.force === true || (Array.isArray(ctx.force) && ctx.force.includes(s.name));
     const previous = await this.#previousParts(ctx, s);
@@ -1028,18 +1120,51 @@ export class PipelineService {
             'INVALID_ARGUMENT',
             `step '${s.name}': dataset inputs need the data domain, which this pipeline service was not given`,
           );
-        const { version, blob } = await this.#deps.datasets.resolve(ref).catch((error: unknown) => {
-          throw new MobiusError(
-            (error as { code?: ErrorCode }).code ?? 'INVALID_ARGUMENT',
-            `step '${s.name}': dataset input '${ref.name}@${ref.version ?? 'latest'}': ${error instanceof Error ? error.message : String(error)}`,
-            { cause: error },
-          );
-        });
+        const pinned = pinnedRef(ctx, ref);
+        const { version, blob } = await this.#deps.datasets
+          .resolve(pinned)
+          .catch((error: unknown) => {
+            throw new MobiusError(
+              (error as { code?: ErrorCode }).code ?? 'INVALID_ARGUMENT',
+              `step '${s.name}': dataset input '${ref.name}@${ref.version ?? 'latest'}'${pinned === ref ? '' : ` (pinned to version ${pinned.version} by the trigger that started this run)`}: ${error instanceof Error ? error.message : String(error)}`,
+              { cause: error },
+            );
+          });
+        if (ctx.sample !== undefined) return this.#sampleInput(s, ref, version, ctx.sample);
         // The cache key holds the version's content hash: the same data under a new version
         // number is still a hit; the Parquet copy is only how the step reads it.
         return { blob, hash: version.contentHash, dataset: version };
       }
     }
+  }
+
+  /** A sample run's dataset input: the version's sample, a version of `sample.<name>`. */
+  async #sampleInput(
+    s: StepDefinition,
+    ref: Extract<InputRef, { kind: 'dataset' }>,
+    full: DatasetVersionInfo,
+    sample: { rows: number; seed: number },
+  ): Promise<PreparedInput> {
+    const io = this.#deps.datasets!;
+    if (io.sample === undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `step '${s.name}': a sample run needs a data domain that can sample, which this pipeline service was not given`,
+      );
+    const { version, blob } = await io
+      .sample({ version: full, ...sample, into: sampleDatasetName(full.dataset) })
+      .catch((error: unknown) => {
+        throw new MobiusError(
+          (error as { code?: ErrorCode }).code ?? 'INVALID_ARGUMENT',
+          `step '${s.name}': could not sample dataset input '${ref.name}' (${full.dataset}@${full.version}) to ${sample.rows} rows: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      });
+    const dataset: DatasetVersionInfo = {
+      ...version,
+      sampleOf: { dataset: full.dataset, version: full.version, rowCount: full.rowCount },
+    };
+    return { blob, hash: version.contentHash, dataset };
   }
 
   async #blobsExist(outputs: Record<string, OutputBlob>): Promise<boolean> {
@@ -1231,7 +1356,8 @@ export class PipelineService {
               createWriteStream(path),
             );
           report.datasets.out[name] = await this.#deps.datasets!.register({
-            dataset,
+            // A sample run's outputs go to the sandbox: the real dataset's latest never moves.
+            dataset: ctx.sample === undefined ? dataset : sampleDatasetName(dataset),
             path: outputPaths[name]!,
             format,
             runId,
@@ -1447,6 +1573,79 @@ export class PipelineService {
   }
 }
 
+/** A sample run's sampling, checked; and the inputs it reads whole (files). */
+function checkSample(
+  p: PipelineDefinition,
+  options: RunPipelineOptions,
+): SampleSummary | undefined {
+  if (options.sample === undefined) return undefined;
+  const { rows, seed = 0 } = options.sample;
+  if (!Number.isSafeInteger(rows) || rows < 1)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `--sample must be a whole number of rows ≥ 1, not ${String(rows)}`,
+    );
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 2 ** 31 - 1)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `--seed must be a whole number from 0 to ${2 ** 31 - 1}, not ${String(seed)}`,
+    );
+  // A resumed run's steps are reused as they are: a full run's outputs in a sample run
+  // (or the other way round) would mix the namespaces.
+  if (options.resume !== undefined)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      '--sample cannot be combined with --resume: start a new sample run (its unchanged steps are cache hits)',
+    );
+  return {
+    rows,
+    seed,
+    namespace: SAMPLE_DATASET_PREFIX,
+    unsampled: p.steps.flatMap((s) =>
+      Object.entries(s.inputs).flatMap(([name, ref]) =>
+        ref.kind === 'file' ? [`${s.name}.${name} (file:${ref.path})`] : [],
+      ),
+    ),
+  };
+}
+
+/**
+ * A `@latest` dataset ref with a pinned version (a trigger's fire) becomes `@<version>`:
+ * the run reads what fired it, not what landed since. A version 0 pin (the dataset had no
+ * version when the trigger fired, possible with `when: 'any'`) pins nothing.
+ */
+function pinnedRef(
+  ctx: RunContext,
+  ref: Extract<InputRef, { kind: 'dataset' }>,
+): Extract<InputRef, { kind: 'dataset' }> {
+  const pin = ctx.pinnedDatasets[ref.name];
+  if (pin === undefined || pin < 1 || (ref.version !== undefined && ref.version !== 'latest'))
+    return ref;
+  return { ...ref, version: String(pin) };
+}
+
+/** Slots in use per named pool (a step without a pool takes none). */
+class PoolSlots {
+  readonly #sizes: Readonly<Record<string, number>>;
+  readonly #used = new Map<string, number>();
+
+  constructor(sizes: Readonly<Record<string, number>>) {
+    this.#sizes = sizes;
+  }
+
+  free(pool: string | undefined): boolean {
+    return pool === undefined || (this.#used.get(pool) ?? 0) < (this.#sizes[pool] ?? 0);
+  }
+
+  take(pool: string | undefined): void {
+    if (pool !== undefined) this.#used.set(pool, (this.#used.get(pool) ?? 0) + 1);
+  }
+
+  release(pool: string | undefined): void {
+    if (pool !== undefined) this.#used.set(pool, (this.#used.get(pool) ?? 1) - 1);
+  }
+}
+
 /** One resolved input: the blob the step reads, the hash its key uses, and its dataset version if any. */
 interface PreparedInput {
   blob: OutputBlob;
@@ -1505,6 +1704,10 @@ interface RunContext {
   /** `--resume`: the named run's succeeded steps. */
   resumed: ReadonlyMap<string, ResumedStep> | undefined;
   emit: (event: PipelineEvent) => void;
+  /** Versions `@latest` dataset inputs read (a trigger's fire); see RunPipelineOptions. */
+  pinnedDatasets: Readonly<Record<string, number>>;
+  /** A sample run's sampling; undefined for a full run. */
+  sample: { rows: number; seed: number } | undefined;
 }
 
 function runSummary(r: {

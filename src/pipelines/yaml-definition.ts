@@ -63,6 +63,7 @@ const stepSchema = z
     env: z.array(z.string()).optional(),
     codeFiles: z.array(z.string()).optional(),
     cache: z.boolean().optional(),
+    pool: z.string().optional(),
   })
   .strict();
 
@@ -90,6 +91,7 @@ const pipelineSchema = z
     steps: z.array(stepSchema).min(1),
     schedule: z.union([scheduleSchema, z.array(scheduleSchema)]).optional(),
     trigger: triggerSchema.optional(),
+    pools: z.record(z.string(), z.number()).optional(),
   })
   .strict();
 
@@ -123,10 +125,11 @@ export function parsePipelineYaml(text: string, source = 'mobius.yaml'): Pipelin
     ...(doc.params === undefined ? {} : { params: doc.params }),
     ...(doc.schedule === undefined ? {} : { schedule: doc.schedule }),
     ...(doc.trigger === undefined ? {} : { trigger: doc.trigger }),
+    ...(doc.pools === undefined ? {} : { pools: doc.pools }),
     steps: doc.steps.map((s) => {
       if (s.check !== undefined) {
         const extra = Object.keys(s).filter(
-          (k) => !['name', 'check', 'cache', 'after'].includes(k),
+          (k) => !['name', 'check', 'cache', 'after', 'pool'].includes(k),
         );
         if (extra.length > 0)
           throw new MobiusError(
@@ -137,6 +140,7 @@ export function parsePipelineYaml(text: string, source = 'mobius.yaml'): Pipelin
           dataset: s.check.dataset,
           suite: s.check.suite,
           ...(s.cache === undefined ? {} : { cache: s.cache }),
+          ...(s.pool === undefined ? {} : { pool: s.pool }),
         });
         return { ...gate, after: s.after ?? [] };
       }

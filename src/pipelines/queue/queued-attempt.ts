@@ -7,7 +7,9 @@
  * coordinator's whole environment, which would put its secrets into the queue table.
  */
 import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
 import { MobiusError } from '../../core/index.js';
+import { loadPipeline } from '../loader.js';
 import type { ParamValue, PipelineDefinition, StepDefinition } from '../definition.js';
 import type { StepTask } from '../executor.js';
 
@@ -143,15 +145,14 @@ export async function stepToRun(q: QueuedAttempt): Promise<StepDefinition> {
   };
   const run = q.step.run;
   if (run.kind !== 'function') return { ...def, run };
-  const { createJiti } = await import('jiti');
-  const jiti = createJiti(import.meta.url, { moduleCache: false });
   let loaded: unknown;
   try {
-    loaded = await jiti.import(run.module, { default: true });
+    // Through the loader `mobius run` used, so `import … from 'mobius'` resolves here too.
+    loaded = await loadPipeline(run.module, { cwd: dirname(run.module) });
   } catch (cause) {
     throw new MobiusError(
       'INVALID_ARGUMENT',
-      `cannot import pipeline file '${run.module}' on this worker: workers need the project at the same path`,
+      `cannot import pipeline file '${run.module}' on this worker (${cause instanceof Error ? cause.message : String(cause)}): workers need the project at the same path`,
       { cause },
     );
   }

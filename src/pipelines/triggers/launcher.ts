@@ -20,6 +20,16 @@ export function pipelineLauncher(service: PipelineService, logger?: Logger): Lau
       service
         .run(request.pipeline, {
           ...request.runOptions,
+          // A dataset-triggered run reads the versions that fired it, even if newer ones
+          // land between the fire and the run, or while it runs.
+          ...(request.reason.trigger === 'dataset'
+            ? {
+                pinnedDatasets: {
+                  ...request.runOptions.pinnedDatasets,
+                  ...request.reason.datasets,
+                },
+              }
+            : {}),
           tags: request.tags,
           onStarted: ({ id }) => {
             started = true;
