@@ -21,6 +21,7 @@ import { registerV1RegistryRoutes } from './routes/v1-registry.js';
 import { registerV1DatasetRoutes } from './routes/v1-datasets.js';
 import { registerV1CheckRoutes } from './routes/v1-checks.js';
 import { registerV1ScheduleRoutes } from './routes/v1-schedules.js';
+import { registerV1LineageRoutes } from './routes/v1-lineage.js';
 import { registerV2InferenceRoutes } from './routes/v2-inference.js';
 import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
 import { registerMlflowRegistryRoutes } from './mlflow/registry-routes.js';
@@ -107,6 +108,7 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   await app.register(registerV1DatasetRoutes(ctx));
   registerV1CheckRoutes(app, ctx);
   registerV1ScheduleRoutes(app, ctx);
+  registerV1LineageRoutes(app, ctx);
   registerV2InferenceRoutes(app, ctx);
   registerMlflowTrackingRoutes(app, ctx);
   registerMlflowRegistryRoutes(app, ctx);

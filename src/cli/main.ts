@@ -24,6 +24,7 @@ import { discoverPipelines, loadPipeline } from '../pipelines/index.js';
 import { registerWorkerCommands } from './worker-commands.js';
 import { registerCheckCommands } from './check-commands.js';
 import { registerScheduleCommands } from './schedule-commands.js';
+import { registerLineageCommands } from './lineage-commands.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -249,6 +250,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
     out: process.stdout,
   });
   registerScheduleCommands(program, { config, json });
+  registerLineageCommands(program, { config, json });
   registerWorkerCommands(program, { config, json, env });
 
   for (const command of program.commands) {

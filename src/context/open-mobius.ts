@@ -26,6 +26,7 @@ import {
   type QueueExecutor,
 } from '../pipelines/index.js';
 import { ServingService } from '../serving/index.js';
+import { LineageService } from '../lineage/index.js';
 import { datasetIO, gateRunner } from './pipeline-adapters.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
@@ -58,6 +59,8 @@ export interface MobiusContext {
    * `deploy(name, model)` for now; registry-backed deployments (model@alias) will drive it.
    */
   serving: ServingService;
+  /** Walks over the lineage graph: what produced a prediction, a model, a dataset version. */
+  lineage: LineageService;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -143,6 +146,7 @@ export async function openMobius(
       pipelines,
       scheduler,
       serving,
+      lineage: new LineageService(store.db),
       close: async () => {
         await scheduler.stop();
         await serving.close();

@@ -672,3 +672,9 @@ export const DEPLOYMENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
  * session live in the API process's memory; bigger models belong in a separate runtime.
  */
 export const MAX_INPROCESS_MODEL_BYTES = 512 * 1024 * 1024;
+
+/** Lineage walks: edges followed from the start node (a guard against cycles and runaway graphs). */
+export const LINEAGE_MAX_DEPTH = 64;
+
+/** Lineage walks: nodes returned, nearest first; a graph this size is a report, not a view. */
+export const LINEAGE_MAX_NODES = 10_000;
