@@ -87,6 +87,8 @@ for (const backend of STORE_BACKENDS) {
           step('count', {
             inputs: { text: 'upper.upper' },
             outputs: ['count'],
+            // It records each run in a file of the test's, outside its outputs: the opt-out.
+            sandbox: false,
             run: [
               'python3',
               '-c',
@@ -313,20 +315,19 @@ for (const backend of STORE_BACKENDS) {
     });
 
     it('leaves no orphan when a step forks a child and dies', async () => {
-      const pidFile = join(dir, 'child.pid');
+      // The child's pid goes to stderr (a sandboxed step writes nothing outside its scratch).
       const p = pipeline('forks', {
-        steps: [
-          step('fork', {
-            run: { shell: `sleep 300 & echo $! > ${JSON.stringify(pidFile)}; exit 3` },
-          }),
-        ],
+        steps: [step('fork', { run: { shell: 'sleep 300 & echo $! >&2; exit 3' } })],
       });
       clock.advance(1000);
       const result = await service.run(p, { baseDir: dir, env: ENV });
       expect(result.steps.fork!.status).toBe('failed');
       expect(result.steps.fork!.exitCode).toBe(3);
       expect(result.steps.fork!.exitReason).toBe('exit code 3');
-      const pid = Number(readFileSync(pidFile, 'utf8'));
+      const forkRun = await t.ctx.tracking.runs.get(result.steps.fork!.trackingRunId!);
+      const forkRoot = forkRun.info.artifactUri.replace(/^mlflow-artifacts:\/*/, '');
+      const stderrLog = await t.ctx.tracking.artifacts.open(`${forkRoot}/logs/stderr.log`);
+      const pid = Number((await text(stderrLog.stream)).trim());
       expect(pid).toBeGreaterThan(0);
       for (let i = 0; i < 50 && !dead(pid); i++) await new Promise((r) => setTimeout(r, 50));
       expect(dead(pid)).toBe(true);

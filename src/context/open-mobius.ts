@@ -18,6 +18,7 @@ import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
 import { CheckService, DataService } from '../data/index.js';
 import {
+  CommandSandbox,
   PipelineService,
   Scheduler,
   loadQueue,
@@ -118,6 +119,7 @@ export async function openMobius(
       datasets: datasetIO(data),
       gates: gateRunner(checks),
       listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
+      sandbox: new CommandSandbox(config.pipelines.sandbox),
     });
     const scheduler = new Scheduler({
       store,

@@ -142,6 +142,17 @@ describe('config loader', () => {
     await expect(loadConfig({ cwd, env: {} })).rejects.toThrow(/mobius.yaml/);
   });
 
+  it('reads pipelines.sandbox from the file and MOBIUS_PIPELINES_SANDBOX, and refuses other values', async () => {
+    expect((await loadConfig({ cwd: dir(), env: {} })).pipelines.sandbox).toBe('auto');
+    const cwd = dir({ 'mobius.yaml': 'pipelines:\n  sandbox: off\n' });
+    expect((await loadConfig({ cwd, env: {} })).pipelines.sandbox).toBe('off');
+    const env = await loadConfig({ cwd, env: { MOBIUS_PIPELINES_SANDBOX: 'on' } });
+    expect(env.pipelines.sandbox).toBe('on');
+    await expect(
+      loadConfig({ cwd: dir(), env: { MOBIUS_PIPELINES_SANDBOX: 'yes' } }),
+    ).rejects.toThrow(/sandbox/);
+  });
+
   it('sends no OpenLineage events unless asked', async () => {
     const c = await loadConfig({ cwd: dir(), env: {} });
     expect(c.openlineage).toMatchObject({ transport: 'none', namespace: 'mobius' });

@@ -50,6 +50,13 @@ export interface MobiusConfig {
   log: { level: LogLevel };
   /** Where pipeline runs are reported as OpenLineage RunEvents (docs/pipelines.md). */
   openlineage: OpenLineageConfig;
+  pipelines: {
+    /**
+     * Run command steps under bubblewrap, writable only in their scratch: `auto` when it
+     * works on this machine, `on` (a step fails saying why when it cannot), `off`.
+     */
+    sandbox: 'auto' | 'on' | 'off';
+  };
 }
 
 /** The resolved `openlineage` section. */
@@ -108,6 +115,7 @@ const partialSchema = z.strictObject({
       namespace: z.string().min(1).max(1000).optional(),
     })
     .optional(),
+  pipelines: z.strictObject({ sandbox: z.enum(['auto', 'on', 'off']).optional() }).optional(),
 });
 
 /** A partial configuration, as a file, the environment or flags give it. */
@@ -137,6 +145,7 @@ const ENV: Record<string, EnvReader> = {
   AWS_SECRET_ACCESS_KEY: (v) => ({ s3: { secretAccessKey: v } }),
   AWS_REGION: (v) => ({ s3: { region: v } }),
   // The OpenLineage clients' own variables, so one environment configures every emitter.
+  MOBIUS_PIPELINES_SANDBOX: (v) => ({ pipelines: { sandbox: v as 'auto' | 'on' | 'off' } }),
   OPENLINEAGE_URL: (v) => ({ openlineage: { url: v } }),
   OPENLINEAGE_ENDPOINT: (v) => ({ openlineage: { endpoint: v } }),
   OPENLINEAGE_API_KEY: (v) => ({ openlineage: { apiKey: v } }),
@@ -206,6 +215,7 @@ export function resolveConfig(input: ConfigInput, cwd: string): MobiusConfig {
     },
     log: { level: input.log?.level ?? 'info' },
     openlineage: resolveOpenLineage(input.openlineage ?? {}, cwd),
+    pipelines: { sandbox: input.pipelines?.sandbox ?? 'auto' },
   };
   checkLocations(config);
   return config;

@@ -100,6 +100,11 @@ export interface StepOptions {
   codeFiles?: readonly string[];
   /** Never reuse a cached result for this step. */
   cache?: boolean;
+  /**
+   * `false`: run this command outside the sandbox, for a step that must write somewhere
+   * other than its outputs, working dir and TMPDIR (docs/pipelines.md, "Sandbox").
+   */
+  sandbox?: boolean;
 }
 
 /** One step as validated. */
@@ -122,6 +127,8 @@ export interface StepDefinition {
   env: readonly string[];
   codeFiles: readonly string[];
   cache: boolean;
+  /** `false`: this command runs outside the sandbox. Optional: absent = sandboxed. */
+  sandbox?: boolean;
 }
 
 export interface PipelineOptions {
@@ -243,6 +250,8 @@ export function step(name: string, options: StepOptions): StepDefinition {
     env: [...(options.env ?? [])],
     codeFiles: [...(options.codeFiles ?? [])],
     cache: options.cache ?? true,
+    // Only when turned off: a definition without it is sandboxed (and compares equal).
+    ...(options.sandbox === false ? { sandbox: false } : {}),
   };
 }
 

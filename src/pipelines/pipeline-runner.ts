@@ -37,6 +37,7 @@ import {
   type StepDefinition,
 } from './definition.js';
 import { LocalExecutor, type StepExecutor, type StepOutcome } from './executor.js';
+import { CommandSandbox, type SandboxPaths } from './sandbox.js';
 import type {
   AssertionResult,
   PipelineListener,
@@ -236,6 +237,8 @@ export interface PipelineServiceDeps {
   isAlive?: (pid: number) => boolean;
   /** Told when pipeline and step runs start and finish (OpenLineage, …); never fail a run. */
   listeners?: readonly PipelineListener[];
+  /** Whether the default executor runs commands under bubblewrap; default `auto`. */
+  sandbox?: CommandSandbox;
 }
 
 /** Tags on the tracking runs of pipelines and steps. */
@@ -255,7 +258,8 @@ export class PipelineService {
 
   constructor(deps: PipelineServiceDeps) {
     this.#deps = deps;
-    this.#executor = deps.executor ?? new LocalExecutor();
+    this.#executor =
+      deps.executor ?? new LocalExecutor({ sandbox: deps.sandbox ?? new CommandSandbox('auto') });
     this.#sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.#host = deps.host ?? hostname();
     this.#pid = deps.pid ?? process.pid;
@@ -1114,6 +1118,7 @@ export class PipelineService {
       );
       for (const [name, path] of Object.entries(outputPaths))
         contract[`MOBIUS_OUTPUT_${name.toUpperCase()}`] = path;
+      const sandbox = await sandboxPaths(dir, outDir, cwd);
       await writeFile(logs.stdout, '', { flag: 'a' });
       await writeFile(logs.stderr, '', { flag: 'a' });
       report.attempts = attempt;
@@ -1144,6 +1149,7 @@ export class PipelineService {
           );
         },
         ...(ctx.pipelineFile === undefined ? {} : { pipelineFile: ctx.pipelineFile }),
+        sandbox,
       });
       const modified = await modifiedInputs(inputPaths, inputs);
       if (modified.length > 0) {
@@ -1519,6 +1525,16 @@ export class PipelineService {
       report.status === 'killed' ? 'KILLED' : report.status === 'failed' ? 'FAILED' : 'FINISHED';
     await tracking.runs.update(runId, { status, endTime: now }, { trx });
   }
+}
+
+/**
+ * What a sandboxed command may write: this attempt's output dir, its working dir and a
+ * temp dir in its scratch (TMPDIR; MLflow's client and most tools put temp files there).
+ */
+async function sandboxPaths(dir: string, outDir: string, cwd: string): Promise<SandboxPaths> {
+  const tmpDir = join(dir, 'tmp');
+  await mkdir(tmpDir, { recursive: true });
+  return { writable: [outDir, cwd, tmpDir], tmpDir, outputDir: outDir };
 }
 
 /** A log or output already stored as a blob, to be recorded as a step run's artifact. */

@@ -63,6 +63,7 @@ const stepSchema = z
     env: z.array(z.string()).optional(),
     codeFiles: z.array(z.string()).optional(),
     cache: z.boolean().optional(),
+    sandbox: z.boolean().optional(),
   })
   .strict();
 
