@@ -205,8 +205,10 @@ for (const backend of STORE_BACKENDS) {
         String(await (await t.ctx.blobs.get(result.steps.polite!.outputs.mode!.sha256)).toArray()),
       ).toBe('444\n');
       expect(result.steps.rude!.status).toBe('failed');
-      expect(result.steps.rude!.exitReason).toBe(
-        "step modified its input 'x'; inputs are read-only copies: write results to an output instead",
+      // Sandboxed (bubblewrap here), the write fails in the step; otherwise the re-hash
+      // after the attempt finds the change. Either way the step fails saying so.
+      expect(result.steps.rude!.exitReason).toMatch(
+        /^step (modified|tried to write) its input 'x'; inputs are read-only copies: write results to an output instead/,
       );
       expect(readFileSync(join(dir, 'in.txt'), 'utf8')).toBe('original\n');
       expect(result.steps.relative!.status).toBe('succeeded');

@@ -87,6 +87,8 @@ for (const backend of STORE_BACKENDS) {
           step('count', {
             inputs: { text: 'upper.upper' },
             outputs: ['count'],
+            // It records each run in a file of the test's, outside its outputs: the opt-out.
+            sandbox: false,
             run: [
               'python3',
               '-c',
@@ -139,6 +141,18 @@ for (const backend of STORE_BACKENDS) {
       // It wrote nothing on stderr: an empty log is not stored.
       await expect(t.ctx.tracking.artifacts.open(`${root}/logs/stderr.log`)).rejects.toMatchObject({
         code: 'NOT_FOUND',
+      });
+      // Its output is an artifact of its run, pointing at the blob the step stored.
+      const countOut = await t.ctx.tracking.artifacts.open(`${root}/outputs/count`);
+      expect(await text(countOut.stream)).toBe('3');
+      const outRow = await t.ctx.store.db
+        .selectFrom('artifact')
+        .select(['sha256', 'run_id'])
+        .where('path', '=', `${root}/outputs/count`)
+        .executeTakeFirstOrThrow();
+      expect(outRow).toEqual({
+        sha256: first.steps.count!.outputs.count!.sha256,
+        run_id: count.info.id,
       });
       const edges = await t.ctx.store.db
         .selectFrom('edge')
@@ -301,20 +315,19 @@ for (const backend of STORE_BACKENDS) {
     });
 
     it('leaves no orphan when a step forks a child and dies', async () => {
-      const pidFile = join(dir, 'child.pid');
+      // The child's pid goes to stderr (a sandboxed step writes nothing outside its scratch).
       const p = pipeline('forks', {
-        steps: [
-          step('fork', {
-            run: { shell: `sleep 300 & echo $! > ${JSON.stringify(pidFile)}; exit 3` },
-          }),
-        ],
+        steps: [step('fork', { run: { shell: 'sleep 300 & echo $! >&2; exit 3' } })],
       });
       clock.advance(1000);
       const result = await service.run(p, { baseDir: dir, env: ENV });
       expect(result.steps.fork!.status).toBe('failed');
       expect(result.steps.fork!.exitCode).toBe(3);
       expect(result.steps.fork!.exitReason).toBe('exit code 3');
-      const pid = Number(readFileSync(pidFile, 'utf8'));
+      const forkRun = await t.ctx.tracking.runs.get(result.steps.fork!.trackingRunId!);
+      const forkRoot = forkRun.info.artifactUri.replace(/^mlflow-artifacts:\/*/, '');
+      const stderrLog = await t.ctx.tracking.artifacts.open(`${forkRoot}/logs/stderr.log`);
+      const pid = Number((await text(stderrLog.stream)).trim());
       expect(pid).toBeGreaterThan(0);
       for (let i = 0; i < 50 && !dead(pid); i++) await new Promise((r) => setTimeout(r, 50));
       expect(dead(pid)).toBe(true);
@@ -536,6 +549,41 @@ for (const backend of STORE_BACKENDS) {
       expect(chattyLog.size).toBeGreaterThan(7 * 1024 * 1024);
       expect(chattyLog.size).toBeLessThanOrEqual(8 * 1024 * 1024 + 100);
       chattyLog.stream.resume();
+    });
+
+    it('records an executed step with one commit at its start and one at its end', async () => {
+      // Issue 5's overhead budget (≤ 5 ms a step): each commit is an fsync on SQLite.
+      const chainOf = (n: number) =>
+        pipeline('commit-count', {
+          steps: Array.from({ length: n }, (_x, i) =>
+            step(`c${i}`, {
+              ...(i === 0 ? {} : { after: [`c${i - 1}`] }),
+              outputs: ['out'],
+              run: async (ctx) => writeFile(ctx.outputs.out!, String(i)),
+            }),
+          ),
+        });
+      const store = t.ctx.store;
+      const write = store.write.bind(store);
+      const commits = async (n: number): Promise<number> => {
+        let count = 0;
+        store.write = (fn, options) => {
+          count++;
+          return write(fn, options);
+        };
+        try {
+          const r = await service.run(chainOf(n), { baseDir: dir, env: ENV, force: true });
+          expect(r.status).toBe('succeeded');
+          for (const rep of Object.values(r.steps)) expect(rep.status).toBe('succeeded');
+        } finally {
+          store.write = write;
+        }
+        return count;
+      };
+      await commits(1); // creates the experiment
+      const one = await commits(1);
+      const five = await commits(5);
+      expect(five - one).toBe(4 * 2);
     });
   });
 }

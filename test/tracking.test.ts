@@ -30,6 +30,48 @@ for (const backend of STORE_BACKENDS) {
       return tracking.runs.create({ experimentId });
     };
 
+    it('writes a run, its batch, its status and an artifact row in an outer transaction: all of it or none', async () => {
+      const experimentId = await tracking.experiments.create({ name: 'outer-trx' });
+      const blob = await tracking.artifacts.put('loose/file.txt', Readable.from(['bytes']));
+      const failing = t.store.write(async (trx) => {
+        const run = await tracking.runs.create({ experimentId, name: 'rolled-back' }, { trx });
+        await tracking.runs.logBatch(run.info.id, { params: [{ key: 'p', value: '1' }] }, { trx });
+        throw new Error('after the writes');
+      });
+      await expect(failing).rejects.toThrow('after the writes');
+      expect((await tracking.runs.search({ experimentIds: [experimentId] })).runs).toEqual([]);
+
+      const created = await t.store.write(async (trx) => {
+        const run = await tracking.runs.create(
+          { experimentId, name: 'kept', tags: { a: 'b' } },
+          { trx },
+        );
+        await tracking.runs.logBatch(
+          run.info.id,
+          {
+            params: [{ key: 'p', value: '1' }],
+            metrics: [{ key: 'm', value: 2, timestamp: 1, step: 0 }],
+          },
+          { trx },
+        );
+        const root = run.info.artifactUri.replace(/^mlflow-artifacts:\/*/, '');
+        await tracking.artifacts.record(`${root}/out.txt`, blob, { trx });
+        await tracking.runs.update(run.info.id, { status: 'FINISHED', endTime: 5 }, { trx });
+        return run;
+      });
+      // What create returns inside a transaction is what a read gives (before the batch).
+      expect(created.info.status).toBe('RUNNING');
+      expect(created.data.tags).toEqual({ a: 'b', 'mlflow.runName': 'kept' });
+      const read = await tracking.runs.get(created.info.id);
+      expect(read.info).toEqual({ ...created.info, status: 'FINISHED', endTime: 5 });
+      expect(read.data.params).toEqual({ p: '1' });
+      expect(read.data.metrics.map((m) => [m.key, m.value])).toEqual([['m', 2]]);
+      const root = read.info.artifactUri.replace(/^mlflow-artifacts:\/*/, '');
+      const file = await tracking.artifacts.open(`${root}/out.txt`);
+      expect(file.size).toBe(5);
+      file.stream.resume();
+    });
+
     it('has the default experiment 0, which cannot be deleted', async () => {
       expect((await tracking.experiments.get('0')).name).toBe('Default');
       await expect(tracking.experiments.setLifecycle('0', 'deleted')).rejects.toMatchObject({

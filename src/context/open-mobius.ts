@@ -18,6 +18,7 @@ import { RegistryService } from '../registry/index.js';
 import { Engine } from '../engine/index.js';
 import { CheckService, DataService } from '../data/index.js';
 import {
+  CommandSandbox,
   PipelineService,
   Scheduler,
   loadQueue,
@@ -123,6 +124,7 @@ export async function openMobius(
       listeners: [openLineageListener(config.openlineage, logger)].filter((l) => l !== undefined),
       pools: config.pipelines.pools,
       defaultExecutor: config.pipelines.executor,
+      sandbox: new CommandSandbox(config.pipelines.sandbox),
     });
     const scheduler = new Scheduler({
       store,

@@ -144,18 +144,29 @@ describe('config loader', () => {
 
   it('reads the pipelines section: executor and named pools, with clear errors', async () => {
     const none = await loadConfig({ cwd: dir(), env: {} });
-    expect(none.pipelines).toEqual({ executor: 'local', pools: {} });
+    expect(none.pipelines).toEqual({ executor: 'local', pools: {}, sandbox: 'auto' });
     const cwd = dir({
       'mobius.yaml': 'pipelines:\n  executor: queue\n  pools: { gpu: 1, io: 4 }\n',
     });
     const c = await loadConfig({ cwd, env: {} });
-    expect(c.pipelines).toEqual({ executor: 'queue', pools: { gpu: 1, io: 4 } });
+    expect(c.pipelines).toEqual({ executor: 'queue', pools: { gpu: 1, io: 4 }, sandbox: 'auto' });
     const env = await loadConfig({ cwd, env: { MOBIUS_PIPELINES_EXECUTOR: 'local' } });
     expect(env.pipelines.executor).toBe('local');
     const bad = dir({ 'mobius.yaml': 'pipelines:\n  executor: k8s\n  pools: { gpu: 0 }\n' });
     await expect(loadConfig({ cwd: bad, env: {} })).rejects.toThrow(
       /'pipelines\.executor'.*'pipelines\.pools\.gpu'/,
     );
+  });
+
+  it('reads pipelines.sandbox from the file and MOBIUS_PIPELINES_SANDBOX, and refuses other values', async () => {
+    expect((await loadConfig({ cwd: dir(), env: {} })).pipelines.sandbox).toBe('auto');
+    const cwd = dir({ 'mobius.yaml': 'pipelines:\n  sandbox: off\n' });
+    expect((await loadConfig({ cwd, env: {} })).pipelines.sandbox).toBe('off');
+    const env = await loadConfig({ cwd, env: { MOBIUS_PIPELINES_SANDBOX: 'on' } });
+    expect(env.pipelines.sandbox).toBe('on');
+    await expect(
+      loadConfig({ cwd: dir(), env: { MOBIUS_PIPELINES_SANDBOX: 'yes' } }),
+    ).rejects.toThrow(/sandbox/);
   });
 
   it('sends no OpenLineage events unless asked', async () => {

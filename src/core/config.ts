@@ -63,6 +63,11 @@ export interface PipelinesConfig {
   executor: 'local' | 'queue';
   /** Named pools (`gpu: 1`): how many steps of each may run at once; they win over a pipeline's own sizes. */
   pools: Record<string, number>;
+  /**
+   * Run command steps under bubblewrap, writable only in their scratch: `auto` when it
+   * works on this machine, `on` (a step fails saying why when it cannot), `off`.
+   */
+  sandbox: 'auto' | 'on' | 'off';
 }
 
 /** The resolved `openlineage` section. */
@@ -124,6 +129,7 @@ const partialSchema = z.strictObject({
   pipelines: z
     .strictObject({
       executor: z.enum(['local', 'queue']).optional(),
+      sandbox: z.enum(['auto', 'on', 'off']).optional(),
       pools: z
         .record(
           z
@@ -167,6 +173,7 @@ const ENV: Record<string, EnvReader> = {
   AWS_SECRET_ACCESS_KEY: (v) => ({ s3: { secretAccessKey: v } }),
   AWS_REGION: (v) => ({ s3: { region: v } }),
   // The OpenLineage clients' own variables, so one environment configures every emitter.
+  MOBIUS_PIPELINES_SANDBOX: (v) => ({ pipelines: { sandbox: v as 'auto' | 'on' | 'off' } }),
   OPENLINEAGE_URL: (v) => ({ openlineage: { url: v } }),
   OPENLINEAGE_ENDPOINT: (v) => ({ openlineage: { endpoint: v } }),
   OPENLINEAGE_API_KEY: (v) => ({ openlineage: { apiKey: v } }),
@@ -239,6 +246,7 @@ export function resolveConfig(input: ConfigInput, cwd: string): MobiusConfig {
     pipelines: {
       executor: input.pipelines?.executor ?? 'local',
       pools: { ...input.pipelines?.pools },
+      sandbox: input.pipelines?.sandbox ?? 'auto',
     },
   };
   checkLocations(config);

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { finished } from 'node:stream/promises';
 import { limits } from '../core/index.js';
 import { BoundedLog } from './bounded-log.js';
@@ -20,6 +21,12 @@ export interface CommandSpec {
   signal?: AbortSignal | undefined;
   /** Called with the leader's pid (= its process group id) right after it is spawned. */
   onSpawn?: (pid: number) => void;
+  /**
+   * The leader is a wrapper (bubblewrap, see sandbox.ts) that runs the command as its one
+   * child: CPU and peak RSS are sampled from that child, and the wrapper's exit 128+N
+   * (how it passes on a child killed by signal N) is reported as signal N.
+   */
+  wrapped?: boolean;
 }
 
 /** How a command ended and what it cost. */
@@ -93,10 +100,19 @@ export async function runCommand(spec: CommandSpec): Promise<CommandResult> {
   // Cancelled while the step was being prepared: an abort listener added now never fires.
   if (spec.signal?.aborted === true) onAbort();
 
+  // The process measured: the leader, or the command a wrapper leader runs (found once).
+  let measured = spec.wrapped === true ? undefined : pid;
   const sample = async (): Promise<void> => {
     if (pid === undefined || process.platform !== 'linux') return;
     try {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      if (measured === undefined) {
+        // Linux ≥ 3.5 lists a task's children here; bwrap's only child is the command.
+        const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
+        const first = Number(children.trim().split(' ')[0]);
+        if (!(first > 0)) return;
+        measured = first;
+      }
+      const stat = await readFile(`/proc/${measured}/stat`, 'utf8');
       // Fields after the parenthesised command name: utime, stime (14, 15) and cutime,
       // cstime (16, 17) — the CPU of children the leader has waited for, so a `sh -c`
       // leader counts the program it ran once that has exited.
@@ -104,7 +120,7 @@ export async function runCommand(spec: CommandSpec): Promise<CommandResult> {
       const ticks =
         Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
       if (Number.isFinite(ticks)) cpuMs = (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
-      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const status = await readFile(`/proc/${measured}/status`, 'utf8');
       const hwm = /^VmHWM:\s+(\d+) kB/m.exec(status);
       if (hwm !== null) peakRssBytes = Math.max(peakRssBytes ?? 0, Number(hwm[1]) * 1024);
     } catch {
@@ -132,9 +148,10 @@ export async function runCommand(spec: CommandSpec): Promise<CommandResult> {
   // leaves orphans behind (and so the pipes close).
   killGroup('SIGKILL');
   await Promise.all([finished(stdout), finished(stderr)]);
+  const passedOn = spec.wrapped === true ? signalOfWrapperExit(outcome.exitCode) : undefined;
   return {
-    exitCode: outcome.exitCode,
-    signal: outcome.signal,
+    exitCode: passedOn === undefined ? outcome.exitCode : null,
+    signal: passedOn ?? outcome.signal,
     timedOut,
     aborted,
     spawnError: outcome.spawnError,
@@ -144,4 +161,13 @@ export async function runCommand(spec: CommandSpec): Promise<CommandResult> {
     stdoutDropped: stdout.dropped,
     stderrDropped: stderr.dropped,
   };
+}
+
+/** bwrap exits 128+N when its command was killed by signal N (like a shell): that signal. */
+function signalOfWrapperExit(exitCode: number | null): NodeJS.Signals | undefined {
+  if (exitCode === null || exitCode <= 128) return undefined;
+  const n = exitCode - 128;
+  return (Object.keys(constants.signals) as NodeJS.Signals[]).find(
+    (name) => constants.signals[name] === n,
+  );
 }

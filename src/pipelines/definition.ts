@@ -106,6 +106,11 @@ export interface StepOptions {
    * config's `pipelines.pools`.
    */
   pool?: string;
+  /**
+   * `false`: run this command outside the sandbox, for a step that must write somewhere
+   * other than its outputs, working dir and TMPDIR (docs/pipelines.md, "Sandbox").
+   */
+  sandbox?: boolean;
 }
 
 /** One step as validated. */
@@ -130,6 +135,8 @@ export interface StepDefinition {
   cache: boolean;
   /** The named pool whose slots the step takes (absent: none; scheduling only, not in the cache key). */
   pool?: string;
+  /** `false`: this command runs outside the sandbox. Optional: absent = sandboxed. */
+  sandbox?: boolean;
 }
 
 export interface PipelineOptions {
@@ -261,6 +268,8 @@ export function step(name: string, options: StepOptions): StepDefinition {
     codeFiles: [...(options.codeFiles ?? [])],
     cache: options.cache ?? true,
     ...(options.pool === undefined ? {} : { pool: options.pool }),
+    // Only when turned off: a definition without it is sandboxed (and compares equal).
+    ...(options.sandbox === false ? { sandbox: false } : {}),
   };
 }
 

@@ -6,9 +6,16 @@
  * worker's outcome.
  */
 import { appendFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { ParamValue, StepContext, StepDefinition } from './definition.js';
 import { MobiusError, limits } from '../core/index.js';
 import { runCommand } from './command-runner.js';
+import {
+  outsideWriteReason,
+  sandboxArgv,
+  type CommandSandbox,
+  type SandboxPaths,
+} from './sandbox.js';
 
 /** Everything one attempt of a step needs, already resolved to paths and strings. */
 export interface StepTask {
@@ -38,6 +45,8 @@ export interface StepTask {
   onProcessStarted?: (pid: number) => void;
   /** The file the pipeline was loaded from, when known: lets a queue worker load a TypeScript step. */
   pipelineFile?: string;
+  /** What a command may write when it runs sandboxed (absent: the executor cannot sandbox it). */
+  sandbox?: SandboxPaths;
 }
 
 /** How an attempt ended. `killed` = timed out, cancelled or ended by a signal. */
@@ -62,8 +71,17 @@ export interface StepExecutor {
   execute(task: StepTask): Promise<StepOutcome>;
 }
 
-/** Functions in-process, commands as process groups on this machine. */
+/**
+ * Functions in-process, commands as process groups on this machine — under bubblewrap
+ * when `sandbox` says so (docs/pipelines.md, "Sandbox").
+ */
 export class LocalExecutor implements StepExecutor {
+  readonly #sandbox: CommandSandbox | undefined;
+
+  constructor(options: { sandbox?: CommandSandbox } = {}) {
+    this.#sandbox = options.sandbox;
+  }
+
   async execute(task: StepTask): Promise<StepOutcome> {
     const run = task.step.run;
     if (run.kind === 'function') return runFunction(task, run.fn);
@@ -73,10 +91,18 @@ export class LocalExecutor implements StepExecutor {
         `step '${task.step.name}' is a check: the runner runs it through its GateRunner, not an executor`,
       );
     const argv = run.kind === 'command' ? run.argv : ['/bin/sh', '-c', run.script];
+    const paths =
+      task.sandbox !== undefined &&
+      task.step.sandbox !== false &&
+      this.#sandbox !== undefined &&
+      (await this.#sandbox.enabled())
+        ? task.sandbox
+        : undefined;
     const r = await runCommand({
-      argv,
+      argv: paths === undefined ? argv : sandboxArgv(this.#sandbox!.bwrap, paths, argv),
+      wrapped: paths !== undefined,
       cwd: task.cwd,
-      env: task.env,
+      env: paths === undefined ? task.env : { ...task.env, TMPDIR: paths.tmpDir },
       timeoutMs: task.step.timeoutMs,
       stdoutPath: task.stdoutPath,
       stderrPath: task.stderrPath,
@@ -105,6 +131,17 @@ export class LocalExecutor implements StepExecutor {
     if (r.aborted) return { ...base, status: 'killed', exitReason: 'cancelled' };
     if (r.signal !== null)
       return { ...base, status: 'killed', exitReason: `killed by ${r.signal}` };
+    const outside =
+      paths === undefined
+        ? undefined
+        : outsideWriteReason(
+            paths.outputDir,
+            task.step.outputs,
+            task.inputs,
+            await tail(task.stderrPath),
+          );
+    if (outside !== undefined && r.exitCode !== 0)
+      return { ...base, status: 'failed', exitReason: `${outside} (exit code ${r.exitCode})` };
     if (r.exitCode !== 0)
       return {
         ...base,
@@ -204,6 +241,22 @@ async function runFunction(
   } finally {
     clearTimeout(timer);
     task.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The last 64 KiB of a log: where a failing command's error message is. */
+async function tail(path: string): Promise<string> {
+  const bytes = 64 * 1024;
+  const file = await open(path, 'r').catch(() => undefined);
+  if (file === undefined) return '';
+  try {
+    const { size } = await file.stat();
+    const start = Math.max(0, size - bytes);
+    const buffer = Buffer.alloc(size - start);
+    await file.read(buffer, 0, buffer.length, start);
+    return buffer.toString('utf8');
+  } finally {
+    await file.close();
   }
 }
 

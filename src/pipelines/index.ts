@@ -23,6 +23,8 @@ export type {
   StepRun,
 } from './definition.js';
 export { LocalExecutor } from './executor.js';
+export { CommandSandbox, SANDBOX_MODES, sandboxArgv } from './sandbox.js';
+export type { SandboxMode, SandboxPaths } from './sandbox.js';
 export type { StepExecutor, StepOutcome, StepTask } from './executor.js';
 export { computeCacheKey, explainChange } from './cache-key.js';
 export type { CacheParts } from './cache-key.js';

@@ -20,8 +20,13 @@ import {
   type Logger,
 } from '../core/index.js';
 import type { BlobStore } from '../blobs/index.js';
-import type { Store } from '../store/index.js';
-import { PARENT_RUN_TAG, runArtifactRoot, type TrackingService } from '../tracking/index.js';
+import type { Database, Store, Transaction } from '../store/index.js';
+import {
+  PARENT_RUN_TAG,
+  runArtifactRoot,
+  type Run,
+  type TrackingService,
+} from '../tracking/index.js';
 import { computeCacheKey, explainChange, hashFile, type CacheParts } from './cache-key.js';
 import {
   resolvePools,
@@ -33,6 +38,7 @@ import {
   type StepDefinition,
 } from './definition.js';
 import { LocalExecutor, type StepExecutor, type StepOutcome } from './executor.js';
+import { CommandSandbox, type SandboxPaths } from './sandbox.js';
 import type {
   AssertionResult,
   PipelineListener,
@@ -295,6 +301,8 @@ export interface PipelineServiceDeps {
   pools?: Readonly<Record<string, number>>;
   /** The executor of a run that does not name one (the config's `pipelines.executor`); default `local`. */
   defaultExecutor?: 'local' | 'queue';
+  /** Whether the default executor runs commands under bubblewrap; default `auto`. */
+  sandbox?: CommandSandbox;
 }
 
 /** Tags on the tracking runs of pipelines and steps. */
@@ -314,7 +322,8 @@ export class PipelineService {
 
   constructor(deps: PipelineServiceDeps) {
     this.#deps = deps;
-    this.#executor = deps.executor ?? new LocalExecutor();
+    this.#executor =
+      deps.executor ?? new LocalExecutor({ sandbox: deps.sandbox ?? new CommandSandbox('auto') });
     this.#sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.#host = deps.host ?? hostname();
     this.#pid = deps.pid ?? process.pid;
@@ -888,7 +897,7 @@ export class PipelineService {
     s: StepDefinition,
     reports: Record<string, StepReport>,
   ): Promise<StepReport> {
-    const { store, tracking, clock } = this.#deps;
+    const { clock } = this.#deps;
     const stepRunId = newId();
     const started = clock.now();
     let prepared: Prepared;
@@ -929,33 +938,10 @@ export class PipelineService {
     const { inputs, key, parts, hit, explain } = prepared;
     if (hit === undefined)
       ctx.emit({ type: 'step-started', pipelineRunId: ctx.pipelineRunId, step: s.name, explain });
-    const run = await tracking.runs.create({
-      experimentId: ctx.experimentId,
-      name: s.name,
-      startTime: started,
-      tags: {
-        [PARENT_RUN_TAG]: ctx.parentRunId,
-        [PIPELINE_TAG]: ctx.pipeline.name,
-        [PIPELINE_RUN_TAG]: ctx.pipelineRunId,
-        [STEP_TAG]: s.name,
-        ...(hit === undefined ? {} : { [CACHED_TAG]: 'true' }),
-      },
-    });
     const report = emptyReport(s.name, 'failed', explain);
     report.cacheKey = key;
-    report.trackingRunId = run.info.id;
     report.datasets.in = datasetsIn(inputs);
-    await store.write((trx) =>
-      trx
-        .insertInto('step_run')
-        .values({
-          ...stepRow(ctx, s, stepRunId, report, parts, started),
-          status: 'RUNNING',
-          host: this.#host,
-          owner_pid: this.#pid,
-        })
-        .execute(),
-    );
+    const run = await this.#recordStart(ctx, s, stepRunId, started, report, parts, hit);
     const startedEvent: StepStartedEvent = {
       pipeline: ctx.pipeline.name,
       pipelineRunId: ctx.pipelineRunId,
@@ -969,6 +955,8 @@ export class PipelineService {
     };
     await this.#emit('stepStarted', startedEvent);
     const assertions: AssertionResult[] = [];
+    // Logs and outputs, stored as blobs by #execute; recorded as artifacts by #finish.
+    const artifacts: PendingArtifact[] = [];
     try {
       if (hit !== undefined) {
         report.status = 'cached';
@@ -984,35 +972,18 @@ export class PipelineService {
           inputs,
           report,
           assertions,
+          artifacts,
         );
-        if (report.status === 'succeeded' && s.cache)
-          await store.write((trx) =>
-            trx
-              .insertInto('step_cache')
-              .values({
-                cache_key: key,
-                pipeline: ctx.pipeline.name,
-                step: s.name,
-                step_run_id: stepRunId,
-                outputs: JSON.stringify(report.outputs),
-                created_at: clock.now(),
-              })
-              .onConflict((oc) =>
-                oc.column('cache_key').doUpdateSet({
-                  step_run_id: stepRunId,
-                  outputs: JSON.stringify(report.outputs),
-                  created_at: clock.now(),
-                }),
-              )
-              .execute(),
-          );
       }
     } catch (error) {
       // Platform failure (store, blobs): the step is failed, never left RUNNING.
       report.status = 'failed';
       report.exitReason = `Mobius could not run the step: ${error instanceof Error ? error.message : String(error)}`;
     } finally {
-      await this.#finish(ctx, s, stepRunId, run.info.id, inputs, report);
+      await this.#finish(ctx, s, stepRunId, run.info.id, inputs, report, {
+        cacheKey: hit === undefined && s.cache ? key : undefined,
+        artifacts,
+      });
       const status = report.status === 'skipped' ? 'failed' : report.status;
       await this.#emit('stepFinished', {
         ...startedEvent,
@@ -1222,10 +1193,11 @@ export class PipelineService {
     inputs: Record<string, PreparedInput>,
     report: StepReport,
     assertions: AssertionResult[],
+    artifacts: PendingArtifact[],
   ): Promise<void> {
     if (s.run.kind === 'check')
       return this.#gate(ctx, s, s.run.suite, runId, inputs, report, assertions);
-    const { blobs, tracking, store } = this.#deps;
+    const { blobs, store } = this.#deps;
     if (Object.keys(s.datasetOutputs ?? {}).length > 0 && this.#deps.datasets === undefined) {
       report.status = 'failed';
       report.exitReason = `step '${s.name}': dataset outputs need the data domain, which this pipeline service was not given`;
@@ -1271,6 +1243,7 @@ export class PipelineService {
       );
       for (const [name, path] of Object.entries(outputPaths))
         contract[`MOBIUS_OUTPUT_${name.toUpperCase()}`] = path;
+      const sandbox = await sandboxPaths(dir, outDir, cwd);
       await writeFile(logs.stdout, '', { flag: 'a' });
       await writeFile(logs.stderr, '', { flag: 'a' });
       report.attempts = attempt;
@@ -1301,6 +1274,7 @@ export class PipelineService {
           );
         },
         ...(ctx.pipelineFile === undefined ? {} : { pipelineFile: ctx.pipelineFile }),
+        sandbox,
       });
       const modified = await modifiedInputs(inputPaths, inputs);
       if (modified.length > 0) {
@@ -1379,15 +1353,62 @@ export class PipelineService {
     report.wallMs = o.wallMs;
     report.cpuMs = o.cpuMs;
     report.peakRssBytes = o.peakRssBytes;
-    // Logs and outputs become the step run's artifacts (the blobs are already stored). An
-    // empty log is not stored: each artifact is a blob write and a commit, and most steps
-    // print nothing on at least one of their two streams.
+    // Logs and outputs become the step run's artifacts, recorded with the step's end
+    // (#finish). Outputs are already blobs: only their rows are written. An empty log is
+    // not stored: most steps print nothing on at least one of their two streams.
     const root = runArtifactRoot(artifactUri);
     for (const [name, path] of Object.entries(logs))
       if ((await stat(path)).size > 0)
-        await tracking.artifacts.put(`${root}/logs/${name}.log`, createReadStream(path));
+        artifacts.push({
+          path: `${root}/logs/${name}.log`,
+          blob: await blobs.put(createReadStream(path)),
+        });
     for (const [name, blob] of Object.entries(report.outputs))
-      await tracking.artifacts.put(`${root}/outputs/${name}`, await blobs.get(blob.sha256));
+      artifacts.push({ path: `${root}/outputs/${name}`, blob });
+  }
+
+  /**
+   * Records a step's start in one transaction: its tracking run (a child of the pipeline's,
+   * with its tags) and its RUNNING `step_run` row. One commit (one fsync on SQLite) per
+   * step start: issue 5's per-step overhead budget is 5 ms.
+   */
+  async #recordStart(
+    ctx: RunContext,
+    s: StepDefinition,
+    stepRunId: string,
+    started: number,
+    report: StepReport,
+    parts: CacheParts,
+    hit: CacheHit | undefined,
+  ): Promise<Run> {
+    return this.#deps.store.write(async (trx) => {
+      const run = await this.#deps.tracking.runs.create(
+        {
+          experimentId: ctx.experimentId,
+          name: s.name,
+          startTime: started,
+          tags: {
+            [PARENT_RUN_TAG]: ctx.parentRunId,
+            [PIPELINE_TAG]: ctx.pipeline.name,
+            [PIPELINE_RUN_TAG]: ctx.pipelineRunId,
+            [STEP_TAG]: s.name,
+            ...(hit === undefined ? {} : { [CACHED_TAG]: 'true' }),
+          },
+        },
+        { trx },
+      );
+      report.trackingRunId = run.info.id;
+      await trx
+        .insertInto('step_run')
+        .values({
+          ...stepRow(ctx, s, stepRunId, report, parts, started),
+          status: 'RUNNING',
+          host: this.#host,
+          owner_pid: this.#pid,
+        })
+        .execute();
+      return run;
+    });
   }
 
   /** The working dir of a command: its declared `cwd`, or a scratch dir with copies of its codeFiles. */
@@ -1464,7 +1485,12 @@ export class PipelineService {
     else finish('succeeded', null);
   }
 
-  /** Writes the step's final state, metrics, params and lineage edges. */
+  /**
+   * Writes the step's end in one transaction (one commit, one fsync on SQLite): its
+   * cache entry when it succeeded, its log and output artifacts, final state, metrics,
+   * params, lineage edges and its tracking run's status. Should that transaction fail,
+   * the step is still recorded as failed with the reason, never left RUNNING.
+   */
   async #finish(
     ctx: RunContext,
     s: StepDefinition,
@@ -1472,9 +1498,61 @@ export class PipelineService {
     runId: string,
     inputs: Record<string, PreparedInput>,
     report: StepReport,
+    extra: { cacheKey: string | undefined; artifacts: readonly PendingArtifact[] } = {
+      cacheKey: undefined,
+      artifacts: [],
+    },
   ): Promise<void> {
-    const { store, tracking, clock } = this.#deps;
-    const now = clock.now();
+    const now = this.#deps.clock.now();
+    try {
+      await this.#deps.store.write((trx) =>
+        this.#writeFinish(trx, ctx, s, stepRunId, runId, inputs, report, now, extra),
+      );
+    } catch (error) {
+      report.status = 'failed';
+      report.exitReason = `Mobius could not record the step's results: ${error instanceof Error ? error.message : String(error)}`;
+      await this.#deps.store.write((trx) =>
+        this.#writeFinish(trx, ctx, s, stepRunId, runId, inputs, report, now, {
+          cacheKey: undefined,
+          artifacts: [],
+        }),
+      );
+    }
+  }
+
+  /** #finish's statements, in the transaction given. */
+  async #writeFinish(
+    trx: Transaction<Database>,
+    ctx: RunContext,
+    s: StepDefinition,
+    stepRunId: string,
+    runId: string,
+    inputs: Record<string, PreparedInput>,
+    report: StepReport,
+    now: number,
+    extra: { cacheKey: string | undefined; artifacts: readonly PendingArtifact[] },
+  ): Promise<void> {
+    const { tracking } = this.#deps;
+    if (report.status === 'succeeded' && extra.cacheKey !== undefined)
+      await trx
+        .insertInto('step_cache')
+        .values({
+          cache_key: extra.cacheKey,
+          pipeline: ctx.pipeline.name,
+          step: s.name,
+          step_run_id: stepRunId,
+          outputs: JSON.stringify(report.outputs),
+          created_at: now,
+        })
+        .onConflict((oc) =>
+          oc.column('cache_key').doUpdateSet({
+            step_run_id: stepRunId,
+            outputs: JSON.stringify(report.outputs),
+            created_at: now,
+          }),
+        )
+        .execute();
+    for (const a of extra.artifacts) await tracking.artifacts.record(a.path, a.blob, { trx });
     const rows = (d: Record<string, DatasetVersionInfo>): number | undefined =>
       Object.keys(d).length === 0
         ? undefined
@@ -1491,85 +1569,87 @@ export class PipelineService {
     ).flatMap(([key, value]) =>
       value === undefined ? [] : [{ key, value, timestamp: now, step: 0 }],
     );
-    await tracking.runs.logBatch(runId, {
-      metrics,
-      params: s.params.map((p) => ({ key: p, value: String(ctx.params[p]) })),
-      tags: [
-        { key: 'mobius.explain', value: report.explain.slice(0, 5000) },
-        ...(report.exitReason === null
-          ? []
-          : [{ key: 'mobius.exitReason', value: report.exitReason.slice(0, 5000) }]),
-        ...(report.warnings.length === 0
-          ? []
-          : [{ key: 'mobius.warnings', value: report.warnings.join('\n').slice(0, 5000) }]),
-      ],
-    });
-    await store.write(async (trx) => {
-      await trx
-        .updateTable('step_run')
-        .set({
-          status: report.status,
-          attempts: report.attempts,
-          exit_code: report.exitCode,
-          signal: report.signal,
-          exit_reason: report.exitReason,
-          ended_at: now,
-          wall_ms: report.wallMs ?? null,
-          cpu_ms: report.cpuMs ?? null,
-          peak_rss_bytes: report.peakRssBytes ?? null,
-          outputs: JSON.stringify(report.outputs),
-          datasets: JSON.stringify(report.datasets),
-          warnings: report.warnings.length === 0 ? null : JSON.stringify(report.warnings),
-        })
-        .where('id', '=', stepRunId)
-        .execute();
-      const ok = report.status === 'succeeded' || report.status === 'cached';
-      // A dataset input is consumed as its version; other inputs as the blob read. A
-      // registered output's produced edge is written by the data domain in its add.
-      const edges = [
-        ...Object.values(inputs).map((i) =>
-          i.dataset === undefined
-            ? { to_kind: 'blob', to_id: i.blob.sha256, relation: 'consumed' as const }
-            : {
-                to_kind: 'dataset_version',
-                to_id: i.dataset.versionId,
-                relation: 'consumed' as const,
-              },
-        ),
-        ...(ok
-          ? Object.values(report.outputs).map((b) => ({
-              to_kind: 'blob',
-              to_id: b.sha256,
-              relation: 'produced' as const,
-            }))
-          : []),
-        // A cached step's dataset versions were registered by an earlier run: this run
-        // produced them too (its outputs are those versions).
-        ...(ok && report.status === 'cached'
-          ? Object.values(report.datasets.out).map((v) => ({
+    await tracking.runs.logBatch(
+      runId,
+      {
+        metrics,
+        params: s.params.map((p) => ({ key: p, value: String(ctx.params[p]) })),
+        tags: [
+          { key: 'mobius.explain', value: report.explain.slice(0, 5000) },
+          ...(report.exitReason === null
+            ? []
+            : [{ key: 'mobius.exitReason', value: report.exitReason.slice(0, 5000) }]),
+          ...(report.warnings.length === 0
+            ? []
+            : [{ key: 'mobius.warnings', value: report.warnings.join('\n').slice(0, 5000) }]),
+        ],
+      },
+      { trx },
+    );
+    await trx
+      .updateTable('step_run')
+      .set({
+        status: report.status,
+        attempts: report.attempts,
+        exit_code: report.exitCode,
+        signal: report.signal,
+        exit_reason: report.exitReason,
+        ended_at: now,
+        wall_ms: report.wallMs ?? null,
+        cpu_ms: report.cpuMs ?? null,
+        peak_rss_bytes: report.peakRssBytes ?? null,
+        outputs: JSON.stringify(report.outputs),
+        datasets: JSON.stringify(report.datasets),
+        warnings: report.warnings.length === 0 ? null : JSON.stringify(report.warnings),
+      })
+      .where('id', '=', stepRunId)
+      .execute();
+    const ok = report.status === 'succeeded' || report.status === 'cached';
+    // A dataset input is consumed as its version; other inputs as the blob read. A
+    // registered output's produced edge is written by the data domain in its add.
+    const edges = [
+      ...Object.values(inputs).map((i) =>
+        i.dataset === undefined
+          ? { to_kind: 'blob', to_id: i.blob.sha256, relation: 'consumed' as const }
+          : {
               to_kind: 'dataset_version',
-              to_id: v.versionId,
-              relation: 'produced' as const,
-            }))
-          : []),
-      ];
-      if (edges.length > 0)
-        await trx
-          .insertInto('edge')
-          .values(
-            edges.map((e) => ({
-              from_kind: 'run',
-              from_id: runId,
-              created_at: now,
-              ...e,
-            })),
-          )
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-    });
+              to_id: i.dataset.versionId,
+              relation: 'consumed' as const,
+            },
+      ),
+      ...(ok
+        ? Object.values(report.outputs).map((b) => ({
+            to_kind: 'blob',
+            to_id: b.sha256,
+            relation: 'produced' as const,
+          }))
+        : []),
+      // A cached step's dataset versions were registered by an earlier run: this run
+      // produced them too (its outputs are those versions).
+      ...(ok && report.status === 'cached'
+        ? Object.values(report.datasets.out).map((v) => ({
+            to_kind: 'dataset_version',
+            to_id: v.versionId,
+            relation: 'produced' as const,
+          }))
+        : []),
+    ];
+    if (edges.length > 0)
+      await trx
+        .insertInto('edge')
+        .values(
+          edges.map((e) => ({
+            from_kind: 'run',
+            from_id: runId,
+            created_at: now,
+            ...e,
+          })),
+        )
+        .onConflict((oc) => oc.doNothing())
+        .execute();
     const status =
       report.status === 'killed' ? 'KILLED' : report.status === 'failed' ? 'FAILED' : 'FINISHED';
-    await tracking.runs.update(runId, { status, endTime: now });
+    await tracking.runs.update(runId, { status, endTime: now }, { trx });
   }
 }
 
@@ -1644,6 +1724,22 @@ class PoolSlots {
   release(pool: string | undefined): void {
     if (pool !== undefined) this.#used.set(pool, (this.#used.get(pool) ?? 1) - 1);
   }
+}
+
+/**
+ * What a sandboxed command may write: this attempt's output dir, its working dir and a
+ * temp dir in its scratch (TMPDIR; MLflow's client and most tools put temp files there).
+ */
+async function sandboxPaths(dir: string, outDir: string, cwd: string): Promise<SandboxPaths> {
+  const tmpDir = join(dir, 'tmp');
+  await mkdir(tmpDir, { recursive: true });
+  return { writable: [outDir, cwd, tmpDir], tmpDir, outputDir: outDir };
+}
+
+/** A log or output already stored as a blob, to be recorded as a step run's artifact. */
+interface PendingArtifact {
+  path: string;
+  blob: OutputBlob;
 }
 
 /** One resolved input: the blob the step reads, the hash its key uses, and its dataset version if any. */

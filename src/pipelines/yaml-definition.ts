@@ -64,6 +64,7 @@ const stepSchema = z
     codeFiles: z.array(z.string()).optional(),
     cache: z.boolean().optional(),
     pool: z.string().optional(),
+    sandbox: z.boolean().optional(),
   })
   .strict();
 

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { MobiusError, limits, safeRelativePath, type Clock } from '../core/index.js';
 import type { BlobSource, BlobStore } from '../blobs/index.js';
-import { sql, type Store } from '../store/index.js';
+import { sql, type Kysely, type Database, type Store } from '../store/index.js';
+import type { InTransaction } from './runs.js';
 
 /** A file or directory directly inside a listed directory. */
 export interface ArtifactEntry {
@@ -86,10 +87,25 @@ export class ArtifactService {
     source: BlobSource,
   ): Promise<{ path: string; size: number; sha256: string }> {
     const path = safeRelativePath(rawPath);
-    const { sha256, size } = await this.blobs.put(source);
+    const blob = await this.blobs.put(source);
+    return this.record(path, blob);
+  }
+
+  /**
+   * Makes the file at `path` the blob `blob`, already in the blob store (the pipeline
+   * runner's step outputs: stored once, not read back and stored again). In `options.trx`
+   * when given (the runner's step-end transaction), else in a transaction of its own.
+   */
+  async record(
+    rawPath: string,
+    blob: { sha256: string; size: number },
+    options: InTransaction = {},
+  ): Promise<{ path: string; size: number; sha256: string }> {
+    const path = safeRelativePath(rawPath);
+    const { sha256, size } = blob;
     const runId = RUN_PATH.exec(path)?.[1];
     const now = this.clock.now();
-    await this.store.write(async (trx) => {
+    const write = async (trx: Kysely<Database>): Promise<void> => {
       // A file cannot sit where a directory is, nor a directory where a file is.
       const clash = await trx
         .selectFrom('artifact')
@@ -125,7 +141,9 @@ export class ArtifactService {
         .values(row)
         .onConflict((oc) => oc.column('path').doUpdateSet({ sha256, size, created_at: now }))
         .execute();
-    });
+    };
+    if (options.trx === undefined) await this.store.write(write);
+    else await write(options.trx);
     return { path, size, sha256 };
   }
 

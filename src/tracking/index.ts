@@ -22,7 +22,7 @@ export type {
 } from './evaluation-datasets.js';
 export { pythonJsonDumps } from './python-json.js';
 export { RunService, RUN_NAME_TAG, PARENT_RUN_TAG, USER_TAG } from './runs.js';
-export type { CreateRunInput } from './runs.js';
+export type { CreateRunInput, InTransaction } from './runs.js';
 export * from './metric-history.js';
 export { compareRuns, compareRunData, MAX_COMPARE_RUNS } from './compare.js';
 export type { RunComparison, ComparedValues, ComparedMetric, MetricRange } from './compare.js';
