@@ -672,3 +672,23 @@ export const DEPLOYMENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
  * session live in the API process's memory; bigger models belong in a separate runtime.
  */
 export const MAX_INPROCESS_MODEL_BYTES = 512 * 1024 * 1024;
+
+/**
+ * How long an out-of-process Python runtime may take from spawn to `/v2/health/ready`:
+ * importing mlflow alone takes 2–4 s on a small machine, and a model's own imports
+ * (torch, tensorflow) can take tens of seconds more. Past it the process is killed and
+ * deploy fails with the last lines of its stderr.
+ */
+export const PYTHON_RUNTIME_STARTUP_MS = 120_000;
+
+/**
+ * Longest one inference may take in the Python runtime before the request fails with
+ * UNAVAILABLE; the process is left running (a slow model is not a dead one).
+ */
+export const PYTHON_RUNTIME_INFER_TIMEOUT_MS = 60_000;
+
+/** After SIGTERM, how long a Python runtime's process group has before SIGKILL. */
+export const PYTHON_RUNTIME_STOP_GRACE_MS = 3_000;
+
+/** Lines of a Python runtime's stderr kept for error messages (start-up failures, crashes). */
+export const PYTHON_RUNTIME_STDERR_LINES = 20;
