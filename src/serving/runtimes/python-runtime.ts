@@ -315,7 +315,7 @@ export class PythonRuntime implements ModelRuntime {
       (error: unknown) => {
         this.starting = undefined;
         // Kept for the next request, which starts another attempt.
-        this.crashed = error instanceof Error ? error.message : String(error);
+        this.crashed = `failed to restart: ${error instanceof Error ? error.message : String(error)}`;
       },
     );
     throw new MobiusError(
