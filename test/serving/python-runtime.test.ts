@@ -203,6 +203,24 @@ describe.skipIf(PYTHON === undefined)(
       expect(ok.outputs[0]!.shape).toEqual([2, 3]);
     });
 
+    it('another local user cannot call the Python process: no or a wrong bearer token is 401', async () => {
+      const port = (serving.get('logreg') as PythonRuntime).port!;
+      const url = `http://127.0.0.1:${port}/v2/models/model/infer`;
+      const body = JSON.stringify({
+        inputs: expected.columns.map((name) => ({ name, datatype: 'FP64', shape: [1], data: [0] })),
+      });
+      const none = await fetch(url, { method: 'POST', body });
+      expect(none.status).toBe(401);
+      const wrong = await fetch(url, {
+        method: 'POST',
+        body,
+        headers: { authorization: 'Bearer 0123456789abcdef0123456789abcdef0123456789abcdef' },
+      });
+      expect(wrong.status).toBe(401);
+      const ready = await fetch(`http://127.0.0.1:${port}/v2/health/ready`);
+      expect(ready.status).toBe(401);
+    });
+
     it('a SIGKILLed Python process fails the next request with UNAVAILABLE, then is restarted', async () => {
       const runtime = serving.get('gbc') as PythonRuntime;
       const pid = runtime.pid!;

@@ -160,6 +160,11 @@ export class PythonRuntime implements ModelRuntime {
     return this.worker?.exited === undefined ? this.worker?.child.pid : undefined;
   }
 
+  /** The loopback port the Python process listens on, when one is running. */
+  get port(): number | undefined {
+    return this.pid === undefined ? undefined : this.worker?.port;
+  }
+
   private get python(): string {
     return this.options.python ?? 'python3';
   }
@@ -169,13 +174,10 @@ export class PythonRuntime implements ModelRuntime {
     const token = randomBytes(24).toString('hex');
     const child = spawn(
       this.python,
-      [OIP_SERVER_SCRIPT, '--model-dir', this.modelDir, '--model-name', MODEL_NAME],
-      {
-        detached: true,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        // Unbuffered, so a traceback reaches us even if the process is then killed.
-        env: { ...process.env, PYTHONUNBUFFERED: '1' },
-      },
+      // -u: unbuffered, so a traceback reaches us even if the process is then killed.
+      ['-u', OIP_SERVER_SCRIPT, '--model-dir', this.modelDir, '--model-name', MODEL_NAME],
+      // The environment is inherited as it is: the model may need its variables.
+      { detached: true, stdio: ['pipe', 'pipe', 'pipe'] },
     );
     const stderr = new Tail();
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
