@@ -15,7 +15,17 @@
  * one, failed under CI=true.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -242,6 +252,41 @@ describe.skipIf(PYTHON === undefined)(
       expect(again.outputs[0]!.data).toEqual([expected.label[0]]);
       expect(runtime.pid).toBeDefined();
       expect(runtime.pid).not.toBe(pid);
+    }, 120_000);
+
+    it('a restart that fails answers 503 with the reason and is tried again on the next request', async () => {
+      const copy = join(dir, 'gbr-copy');
+      cpSync(join(dir, 'gbr'), copy, { recursive: true });
+      await serving.deploy('gbr-restart', { directory: copy });
+      const runtime = serving.get('gbr-restart') as PythonRuntime;
+      const body = {
+        inputs: [{ name: 'input', datatype: 'FP64', shape: [1, 4], data: expected.xr[0] }],
+      };
+      const failure = (promise: Promise<unknown>) =>
+        promise.then(
+          () => undefined,
+          (e: unknown) => e as MobiusError,
+        );
+      // The model file disappears, then the process dies: the restart cannot load it.
+      const pickle = readdirSync(copy).find((f) => f.startsWith('model.'))!;
+      renameSync(join(copy, pickle), join(dir, 'gbr-moved'));
+      process.kill(runtime.pid!, 'SIGKILL');
+      expect(await until(() => runtime.pid === undefined, 5_000)).toBe(true);
+      expect((await failure(serving.infer('gbr-restart', body)))?.message).toMatch(/SIGKILL/);
+      const restart = await failure(serving.infer('gbr-restart', body));
+      expect(restart?.code).toBe('UNAVAILABLE');
+      expect(restart?.message).toMatch(/exited with code 3 before it was ready/);
+      expect(restart?.message).toMatch(
+        /No such file or directory|FileNotFoundError|does not exist/,
+      );
+      // Put it back: the next request reports the failed restart and tries again; then it serves.
+      renameSync(join(dir, 'gbr-moved'), join(copy, pickle));
+      expect((await failure(serving.infer('gbr-restart', body)))?.message).toMatch(
+        /failed to restart[\s\S]*retry the request/,
+      );
+      const served = await serving.infer('gbr-restart', body);
+      expect(served.outputs[0]!.data[0]).toBeCloseTo(expected.regression[0]!, 9);
+      await serving.undeploy('gbr-restart');
     }, 120_000);
 
     it('undeploy stops the whole process group', async () => {
