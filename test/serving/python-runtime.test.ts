@@ -336,6 +336,12 @@ describe.skipIf(PYTHON === undefined)(
         await expect(withBlobs.deploy('bad', { files: files.slice(1) })).rejects.toThrow(
           /no MLmodel at their root/,
         );
+        const noSignature = await blobs.put(readFileSync(join(dir, 'no_signature', 'MLmodel')));
+        await expect(
+          withBlobs.deploy('bad', { files: [{ path: 'MLmodel', blob: noSignature.sha256 }] }),
+        ).rejects.toThrow(/has no signature/);
+        // Every refused deploy removed its scratch copy.
+        expect(readdirSync(scratch)).toEqual([]);
         await withBlobs.deploy('gbc', { files });
         const runtime = withBlobs.get('gbc') as PythonRuntime;
         expect(runtime.modelDir.startsWith(scratch)).toBe(true);

@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { MobiusError, limits } from '../../core/index.js';
 import type { ModelRuntime } from '../runtime.js';
 import type { ModelSignature, Tensor, TensorData, TensorSpec } from '../signature.js';
-import { parseMlmodel } from './mlflow-model.js';
+import { parseMlmodel, type MlflowModelInfo } from './mlflow-model.js';
 
 /** The server script, shipped beside the compiled runtimes (the build copies src/serving/python). */
 export const OIP_SERVER_SCRIPT = fileURLToPath(new URL('../python/oip_server.py', import.meta.url));
@@ -132,24 +132,33 @@ export class PythonRuntime implements ModelRuntime {
    * const runtime = await PythonRuntime.start('/models/churn', { python: '/opt/venv/bin/python' });
    */
   static async start(modelDir: string, options: PythonRuntimeOptions = {}): Promise<PythonRuntime> {
-    let text: string;
+    const discard = (): void => {
+      if (options.removeOnClose === true) rmSync(modelDir, { recursive: true, force: true });
+    };
+    let info: MlflowModelInfo;
     try {
-      text = readFileSync(join(modelDir, 'MLmodel'), 'utf8');
+      let text: string;
+      try {
+        text = readFileSync(join(modelDir, 'MLmodel'), 'utf8');
+      } catch (error) {
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `${modelDir} has no readable MLmodel file: Mobius serves a directory only as an MLflow model (mlflow.sklearn.save_model, mlflow.pyfunc.log_model)`,
+          { cause: error },
+        );
+      }
+      info = parseMlmodel(text);
     } catch (error) {
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `${modelDir} has no readable MLmodel file: Mobius serves a directory only as an MLflow model (mlflow.sklearn.save_model, mlflow.pyfunc.log_model)`,
-        { cause: error },
-      );
+      discard();
+      throw error;
     }
-    const info = parseMlmodel(text);
     const runtime = new PythonRuntime(modelDir, info.signature, options.features, options);
     try {
       runtime.worker = await runtime.launch();
     } catch (error) {
       runtime.closed = true;
       runtime.agent.destroy();
-      if (options.removeOnClose === true) rmSync(modelDir, { recursive: true, force: true });
+      discard();
       throw error;
     }
     return runtime;
