@@ -132,7 +132,12 @@ export async function openMobius(
       logger,
       launch: pipelineLauncher(pipelines, logger),
     });
-    const serving = new ServingService({ blobs });
+    // MLflow models run in their own Python process; their stored files are copied under home.
+    const serving = new ServingService({
+      blobs,
+      python: config.serving.python,
+      scratch: join(config.home, 'tmp', 'serving'),
+    });
     return {
       config,
       store,

@@ -169,6 +169,16 @@ describe('config loader', () => {
     ).rejects.toThrow(/sandbox/);
   });
 
+  it('serves MLflow models with python3 unless serving.python or MOBIUS_SERVING_PYTHON says otherwise', async () => {
+    expect((await loadConfig({ cwd: dir(), env: {} })).serving.python).toBe('python3');
+    const cwd = dir({ 'mobius.yaml': 'serving:\n  python: venv/bin/python\n' });
+    expect((await loadConfig({ cwd, env: {} })).serving.python).toBe(join(cwd, 'venv/bin/python'));
+    const env = { MOBIUS_SERVING_PYTHON: 'python3.12' };
+    expect((await loadConfig({ cwd, env })).serving.python).toBe('python3.12');
+    const bad = dir({ 'mobius.yaml': 'serving:\n  pyton: x\n' });
+    await expect(loadConfig({ cwd: bad, env: {} })).rejects.toThrow(/'serving.pyton'/);
+  });
+
   it('sends no OpenLineage events unless asked', async () => {
     const c = await loadConfig({ cwd: dir(), env: {} });
     expect(c.openlineage).toMatchObject({ transport: 'none', namespace: 'mobius' });

@@ -50,6 +50,13 @@ export interface MobiusConfig {
   log: { level: LogLevel };
   /** Where pipeline runs are reported as OpenLineage RunEvents (docs/pipelines.md). */
   openlineage: OpenLineageConfig;
+  serving: {
+    /**
+     * The Python interpreter that serves MLflow models out of process (docs/serving.md);
+     * it needs mlflow and each model's requirements. A command name or a path.
+     */
+    python: string;
+  };
   /** How pipelines run (docs/pipelines.md, docs/scaling.md). */
   pipelines: PipelinesConfig;
 }
@@ -115,6 +122,7 @@ const partialSchema = z.strictObject({
     })
     .optional(),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).optional() }).optional(),
+  serving: z.strictObject({ python: z.string().min(1).optional() }).optional(),
   openlineage: z
     .strictObject({
       transport: z.enum(['none', 'http', 'file']).optional(),
@@ -167,6 +175,7 @@ const ENV: Record<string, EnvReader> = {
   MOBIUS_AUTH: (v) => ({ server: { auth: strictBool('MOBIUS_AUTH', v) } }),
   MOBIUS_LOG_LEVEL: (v) => ({ log: { level: v as LogLevel } }),
   MOBIUS_PIPELINES_EXECUTOR: (v) => ({ pipelines: { executor: v as 'local' | 'queue' } }),
+  MOBIUS_SERVING_PYTHON: (v) => ({ serving: { python: v } }),
   // The S3 client's standard credential variables, read here so the SDK gets them
   // explicitly instead of reaching into process.env on its own.
   AWS_ACCESS_KEY_ID: (v) => ({ s3: { accessKeyId: v } }),
@@ -248,6 +257,9 @@ export function resolveConfig(input: ConfigInput, cwd: string): MobiusConfig {
       pools: { ...input.pipelines?.pools },
       sandbox: input.pipelines?.sandbox ?? 'auto',
     },
+    // A relative path (./venv/bin/python) is taken from the working directory; a bare
+    // name (python3) is looked up on PATH when the runtime starts.
+    serving: { python: resolveProgram(input.serving?.python ?? 'python3', cwd) },
   };
   checkLocations(config);
   return config;
@@ -381,6 +393,11 @@ function merge<T extends object>(a: T, b: T): T {
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A program given with a '/' is a path (made absolute); a bare name stays for PATH lookup. */
+function resolveProgram(value: string, cwd: string): string {
+  return value.includes('/') ? resolve(cwd, value) : value;
 }
 
 /** Makes a relative `sqlite:`/`file:` path absolute; other schemes pass through. */

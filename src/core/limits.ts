@@ -678,3 +678,22 @@ export const LINEAGE_MAX_DEPTH = 64;
 
 /** Lineage walks: nodes returned, nearest first; a graph this size is a report, not a view. */
 export const LINEAGE_MAX_NODES = 10_000;
+/**
+ * How long an out-of-process Python runtime may take from spawn to `/v2/health/ready`:
+ * importing mlflow alone takes 2–4 s on a small machine, and a model's own imports
+ * (torch, tensorflow) can take tens of seconds more. Past it the process is killed and
+ * deploy fails with the last lines of its stderr.
+ */
+export const PYTHON_RUNTIME_STARTUP_MS = 120_000;
+
+/**
+ * Longest one inference may take in the Python runtime before the request fails with
+ * UNAVAILABLE; the process is left running (a slow model is not a dead one).
+ */
+export const PYTHON_RUNTIME_INFER_TIMEOUT_MS = 60_000;
+
+/** After SIGTERM, how long a Python runtime's process group has before SIGKILL. */
+export const PYTHON_RUNTIME_STOP_GRACE_MS = 3_000;
+
+/** Lines of a Python runtime's stderr kept for error messages (start-up failures, crashes). */
+export const PYTHON_RUNTIME_STDERR_LINES = 20;

@@ -1,6 +1,12 @@
-/** serving: model runtimes (ONNX in-process, Mobius JSON), signatures, the Open Inference Protocol, deployments. */
+/** serving: model runtimes (ONNX in-process, Mobius JSON, MLflow pyfunc out of process), signatures, the Open Inference Protocol, deployments. */
 export { ServingService, loadModel } from './serving-service.js';
-export type { DeploymentMetadata, DeployOptions, ModelSource } from './serving-service.js';
+export type {
+  DeploymentMetadata,
+  DeployOptions,
+  LoadOptions,
+  ModelSource,
+} from './serving-service.js';
+export type { ModelFile } from './model-files.js';
 export { parseInferRequest, recordsToInputs, outputsToRecords } from './oip.js';
 export type { InferRequest, InferResponse } from './oip.js';
 export { DATATYPES, isDatatype } from './signature.js';
@@ -9,3 +15,7 @@ export type { ModelRuntime } from './runtime.js';
 export { OnnxRuntime, sniffModelBytes } from './runtimes/onnx-runtime.js';
 export { JsonModelRuntime, parseJsonModel } from './runtimes/json-model.js';
 export type { JsonModel } from './runtimes/json-model.js';
+export { PythonRuntime, OIP_SERVER_SCRIPT } from './runtimes/python-runtime.js';
+export type { PythonRuntimeOptions } from './runtimes/python-runtime.js';
+export { parseMlmodel } from './runtimes/mlflow-model.js';
+export type { MlflowModelInfo } from './runtimes/mlflow-model.js';

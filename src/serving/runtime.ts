@@ -1,9 +1,9 @@
-/** The one interface every model runtime (ONNX, Mobius JSON, later out-of-process Python) implements. */
+/** The one interface every model runtime (ONNX, Mobius JSON, out-of-process Python for MLflow) implements. */
 import type { ModelSignature, Tensor } from './signature.js';
 
 /** A loaded model, ready to answer validated inputs. */
 export interface ModelRuntime {
-  /** `onnx` or `mobius-json`: what `/v2/models/{name}` reports as the platform. */
+  /** `onnx`, `mobius-json` or `mlflow_pyfunc`: what `/v2/models/{name}` reports as the platform. */
   readonly platform: string;
   readonly signature: ModelSignature;
   /** Column names for a model whose one input is a `[-1, F]` table (the records endpoint's keys). */

@@ -6,19 +6,32 @@
  * `undeploy` on retirement. Loading happens before the name is bound, so a bad model
  * never replaces a good one and requests keep being served throughout.
  */
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BlobStore } from '../blobs/index.js';
 import { MobiusError, limits } from '../core/index.js';
 import { parseInferRequest, recordsToInputs, outputsToRecords, type InferResponse } from './oip.js';
 import type { ModelRuntime } from './runtime.js';
 import { JsonModelRuntime } from './runtimes/json-model.js';
 import { OnnxRuntime } from './runtimes/onnx-runtime.js';
+import { PythonRuntime } from './runtimes/python-runtime.js';
+import { materialiseFiles, type ModelFile } from './model-files.js';
 import type { TensorSpec } from './signature.js';
 
 /**
  * What `deploy` accepts: model file bytes (ONNX or Mobius JSON), a Mobius JSON model
- * object, or a blob in the blob store by sha256 (how registry model versions are stored).
+ * object, a blob in the blob store by sha256 (how registry model versions are stored),
+ * an MLflow model directory on this machine, or an MLflow model directory's files as
+ * stored blobs (a registry version's artifacts), copied to a scratch directory. MLflow
+ * models are served out of process (runtimes/python-runtime.ts).
  */
-export type ModelSource = Uint8Array | { json: unknown } | { blob: string };
+export type ModelSource =
+  | Uint8Array
+  | { json: unknown }
+  | { blob: string }
+  | { directory: string }
+  | { files: readonly ModelFile[] };
 
 export interface DeployOptions {
   /** Column order for an ONNX model with one `[-1, F]` input, for the records endpoint. */
@@ -34,11 +47,25 @@ export interface DeploymentMetadata {
   features?: readonly string[];
 }
 
-/** Loads a model from bytes (ONNX, or a JSON model file) or a JSON object. */
+/** How models are loaded: DeployOptions plus the out-of-process runtime's settings. */
+export interface LoadOptions extends DeployOptions {
+  /** The Python for MLflow models (config `serving.python`; default `python3`). */
+  python?: string;
+  /** Start-up timeout of the Python runtime; default limits.PYTHON_RUNTIME_STARTUP_MS. */
+  startupTimeoutMs?: number;
+  /** The MLflow model directory is a scratch copy: delete it when the model closes. */
+  removeOnClose?: boolean;
+}
+
+/**
+ * Loads a model from bytes (ONNX, or a JSON model file), a JSON object, or an MLflow
+ * model directory (MLmodel with the python_function flavor: out-of-process Python).
+ */
 export async function loadModel(
-  source: Uint8Array | { json: unknown },
-  options: DeployOptions = {},
+  source: Uint8Array | { json: unknown } | { directory: string },
+  options: LoadOptions = {},
 ): Promise<ModelRuntime> {
+  if ('directory' in source) return loadDirectory(source.directory, options);
   if (!(source instanceof Uint8Array)) return JsonModelRuntime.fromJson(source.json);
   if (source.byteLength > limits.MAX_INPROCESS_MODEL_BYTES)
     throw new MobiusError(
@@ -59,7 +86,34 @@ export async function loadModel(
     }
     return JsonModelRuntime.fromJson(json);
   }
+  if (
+    /^(flavors|artifact_path|signature|mlflow_version):/m.test(
+      Buffer.from(source.subarray(0, 4096)).toString('latin1'),
+    )
+  )
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      'the model file is an MLflow MLmodel file; deploy the whole MLflow model directory (it is served by the out-of-process Python runtime)',
+    );
   return OnnxRuntime.load(source, options);
+}
+
+/** An MLflow model directory, served by its own Python process. */
+async function loadDirectory(directory: string, options: LoadOptions): Promise<ModelRuntime> {
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(directory).isDirectory();
+  } catch {
+    // reported below
+  }
+  if (!isDirectory) {
+    if (options.removeOnClose === true) rmSync(directory, { recursive: true, force: true });
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `${directory} is not a directory holding an MLflow model`,
+    );
+  }
+  return PythonRuntime.start(directory, options);
 }
 
 /**
@@ -98,14 +152,40 @@ export class ServingService {
   private readonly deployments = new Map<string, Loaded>();
   private readonly load: typeof loadModel;
   private readonly blobs: BlobStore | undefined;
+  private readonly python: string | undefined;
+  private readonly scratch: string;
 
   /**
-   * `load` turns bytes or a JSON model into a runtime (default: ONNX or Mobius JSON by
-   * content); `blobs` lets `deploy` take `{blob: sha256}`.
+   * `load` turns bytes, a JSON model or an MLflow directory into a runtime (default: ONNX
+   * or Mobius JSON by content, MLflow out of process); `blobs` lets `deploy` take
+   * `{blob: sha256}` and `{files}`; `python` runs MLflow models (config `serving.python`);
+   * `scratch` is where `{files}` are copied (default: the OS temp directory).
    */
-  constructor(options: { load?: typeof loadModel; blobs?: BlobStore } = {}) {
+  constructor(
+    options: { load?: typeof loadModel; blobs?: BlobStore; python?: string; scratch?: string } = {},
+  ) {
     this.load = options.load ?? loadModel;
     this.blobs = options.blobs;
+    this.python = options.python;
+    this.scratch = options.scratch ?? tmpdir();
+  }
+
+  /** Copies an MLflow model's stored files to a fresh scratch directory. */
+  private async materialise(files: readonly ModelFile[]): Promise<string> {
+    if (this.blobs === undefined)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        'this serving service has no blob store to read models from',
+      );
+    mkdirSync(this.scratch, { recursive: true });
+    const directory = mkdtempSync(join(this.scratch, 'mlflow-model-'));
+    try {
+      await materialiseFiles(this.blobs, files, directory);
+    } catch (error) {
+      rmSync(directory, { recursive: true, force: true });
+      throw error;
+    }
+    return directory;
   }
 
   /** The bytes of a stored blob, refused before reading when too big to serve in-process. */
@@ -145,12 +225,25 @@ export class ServingService {
         'INVALID_ARGUMENT',
         `deployment name '${name.slice(0, 200)}' is not allowed: use letters, digits, '_', '.', '-' (up to 128, starting with a letter or digit)`,
       );
-    const bytesOrJson = 'blob' in source ? await this.readBlob(source.blob) : source;
-    const runtime = await this.load(bytesOrJson, options);
+    const runtime = await this.loadSource(source, options);
     const previous = this.deployments.get(name);
     this.deployments.set(name, new Loaded(runtime));
     await previous?.retire();
     return this.metadata(name);
+  }
+
+  /** Loads any ModelSource; MLflow models get the configured Python. */
+  private async loadSource(source: ModelSource, options: DeployOptions): Promise<ModelRuntime> {
+    const withPython: LoadOptions =
+      this.python === undefined ? { ...options } : { ...options, python: this.python };
+    if ('files' in source)
+      return this.load(
+        { directory: await this.materialise(source.files) },
+        { ...withPython, removeOnClose: true },
+      );
+    if ('blob' in source) return this.load(await this.readBlob(source.blob), options);
+    if ('directory' in source) return this.load(source, withPython);
+    return this.load(source, options);
   }
 
   /** Stops serving `name`; false when there was no such deployment. */

@@ -48,7 +48,7 @@ const FROM_ORT: Record<string, Datatype> = {
 };
 
 const PICKLE_REFUSAL =
-  'Mobius never unpickles a model in-process (unpickling runs arbitrary code); export it to ONNX (skl2onnx, onnxmltools) or serve it through the out-of-process Python runtime';
+  'Mobius never unpickles a model in-process (unpickling runs arbitrary code); export it to ONNX (skl2onnx, onnxmltools), or save it as an MLflow model (mlflow.sklearn.save_model/log_model) and deploy that directory, which is served by a separate Python process';
 
 /**
  * Refuses bytes that are plainly not an ONNX graph before onnxruntime parses them:

@@ -1,0 +1,54 @@
+"""Logs and registers a scikit-learn model with the real MLflow client against a Mobius server.
+
+Usage: python log_mlflow_sklearn.py TRACKING_URI OUT_JSON  (needs mlflow and scikit-learn)
+
+Trains a LogisticRegression on a DataFrame, logs it with mlflow.sklearn.log_model
+(pyfunc predict = predict_proba, a column-based signature) as registered model 'churn',
+and writes {"model_id", "columns", "x", "proba"}: scikit-learn's own predict_proba on
+held-out rows, for python-runtime-registry.test.ts to compare the served answers with.
+"""
+
+import json
+import sys
+import warnings
+
+import mlflow
+import mlflow.sklearn
+import pandas as pd
+from mlflow.models import infer_signature
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+warnings.filterwarnings("ignore")
+
+
+def main(uri: str, out: str) -> None:
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("serving-python-runtime")
+    x, y = make_classification(n_samples=300, n_features=4, n_informative=3, n_redundant=0, random_state=5)
+    columns = ["age", "income", "tenure", "visits"]
+    frame = pd.DataFrame(x, columns=columns)
+    train, test = frame[:200], frame[200:]
+    model = LogisticRegression(max_iter=1000).fit(train, y[:200])
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(train, model.predict_proba(train)),
+            pyfunc_predict_fn="predict_proba",
+            registered_model_name="churn",
+        )
+    with open(out, "w") as f:
+        json.dump(
+            {
+                "model_id": info.model_id,
+                "columns": columns,
+                "x": test.to_numpy().tolist(),
+                "proba": model.predict_proba(test).tolist(),
+            },
+            f,
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
