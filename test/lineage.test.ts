@@ -29,11 +29,23 @@ for (const backend of STORE_BACKENDS) {
     let prepRun: string;
     let ordersId: string;
     let featuresId: string;
+    let commit: string;
 
     beforeAll(async () => {
       t = await openTestContext(backend);
       dir = mkdtempSync(join(tmpdir(), 'mobius-lineage-'));
       writeFileSync(join(dir, 'orders.csv'), 'id,amount\n1,5\n2,7\n3,9\n');
+      // A git checkout: the pipeline tags its step runs with the commit, as MLflow clients do.
+      const git = (...args: string[]) =>
+        spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+          cwd: dir,
+          encoding: 'utf8',
+        }).stdout.trim();
+      git('init', '-q');
+      git('add', 'orders.csv');
+      git('commit', '-qm', 'orders');
+      commit = git('rev-parse', 'HEAD');
+      expect(commit).toMatch(/^[0-9a-f]{40}$/);
       ordersId = (await t.ctx.data.add({ name: 'orders', source: 'orders.csv', cwd: dir })).version
         .id;
       const p = pipeline('churn', {
@@ -55,9 +67,6 @@ for (const backend of STORE_BACKENDS) {
       prepRun = run.steps.prep!.trackingRunId!;
       trainRun = run.steps.train!.trackingRunId!;
       featuresId = run.steps.prep!.datasets.out.features!.versionId;
-      await t.ctx.tracking.runs.logBatch(trainRun, {
-        tags: [{ key: 'mlflow.source.git.commit', value: '0123abcd' }],
-      });
       await t.ctx.registry.models.create({ name: 'churn' });
       await t.ctx.registry.versions.create({
         name: 'churn',
@@ -83,7 +92,8 @@ for (const backend of STORE_BACKENDS) {
           [3, 'run', prepRun, 'produced', expect.stringMatching(/prep/)],
           [4, 'dataset_version', ordersId, 'consumed', 'dataset orders@1'],
         ]);
-        expect(upstream[0]!.details).toMatchObject({ gitCommit: '0123abcd' });
+        expect(upstream[0]!.details).toMatchObject({ gitCommit: commit });
+        expect(upstream[2]!.details).toMatchObject({ gitCommit: commit });
         expect(upstream[1]!.details).toMatchObject({ rowCount: 2 });
         expect(upstream[1]!.downstream).toEqual({
           kind: 'run',
@@ -138,7 +148,9 @@ for (const backend of STORE_BACKENDS) {
       expect(cli.status, cli.stderr).toBe(0);
       const lines = cli.stdout.trim().split('\n');
       expect(lines[0]).toBe('model churn@1  [source models:/churn/1, status READY]');
-      expect(lines[1]).toMatch(/^└─ produced ← run .*train.* \(FINISHED\) .*gitCommit 0123abcd/);
+      expect(lines[1]).toMatch(
+        new RegExp(`^└─ produced ← run .*train.* \\(FINISHED\\) .*gitCommit ${commit}`),
+      );
       expect(lines[2]).toMatch(/^ {3}└─ consumed ← dataset features@1 /);
       expect(lines[3]).toMatch(/^ {6}└─ produced ← run .*prep/);
       expect(lines[4]).toMatch(/^ {9}└─ consumed ← dataset orders@1 /);

@@ -20,6 +20,7 @@ import {
   type Logger,
 } from '../core/index.js';
 import type { BlobStore } from '../blobs/index.js';
+import { captureCodeIdentity } from '../sdk/index.js';
 import type { Database, Store, Transaction } from '../store/index.js';
 import {
   PARENT_RUN_TAG,
@@ -356,10 +357,19 @@ export class PipelineService {
       throw new MobiusError('INVALID_ARGUMENT', 'concurrency must be a whole number ≥ 1');
     const { store, tracking, clock } = this.#deps;
     const experimentId = await this.#experiment(p.name);
+    // Which code ran (git commit, dirty-diff hash, lockfile), as MLflow clients tag their
+    // runs: on the pipeline's run and every step's, so lineage reaches the commit.
+    const baseDir = resolve(options.baseDir ?? process.cwd());
+    const code = await captureCodeIdentity({
+      cwd: baseDir,
+      entryPoint:
+        options.pipelineFile === undefined ? baseDir : resolve(baseDir, options.pipelineFile),
+    });
     const parent = await tracking.runs.create({
       experimentId,
       name: `${p.name}-${clock.now()}`,
       tags: {
+        ...code,
         ...options.tags,
         [PIPELINE_TAG]: p.name,
         ...(sample === undefined
@@ -413,7 +423,8 @@ export class PipelineService {
       parentRunId: parent.info.id,
       experimentId,
       params,
-      baseDir: resolve(options.baseDir ?? process.cwd()),
+      baseDir,
+      codeTags: code,
       workDir,
       env: options.env ?? {},
       trackingUri: options.trackingUri,
@@ -501,6 +512,7 @@ export class PipelineService {
       experimentId: '',
       params: resolveParams(p, { ...resumed?.params, ...options.params }),
       baseDir: resolve(options.baseDir ?? process.cwd()),
+      codeTags: {},
       workDir: '',
       env: options.env ?? {},
       trackingUri: undefined,
@@ -1388,6 +1400,7 @@ export class PipelineService {
           name: s.name,
           startTime: started,
           tags: {
+            ...ctx.codeTags,
             [PARENT_RUN_TAG]: ctx.parentRunId,
             [PIPELINE_TAG]: ctx.pipeline.name,
             [PIPELINE_RUN_TAG]: ctx.pipelineRunId,
@@ -1788,6 +1801,8 @@ interface RunContext {
   experimentId: string;
   params: Record<string, ParamValue>;
   baseDir: string;
+  /** The run's code identity tags (git commit, …), put on every step's run too. */
+  codeTags: Readonly<Record<string, string>>;
   workDir: string;
   env: Readonly<Record<string, string | undefined>>;
   trackingUri: string | undefined;
