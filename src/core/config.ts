@@ -50,6 +50,13 @@ export interface MobiusConfig {
   log: { level: LogLevel };
   /** Where pipeline runs are reported as OpenLineage RunEvents (docs/pipelines.md). */
   openlineage: OpenLineageConfig;
+  registry: {
+    /**
+     * Aliases that may name only a version whose newest evaluation passed, unless forced
+     * (audited); default `production`, `champion` (docs/serving.md, evaluation gate).
+     */
+    protectedAliases: string[];
+  };
 }
 
 /** The resolved `openlineage` section. */
@@ -108,6 +115,11 @@ const partialSchema = z.strictObject({
       namespace: z.string().min(1).max(1000).optional(),
     })
     .optional(),
+  registry: z
+    .strictObject({
+      protectedAliases: z.array(z.string().min(1).max(255)).optional(),
+    })
+    .optional(),
 });
 
 /** A partial configuration, as a file, the environment or flags give it. */
@@ -131,6 +143,15 @@ const ENV: Record<string, EnvReader> = {
   MOBIUS_PORT: (v) => ({ server: { port: strictInt('MOBIUS_PORT', v) } }),
   MOBIUS_AUTH: (v) => ({ server: { auth: strictBool('MOBIUS_AUTH', v) } }),
   MOBIUS_LOG_LEVEL: (v) => ({ log: { level: v as LogLevel } }),
+  // Comma-separated; empty protects no alias.
+  MOBIUS_PROTECTED_ALIASES: (v) => ({
+    registry: {
+      protectedAliases: v
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a !== ''),
+    },
+  }),
   // The S3 client's standard credential variables, read here so the SDK gets them
   // explicitly instead of reaching into process.env on its own.
   AWS_ACCESS_KEY_ID: (v) => ({ s3: { accessKeyId: v } }),
@@ -206,6 +227,9 @@ export function resolveConfig(input: ConfigInput, cwd: string): MobiusConfig {
     },
     log: { level: input.log?.level ?? 'info' },
     openlineage: resolveOpenLineage(input.openlineage ?? {}, cwd),
+    registry: {
+      protectedAliases: input.registry?.protectedAliases ?? ['production', 'champion'],
+    },
   };
   checkLocations(config);
   return config;

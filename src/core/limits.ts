@@ -672,3 +672,17 @@ export const DEPLOYMENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
  * session live in the API process's memory; bigger models belong in a separate runtime.
  */
 export const MAX_INPROCESS_MODEL_BYTES = 512 * 1024 * 1024;
+
+/**
+ * Rows fed to a model per call during `mobius models evaluate`: large enough that the
+ * per-call overhead (one DuckDB range read, one inference) is amortised, small enough
+ * that a batch of wide rows stays a few MB as JavaScript values.
+ */
+export const EVALUATION_BATCH_ROWS = 8192;
+
+/**
+ * Most distinct values a slice column may have. Each slice gets its own metrics (and
+ * AUC sorts its rows), so a high-cardinality column (an id) would multiply the work and
+ * bury the fairness gap in noise from tiny slices.
+ */
+export const MAX_EVALUATION_SLICES = 100;
