@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../src/api/index.js';
 import { evaluateModel, parsePolicy, type MetricSet } from '../src/registry/index.js';
 import { JsonModelRuntime } from '../src/serving/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
@@ -311,6 +312,82 @@ for (const backend of STORE_BACKENDS) {
       });
       expect(stored[0]!.metrics).toEqual(passing.metrics);
       expect(stored.map((e) => e.verdict)).toContain('fail');
+    });
+
+    it('over HTTP: POST …/evaluate stores, GET …/evaluations lists, the MLflow alias route is gated with X-Mobius-Force to override', async () => {
+      const app = await buildServer(t.ctx);
+      try {
+        const call = async (method: string, url: string, payload?: unknown, headers = {}) => {
+          const res = await app.inject({
+            method: method as 'GET',
+            url,
+            headers,
+            ...(payload === undefined ? {} : { payload: payload as object }),
+          });
+          return { status: res.statusCode, body: res.body === '' ? undefined : res.json() };
+        };
+        const evaluated = await call(
+          'POST',
+          `/api/v1/models/churn/versions/${versions.multi}/evaluate`,
+          {
+            data: 'scored@1',
+            label: 'kind',
+            slices: ['region'],
+            policy: 'min: {accuracy: 0.2}\nmax_slice_gap: {accuracy: 0.9}',
+          },
+        );
+        expect(evaluated.status, JSON.stringify(evaluated.body)).toBe(201);
+        expect(evaluated.body).toMatchObject({
+          verdict: 'pass',
+          task: 'classification',
+          classes: ['hi', 'lo', 'mid'],
+        });
+        const bad = await call('POST', `/api/v1/models/churn/versions/${versions.multi}/evaluate`, {
+          data: 'scored@1',
+          label: 'kind',
+          policy: { minimum: { auc: 1 } },
+        });
+        expect(bad.status).toBe(400);
+        expect(bad.body.message).toMatch(/unknown key 'minimum'/);
+        const listed = await call(
+          'GET',
+          `/api/v1/models/churn/versions/${versions.multi}/evaluations`,
+        );
+        expect(listed.body.evaluations).toHaveLength(2);
+        expect(listed.body.evaluations[0]).toMatchObject({
+          id: evaluated.body.id,
+          verdict: 'pass',
+        });
+
+        // MLflow protocol: a protected alias on an unevaluated version is an MLflow error …
+        const mlflow = '/api/2.0/mlflow/registered-models/alias';
+        const body = { name: 'churn', alias: 'champion', version: String(versions.champion) };
+        const refused = await call('POST', mlflow, body);
+        expect(refused.status).toBe(400);
+        expect(refused.body).toMatchObject({ error_code: 'INVALID_PARAMETER_VALUE' });
+        expect(refused.body.message).toMatch(/X-Mobius-Force/);
+        // … a passing evaluation opens it, and the header forces it (audited) otherwise.
+        expect(
+          (await call('POST', mlflow, { ...body, version: String(versions.multi) })).status,
+        ).toBe(200);
+        expect(
+          (await call('POST', mlflow, body, { 'x-mobius-force': 'rollback drill' })).status,
+        ).toBe(200);
+        const history = await call(
+          'GET',
+          `/api/v1/models/churn/versions/${versions.champion}/evaluations`,
+        );
+        expect(history.body.aliasHistory[0]).toMatchObject({
+          alias: 'champion',
+          gate: 'forced',
+          reason: 'rollback drill',
+          previousVersion: versions.multi,
+        });
+        // Unprotected aliases behave exactly as in MLflow.
+        expect((await call('POST', mlflow, { ...body, alias: 'staging' })).status).toBe(200);
+      } finally {
+        await app.close();
+      }
     });
 
     it.each([

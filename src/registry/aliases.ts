@@ -97,7 +97,7 @@ export class AliasService {
               latest === undefined
                 ? 'has no evaluation'
                 : `failed its newest evaluation (${latest.reasons.slice(0, 3).join('; ')})`
-            }. Run \`mobius models evaluate ${name}@${version} --against ${alias} --data <dataset>@<version> --label <column>\` until it passes, or override with --force --reason "<why>" (audited)`,
+            }. Run \`mobius models evaluate ${name}@${version} --against ${alias} --data <dataset>@<version> --label <column>\` until it passes, or override (audited) with --force --reason "<why>" (CLI), {"force": true, "reason": "<why>"} (API) or the header X-Mobius-Force: <why> (MLflow REST)`,
             { details: { alias, version, gate: latest?.verdict ?? 'none' } },
           );
         await trx
