@@ -13,10 +13,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/api/index.js';
-import { evaluateModel, parsePolicy, type MetricSet } from '../src/registry/index.js';
+import {
+  RegistryService,
+  evaluateModel,
+  parsePolicy,
+  type MetricSet,
+} from '../src/registry/index.js';
 import { JsonModelRuntime } from '../src/serving/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
-import { STORE_BACKENDS } from './helpers/stores.js';
+import { MIGRATIONS } from '../src/store/index.js';
+import { STORE_BACKENDS, openTestStore } from './helpers/stores.js';
 
 const SCRIPT = fileURLToPath(new URL('./data/check_evaluation.py', import.meta.url));
 const hasSklearn = spawnSync('python3', ['-c', 'import sklearn, pandas, numpy']).status === 0;
@@ -387,6 +393,58 @@ for (const backend of STORE_BACKENDS) {
         expect((await call('POST', mlflow, { ...body, alias: 'staging' })).status).toBe(200);
       } finally {
         await app.close();
+      }
+    });
+
+    it('upgrades a store with models and aliases from before migration 022: aliases still resolve, no evaluations yet', async () => {
+      const names = Object.keys(MIGRATIONS);
+      const before = names[names.indexOf('022-model-evaluations') - 1]!;
+      const old = await openTestStore(backend, { migrate: false });
+      try {
+        await old.store.migrate({ to: before });
+        await old.store.write(async (trx) => {
+          await trx
+            .insertInto('registered_model')
+            .values({
+              name: 'legacy',
+              description: null,
+              created_at: 1,
+              updated_at: 1,
+              last_version: 1,
+            })
+            .execute();
+          await trx
+            .insertInto('model_version')
+            .values({
+              name: 'legacy',
+              version: 1,
+              source: 'mlflow-artifacts:/0/r/artifacts/m',
+              run_id: null,
+              status_message: null,
+              description: null,
+              created_at: 1,
+              updated_at: 1,
+              user_id: null,
+              run_link: null,
+            })
+            .execute();
+          await trx
+            .insertInto('registered_model_alias')
+            .values({ name: 'legacy', alias: 'production', version: 1 })
+            .execute();
+        });
+        await old.store.migrate();
+        const registry = new RegistryService(
+          old.store,
+          { now: () => 2 },
+          { protectedAliases: ['production'] },
+        );
+        expect((await registry.aliases.get('legacy', 'production')).version).toBe(1);
+        expect(await registry.evaluations.list('legacy', 1)).toEqual([]);
+        // Re-pointing the alias at the version it already names is not a move: not gated.
+        await registry.aliases.set('legacy', 'production', 1);
+      } finally {
+        await old.cleanup();
       }
     });
 

@@ -270,7 +270,14 @@ async function readModelFile(deps: EvaluationDeps, version: ModelVersion): Promi
   return Buffer.concat(chunks);
 }
 
-/** Checks that the model takes one `[-1, F]` numeric table and picks its feature columns. */
+/** DuckDB's numeric column types: the default features are the columns of these types. */
+const NUMERIC_TYPE = /^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL|DECIMAL(\(.*\))?)$/i;
+
+/**
+ * Checks that the model takes one `[-1, F]` numeric table and picks its feature columns:
+ * the model's own names (Mobius JSON), `--features`, or else every numeric column but the
+ * label and the slice columns, in dataset order.
+ */
 function describeModel(
   version: ModelVersion,
   runtime: ModelRuntime,
@@ -296,8 +303,13 @@ function describeModel(
     ...(runtime.features ??
       request.features ??
       dataset.schema
-        .map((c) => c.name)
-        .filter((c) => c !== request.label && !(request.slices ?? []).includes(c))),
+        .filter(
+          (c) =>
+            NUMERIC_TYPE.test(c.type) &&
+            c.name !== request.label &&
+            !(request.slices ?? []).includes(c.name),
+        )
+        .map((c) => c.name)),
   ];
   if (width >= 0 && features.length !== width)
     throw new MobiusError(
