@@ -129,7 +129,7 @@ export function registerModelCommands(program: Command, deps: CommandDeps): void
             `say which version '${alias}' should name: mobius models alias ${name} ${alias} <version>`,
           );
         const n = parseVersion(version);
-        const user = userInfo().username;
+        const user = currentUser();
         await withLocalContext(cfg, 'models alias', (ctx) =>
           ctx.registry.aliases.set(name, alias, n, {
             user,
@@ -203,13 +203,22 @@ export function registerModelCommands(program: Command, deps: CommandDeps): void
               policy,
               slices: list(options.slices),
               features: list(options.features),
-              user: userInfo().username,
+              user: currentUser(),
             }),
         );
         emit(deps.json(command), evaluation, () => evaluationReport(evaluation));
         if (evaluation.verdict !== 'pass') throw new ExitCode(1);
       },
     );
+}
+
+/** The OS user running the CLI, recorded with evaluations and alias moves (undefined if unknown). */
+function currentUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined; // no passwd entry for this uid (some containers)
+  }
 }
 
 function formatMetric(value: number | null | undefined): string {

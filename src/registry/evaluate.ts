@@ -10,7 +10,6 @@
  * probabilities and slice indexes are kept, in typed arrays, for the metrics that need
  * every row at once (AUC sorts them).
  */
-import { userInfo } from 'node:os';
 import type { BlobStore } from '../blobs/index.js';
 import { MobiusError, limits } from '../core/index.js';
 import { withParquetFiles, type DataService, type DatasetVersion } from '../data/index.js';
@@ -191,7 +190,7 @@ export async function evaluateModel(
       candidateVersion.name,
       candidateVersion.version,
       result,
-      request.user ?? userInfo().username,
+      request.user,
     );
   } finally {
     await Promise.all(opened.map((r) => r.close()));
