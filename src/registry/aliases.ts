@@ -86,8 +86,8 @@ export class AliasService {
         .where('alias', '=', alias)
         .executeTakeFirst();
       if (guarded && previous?.version !== version) {
-        // Read in the same transaction as the move, so a concurrent re-evaluation cannot
-        // slip a failing verdict between the check and the write.
+        // The verdict is read in the move's own transaction: the gate judges the newest
+        // evaluation committed when the alias moves, and the audit row commits with the move.
         const latest = await latestVerdict(trx, model, version);
         const passed = latest?.verdict === 'pass';
         if (!passed && force === undefined)
