@@ -367,9 +367,27 @@ for (const backend of STORE_BACKENDS) {
       expect((await call('GET', '/api/v1/models/churn-model/versions/1')).body.version).toBe(1);
       expect((await call('GET', '/api/v1/models/nope/versions')).status).toBe(404);
 
-      const set = await call('PUT', '/api/v1/models/churn-model/aliases/champion', { version: 1 });
+      // 'champion' is protected by default: without a passing evaluation it is refused (409,
+      // saying how to evaluate) and set only with force and a reason, which is recorded.
+      const gated = await call('PUT', '/api/v1/models/churn-model/aliases/champion', {
+        version: 1,
+      });
+      expect(gated.status).toBe(409);
+      expect(gated.body.message).toMatch(/mobius models evaluate churn-model@1/);
+      const force = { force: true, reason: 'api test' };
+      const set = await call('PUT', '/api/v1/models/churn-model/aliases/champion', {
+        version: 1,
+        ...force,
+      });
       expect(set.body).toMatchObject({ version: 1, aliases: ['champion'] });
-      await call('PUT', '/api/v1/models/churn-model/aliases/champion', { version: 2 });
+      await call('PUT', '/api/v1/models/churn-model/aliases/champion', { version: 2, ...force });
+      const history = await call('GET', '/api/v1/models/churn-model/versions/2/evaluations');
+      expect(history.body).toMatchObject({
+        evaluations: [],
+        aliasHistory: [
+          { alias: 'champion', gate: 'forced', reason: 'api test', previousVersion: 1 },
+        ],
+      });
       expect((await call('GET', '/api/v1/models/churn-model/aliases/champion')).body.version).toBe(
         2,
       );

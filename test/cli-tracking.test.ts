@@ -208,18 +208,25 @@ for (const backend of STORE_BACKENDS) {
       const show = cli('models', 'show', 'churn-model');
       expect(show.code).toBe(0);
       expect(show.stdout).toContain('predicts churn');
-      expect(show.stdout).toMatch(/VERSION\s+STAGE\s+ALIASES\s+STATUS\s+RUN\s+SOURCE/);
+      expect(show.stdout).toMatch(/VERSION\s+STAGE\s+ALIASES\s+EVALUATION\s+STATUS\s+RUN\s+SOURCE/);
       expect(show.stdout).toMatch(new RegExp(`2\\s+Production\\s+READY\\s+${ids.slow}`));
       const missing = cli('models', 'show', 'nope');
       expect(missing.code).toBe(3);
     });
 
     it('models alias sets, moves and deletes an alias', () => {
-      const set = cli('models', 'alias', 'churn-model', 'champion', '1');
+      // 'champion' is protected by default: no passing evaluation, so --force with a reason.
+      const gated = cli('models', 'alias', 'churn-model', 'champion', '1');
+      expect(gated.code).toBe(4);
+      expect(gated.stderr).toMatch(
+        /alias 'champion' is protected: .*mobius models evaluate churn-model@1/,
+      );
+      const force = ['--force', '--reason', 'cli test'];
+      const set = cli('models', 'alias', 'churn-model', 'champion', '1', ...force);
       expect(set.code).toBe(0);
       expect(set.stdout).toContain("alias 'champion' of 'churn-model' now names version 1");
       const moved = JSON.parse(
-        cli('--json', 'models', 'alias', 'churn-model', 'champion', '2').stdout,
+        cli('--json', 'models', 'alias', 'churn-model', 'champion', '2', ...force).stdout,
       );
       expect(moved).toEqual({ name: 'churn-model', alias: 'champion', version: 2 });
       const shown = JSON.parse(cli('--json', 'models', 'show', 'churn-model').stdout);

@@ -90,7 +90,10 @@ for (const backend of STORE_BACKENDS) {
     let results: { outcomes: Map<string, Outcome>; output: string };
 
     beforeAll(async () => {
-      t = await openTestContext(backend);
+      // Only 'production' is protected here: the unmodified client tests set 'champion' (the
+      // MLflow docs' example) to check the protocol; the gate on this route has its own test
+      // (test_protected_alias_needs_a_passing_evaluation, test/evaluation.test.ts).
+      t = await openTestContext(backend, { registry: { protectedAliases: ['production'] } });
       app = await buildServer(t.ctx);
       const url = await app.listen({ host: '127.0.0.1', port: 0 });
       results = await runPytest(url);

@@ -226,7 +226,13 @@ for (const backend of STORE_BACKENDS) {
       expect(v1).toMatchObject({ name: 'sdk-model', version: 1, runId: run.id });
       const v2 = await client.registerModel('sdk-model', { runId: run.id, artifactPath: 'model' });
       expect(v2.version).toBe(2);
-      const aliased = await client.setAlias('sdk-model', 'champion', 1);
+      // 'champion' is protected by default: no passing evaluation, so it takes force and a reason.
+      const gated = await client.setAlias('sdk-model', 'champion', 1).catch((e: unknown) => e);
+      expect(isMobiusError(gated) && gated.code).toBe('CONFLICT');
+      const aliased = await client.setAlias('sdk-model', 'champion', 1, {
+        force: true,
+        reason: 'sdk test: no evaluation data',
+      });
       expect(aliased).toMatchObject({ version: 1, aliases: ['champion'] });
       expect((await t.ctx.registry.aliases.get('sdk-model', 'champion')).version).toBe(1);
       await client.deleteAlias('sdk-model', 'champion');

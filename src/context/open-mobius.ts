@@ -146,7 +146,9 @@ export async function openMobius(
       logger,
       tokens: new TokenService(store, clock),
       tracking,
-      registry: new RegistryService(store, clock),
+      registry: new RegistryService(store, clock, {
+        protectedAliases: config.registry.protectedAliases,
+      }),
       engine,
       data,
       checks,

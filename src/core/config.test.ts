@@ -36,6 +36,19 @@ describe('config loader', () => {
     expect(c2.server.port).toBe(5001);
   });
 
+  it('protects production and champion unless the file or MOBIUS_PROTECTED_ALIASES says otherwise', async () => {
+    expect((await loadConfig({ cwd: dir(), env: {} })).registry.protectedAliases).toEqual([
+      'production',
+      'champion',
+    ]);
+    const cwd = dir({ 'mobius.yaml': 'registry:\n  protectedAliases: [prod]\n' });
+    expect((await loadConfig({ cwd, env: {} })).registry.protectedAliases).toEqual(['prod']);
+    const env = { MOBIUS_PROTECTED_ALIASES: ' live, gold ,' };
+    expect((await loadConfig({ cwd, env })).registry.protectedAliases).toEqual(['live', 'gold']);
+    const none = { MOBIUS_PROTECTED_ALIASES: '' };
+    expect((await loadConfig({ cwd, env: none })).registry.protectedAliases).toEqual([]);
+  });
+
   it('reads mobius.config.ts', async () => {
     const cwd = dir({
       'mobius.config.ts': 'const port: number = 4700;\nexport default { server: { port } };\n',

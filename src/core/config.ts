@@ -50,6 +50,13 @@ export interface MobiusConfig {
   log: { level: LogLevel };
   /** Where pipeline runs are reported as OpenLineage RunEvents (docs/pipelines.md). */
   openlineage: OpenLineageConfig;
+  registry: {
+    /**
+     * Aliases that may name only a version whose newest evaluation passed, unless forced
+     * (audited); default `production`, `champion` (docs/serving.md, evaluation gate).
+     */
+    protectedAliases: string[];
+  };
   serving: {
     /**
      * The Python interpreter that serves MLflow models out of process (docs/serving.md);
@@ -151,6 +158,11 @@ const partialSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  registry: z
+    .strictObject({
+      protectedAliases: z.array(z.string().min(1).max(255)).optional(),
+    })
+    .optional(),
 });
 
 /** A partial configuration, as a file, the environment or flags give it. */
@@ -176,6 +188,15 @@ const ENV: Record<string, EnvReader> = {
   MOBIUS_LOG_LEVEL: (v) => ({ log: { level: v as LogLevel } }),
   MOBIUS_PIPELINES_EXECUTOR: (v) => ({ pipelines: { executor: v as 'local' | 'queue' } }),
   MOBIUS_SERVING_PYTHON: (v) => ({ serving: { python: v } }),
+  // Comma-separated; empty protects no alias.
+  MOBIUS_PROTECTED_ALIASES: (v) => ({
+    registry: {
+      protectedAliases: v
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a !== ''),
+    },
+  }),
   // The S3 client's standard credential variables, read here so the SDK gets them
   // explicitly instead of reaching into process.env on its own.
   AWS_ACCESS_KEY_ID: (v) => ({ s3: { accessKeyId: v } }),
@@ -260,6 +281,9 @@ export function resolveConfig(input: ConfigInput, cwd: string): MobiusConfig {
     // A relative path (./venv/bin/python) is taken from the working directory; a bare
     // name (python3) is looked up on PATH when the runtime starts.
     serving: { python: resolveProgram(input.serving?.python ?? 'python3', cwd) },
+    registry: {
+      protectedAliases: input.registry?.protectedAliases ?? ['production', 'champion'],
+    },
   };
   checkLocations(config);
   return config;

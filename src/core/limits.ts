@@ -697,3 +697,17 @@ export const PYTHON_RUNTIME_STOP_GRACE_MS = 3_000;
 
 /** Lines of a Python runtime's stderr kept for error messages (start-up failures, crashes). */
 export const PYTHON_RUNTIME_STDERR_LINES = 20;
+
+/**
+ * Rows fed to a model per call during `mobius models evaluate`: large enough that the
+ * per-call overhead (one DuckDB range read, one inference) is amortised, small enough
+ * that a batch of wide rows stays a few MB as JavaScript values.
+ */
+export const EVALUATION_BATCH_ROWS = 8192;
+
+/**
+ * Most distinct values a slice column may have. Each slice gets its own metrics (and
+ * AUC sorts its rows), so a high-cardinality column (an id) would multiply the work and
+ * bury the fairness gap in noise from tiny slices.
+ */
+export const MAX_EVALUATION_SLICES = 100;

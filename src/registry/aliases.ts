@@ -3,8 +3,9 @@
  * `models:/<name>@<alias>` URIs. The name rules are MLflow's (mlflow/utils/validation.py),
  * so an alias valid here is valid there and the other way round.
  */
-import { MobiusError, limits } from '../core/index.js';
+import { MobiusError, limits, newId, systemClock, type Clock } from '../core/index.js';
 import type { Store } from '../store/index.js';
+import { checkForce, latestVerdict, type ForceAlias } from './evaluations.js';
 import { hydrateVersions } from './hydrate.js';
 import { modelKey, requireModel } from './models.js';
 import { requireVersion } from './versions.js';
@@ -35,16 +36,86 @@ export function checkAlias(alias: unknown): string {
   return alias;
 }
 
+/** Aliases that need a passing evaluation unless the config says otherwise. */
+export const DEFAULT_PROTECTED_ALIASES: readonly string[] = ['production', 'champion'];
+
+/** How an alias is set: who sets it, and an audited override of the evaluation gate. */
+export interface SetAliasOptions {
+  /** Recorded in a protected alias's history. */
+  user?: string | undefined;
+  /** Sets a protected alias on a version without a passing evaluation, recording why. */
+  force?: ForceAlias | undefined;
+}
+
 /** Points aliases at versions, removes them, and resolves them. */
 export class AliasService {
-  constructor(private readonly store: Store) {}
+  /**
+   * `protectedAliases` (default none) may only be pointed at a version whose newest
+   * evaluation passed, or with `force` and a reason; each move of one is recorded.
+   */
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock = systemClock,
+    readonly protectedAliases: readonly string[] = [],
+  ) {}
 
-  /** Points `alias` at `version`, moving it if it named another version. */
-  async set(name: string, alias: string, version: number): Promise<void> {
+  /**
+   * Points `alias` at `version`, moving it if it named another version. A protected alias
+   * (production, champion) needs the version's newest evaluation to have passed, or
+   * `force` with a reason; CONFLICT otherwise, saying how to evaluate.
+   *
+   * @example
+   * await aliases.set('churn', 'production', 3, { user: 'ana', force: { reason: 'hotfix' } });
+   */
+  async set(
+    name: string,
+    alias: string,
+    version: number,
+    options: SetAliasOptions = {},
+  ): Promise<void> {
     checkAlias(alias);
     const model = modelKey(name);
+    const force = options.force === undefined ? undefined : checkForce(options.force);
+    const guarded = this.protectedAliases.includes(alias);
     await this.store.write(async (trx) => {
       await requireVersion(trx, model, version);
+      const previous = await trx
+        .selectFrom('registered_model_alias')
+        .select('version')
+        .where('name', '=', model)
+        .where('alias', '=', alias)
+        .executeTakeFirst();
+      if (guarded && previous?.version !== version) {
+        // The verdict is read in the move's own transaction: the gate judges the newest
+        // evaluation committed when the alias moves, and the audit row commits with the move.
+        const latest = await latestVerdict(trx, model, version);
+        const passed = latest?.verdict === 'pass';
+        if (!passed && force === undefined)
+          throw new MobiusError(
+            'CONFLICT',
+            `alias '${alias}' is protected: version ${version} of '${name}' ${
+              latest === undefined
+                ? 'has no evaluation'
+                : `failed its newest evaluation (${latest.reasons.slice(0, 3).join('; ')})`
+            }. Run \`mobius models evaluate ${name}@${version} --against ${alias} --data <dataset>@<version> --label <column>\` until it passes, or override (audited) with --force --reason "<why>" (CLI), {"force": true, "reason": "<why>"} (API) or the header X-Mobius-Force: <why> (MLflow REST)`,
+            { details: { alias, version, gate: latest?.verdict ?? 'none' } },
+          );
+        await trx
+          .insertInto('model_alias_event')
+          .values({
+            id: newId(),
+            name: model,
+            version,
+            alias,
+            previous_version: previous?.version ?? null,
+            gate: passed ? 'passed' : 'forced',
+            evaluation_id: latest?.id ?? null,
+            reason: passed ? (force?.reason ?? null) : force!.reason,
+            user_id: force?.user ?? options.user ?? null,
+            created_at: this.clock.now(),
+          })
+          .execute();
+      }
       await trx
         .insertInto('registered_model_alias')
         .values({ name: model, alias, version })

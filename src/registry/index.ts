@@ -9,7 +9,33 @@ export {
   SEARCH_VERSIONS_MAX,
 } from './versions.js';
 export type { CreateVersionInput, SearchVersionsOptions } from './versions.js';
-export { AliasService, checkAlias, MAX_ALIAS_LENGTH } from './aliases.js';
+export {
+  AliasService,
+  checkAlias,
+  DEFAULT_PROTECTED_ALIASES,
+  MAX_ALIAS_LENGTH,
+} from './aliases.js';
+export type { SetAliasOptions } from './aliases.js';
+export { evaluateModel } from './evaluate.js';
+export type { EvaluateRequest, EvaluationDeps } from './evaluate.js';
+export {
+  classificationMetrics,
+  regressionMetrics,
+  rocAuc,
+  CLASSIFICATION_METRICS,
+  REGRESSION_METRICS,
+} from './evaluation-metrics.js';
+export type { ClassificationData, MetricSet, MetricValue } from './evaluation-metrics.js';
+export { parsePolicy } from './evaluation-policy.js';
+export type { EvaluationPolicy, EvaluationTask } from './evaluation-policy.js';
+export { EvaluationRecords } from './evaluations.js';
+export type {
+  AliasEvent,
+  EvaluationResult,
+  ForceAlias,
+  ModelEvaluation,
+  SliceResult,
+} from './evaluations.js';
 export { parseStage } from './stages.js';
 export type {
   ModelAlias,

@@ -2,6 +2,7 @@
 import type { Clock } from '../core/index.js';
 import type { Store } from '../store/index.js';
 import { AliasService } from './aliases.js';
+import { EvaluationRecords } from './evaluations.js';
 import { RegisteredModelService } from './models.js';
 import { ModelVersionService } from './versions.js';
 
@@ -10,10 +11,14 @@ export class RegistryService {
   readonly models: RegisteredModelService;
   readonly versions: ModelVersionService;
   readonly aliases: AliasService;
+  /** Stored evaluations of versions and the history of protected aliases. */
+  readonly evaluations: EvaluationRecords;
 
-  constructor(store: Store, clock: Clock) {
+  /** `protectedAliases`: aliases that need a passing evaluation (none unless given; the config's default is production, champion). */
+  constructor(store: Store, clock: Clock, options: { protectedAliases?: readonly string[] } = {}) {
     this.models = new RegisteredModelService(store, clock);
     this.versions = new ModelVersionService(store, clock);
-    this.aliases = new AliasService(store);
+    this.aliases = new AliasService(store, clock, options.protectedAliases ?? []);
+    this.evaluations = new EvaluationRecords(store, clock);
   }
 }

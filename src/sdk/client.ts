@@ -164,11 +164,16 @@ export class MobiusClient {
   }
 
   /** Points `alias` of model `name` at `version` (moving it if it named another). */
-  async setAlias(name: string, alias: string, version: number): Promise<ModelVersion> {
+  async setAlias(
+    name: string,
+    alias: string,
+    version: number,
+    options: { force?: boolean; reason?: string } = {},
+  ): Promise<ModelVersion> {
     return this.request<ModelVersion>(
       'PUT',
       `/api/v1/models/${encodeURIComponent(name)}/aliases/${encodeURIComponent(alias)}`,
-      { version },
+      { version, ...options },
       { retry: true },
     );
   }

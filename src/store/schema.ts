@@ -275,6 +275,37 @@ export interface RegisteredModelAliasTable {
   version: number;
 }
 
+/** One evaluation of a model version (migration 022); `result` is the JSON result. */
+export interface ModelEvaluationTable {
+  id: string;
+  name: string;
+  version: number;
+  dataset: string;
+  dataset_version: number;
+  label: string;
+  task: string;
+  against: string | null;
+  champion_version: number | null;
+  verdict: string;
+  result: string;
+  user_id: string | null;
+  created_at: number;
+}
+
+/** A move of a protected alias: gate passed or forced, by whom and why (migration 022). */
+export interface ModelAliasEventTable {
+  id: string;
+  name: string;
+  version: number;
+  alias: string;
+  previous_version: number | null;
+  gate: string;
+  evaluation_id: string | null;
+  reason: string | null;
+  user_id: string | null;
+  created_at: number;
+}
+
 /** An MLflow dataset a run consumed (log_inputs), one per (experiment, name, digest). */
 export interface RunDatasetTable {
   id: string;
@@ -426,6 +457,8 @@ export interface Database {
   model_version: ModelVersionTable;
   model_version_tag: ModelVersionTagTable;
   registered_model_alias: RegisteredModelAliasTable;
+  model_evaluation: ModelEvaluationTable;
+  model_alias_event: ModelAliasEventTable;
   run_dataset: RunDatasetTable;
   run_dataset_input: RunDatasetInputTable;
   run_model_link: RunModelLinkTable;

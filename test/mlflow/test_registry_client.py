@@ -93,6 +93,22 @@ def test_aliases(client):
     assert error_code(excinfo) == "RESOURCE_DOES_NOT_EXIST"
 
 
+def test_protected_alias_needs_a_passing_evaluation(client):
+    # test/mlflow-client.test.ts runs this server with protectedAliases = [production], so
+    # test_aliases above exercises the plain protocol with 'champion'. A protected alias on
+    # a version without a passing `mobius models evaluate` is an MLflow error saying so.
+    name = unique("gated")
+    client.create_registered_model(name)
+    run = new_run(client)
+    client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    with pytest.raises(MlflowException) as excinfo:
+        client.set_registered_model_alias(name, "production", "1")
+    assert error_code(excinfo) == "INVALID_PARAMETER_VALUE"
+    assert "mobius models evaluate" in str(excinfo.value)
+    assert "X-Mobius-Force" in str(excinfo.value)
+    assert client.get_registered_model(name).aliases == {}
+
+
 def test_search_registered_models(client):
     prefix = unique("search")
     for suffix in ["a", "b", "c"]:

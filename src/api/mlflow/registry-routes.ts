@@ -137,7 +137,18 @@ export function registerMlflowRegistryRoutes(app: FastifyInstance, ctx: MobiusCo
     app,
     ['POST'],
     'registered-models/alias',
-    async (f) => void (await aliases.set(f.str('name'), f.str('alias'), versionField(f))),
+    // The evaluation gate applies here too: a protected alias (production, champion) needs
+    // a passing evaluation; MLflow clients override it with `X-Mobius-Force: <reason>`,
+    // which is audited like the CLI's --force (docs/mlflow-compat.md).
+    async (f, request) => {
+      const forced = request.headers['x-mobius-force'];
+      const reason = Array.isArray(forced) ? forced[0] : forced;
+      const user = request.principal?.name;
+      await aliases.set(f.str('name'), f.str('alias'), versionField(f), {
+        user,
+        force: reason === undefined ? undefined : { reason, user },
+      });
+    },
   );
   mlflowRoute(app, ['DELETE'], 'registered-models/alias', async (f) => {
     await aliases.delete(f.str('name'), f.str('alias'));

@@ -9,6 +9,8 @@ import type { MobiusContext } from '../../context/index.js';
 import {
   MAX_ALIAS_LENGTH,
   SEARCH_MODELS_MAX,
+  evaluateModel,
+  parsePolicy,
   type ModelVersion,
   type RegisteredModel,
 } from '../../registry/index.js';
@@ -114,7 +116,34 @@ const ListVersionsQuery = Type.Object(
   { additionalProperties: false },
 );
 const SetAliasBody = Type.Object(
-  { version: Type.Integer({ minimum: 1 }) },
+  {
+    version: Type.Integer({ minimum: 1 }),
+    force: Type.Optional(
+      Type.Boolean({
+        description:
+          'set a protected alias (production, champion) on a version without a passing evaluation; needs reason, audited',
+      }),
+    ),
+    reason: Type.Optional(Type.String({ maxLength: 1000 })),
+  },
+  { additionalProperties: false },
+);
+const EvaluateBody = Type.Object(
+  {
+    data: Type.String({ minLength: 1, description: 'dataset version, e.g. churn-test@3' }),
+    label: Type.String({ minLength: 1, description: 'the column holding the true label' }),
+    against: Type.Optional(
+      Type.String({ minLength: 1, description: 'alias of the champion to compare with' }),
+    ),
+    policy: Type.Optional(
+      Type.Unknown({
+        description:
+          'object or YAML text: {task?, min?, max?, max_regression?, max_slice_gap?} (docs/serving.md)',
+      }),
+    ),
+    slices: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 20 })),
+    features: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  },
   { additionalProperties: false },
 );
 
@@ -292,11 +321,67 @@ export function registerV1RegistryRoutes(app: FastifyInstance, ctx: MobiusContex
       },
     },
     async (request) => {
-      requireRole(request, 'editor');
+      const principal = requireRole(request, 'editor');
       const { name, alias } = request.params as Static<typeof AliasParams>;
-      const { version } = request.body as Static<typeof SetAliasBody>;
-      await aliases.set(name, alias, version);
+      const { version, force, reason } = request.body as Static<typeof SetAliasBody>;
+      if (reason !== undefined && force !== true)
+        throw new MobiusError('INVALID_ARGUMENT', 'a reason is given only with force: true');
+      await aliases.set(name, alias, version, {
+        user: principal.name,
+        force: force === true ? { reason: reason ?? '', user: principal.name } : undefined,
+      });
       return toWireVersion(await aliases.get(name, alias));
+    },
+  );
+
+  app.get(
+    '/api/v1/models/:name/versions/:version/evaluations',
+    {
+      schema: {
+        summary:
+          'Evaluations of a version (newest first) and the history of protected aliases set on it',
+        tags,
+        params: VersionParams,
+      },
+    },
+    async (request) => {
+      requireRole(request, 'viewer');
+      const { name, version } = request.params as Static<typeof VersionParams>;
+      return {
+        evaluations: await ctx.registry.evaluations.list(name, version),
+        aliasHistory: await ctx.registry.evaluations.aliasEvents(name, version),
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/models/:name/versions/:version/evaluate',
+    {
+      preValidation: strictBody(EvaluateBody),
+      schema: {
+        summary:
+          'Evaluate a version on a dataset version (against a champion alias, under a policy) and store the result',
+        tags,
+        params: VersionParams,
+        body: EvaluateBody,
+      },
+    },
+    async (request, reply) => {
+      const principal = requireRole(request, 'editor');
+      const { name, version } = request.params as Static<typeof VersionParams>;
+      const body = request.body as Static<typeof EvaluateBody>;
+      const evaluation = await evaluateModel(ctx, {
+        name,
+        candidate: version,
+        against: body.against,
+        data: body.data,
+        label: body.label,
+        policy: body.policy === undefined ? undefined : parsePolicy(body.policy),
+        slices: body.slices,
+        features: body.features,
+        user: principal.name,
+      });
+      return reply.status(201).send(evaluation);
     },
   );
 

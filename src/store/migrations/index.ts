@@ -21,6 +21,7 @@ import * as checks from './016-checks.js';
 import * as pipelineTriggers from './017-pipeline-triggers.js';
 import * as stepQueue from './018-step-queue.js';
 import * as stepProcesses from './019-step-processes.js';
+import * as modelEvaluations from './022-model-evaluations.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -43,4 +44,5 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '017-pipeline-triggers': pipelineTriggers,
   '018-step-queue': stepQueue,
   '019-step-processes': stepProcesses,
+  '022-model-evaluations': modelEvaluations,
 };
