@@ -25,8 +25,14 @@ import {
   pipelineLauncher,
   type QueueExecutor,
 } from '../pipelines/index.js';
-import { ServingService } from '../serving/index.js';
+import {
+  DeploymentService,
+  PredictionLog,
+  ServingService,
+  type PredictionLogOptions,
+} from '../serving/index.js';
 import { datasetIO, gateRunner } from './pipeline-adapters.js';
+import { modelResolver } from './serving-adapters.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -58,6 +64,11 @@ export interface MobiusContext {
    * `deploy(name, model)` for now; registry-backed deployments (model@alias) will drive it.
    */
   serving: ServingService;
+  /**
+   * Registry-backed deployments (model@version routes, canary, shadow, A/B, rollback) and
+   * their prediction log; `mobius server` calls `start()` to load and follow them.
+   */
+  deployments: DeploymentService;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -69,6 +80,8 @@ export interface OpenMobiusOptions {
   migrate?: boolean;
   /** Called with the migration report when `migrate` is on. */
   onMigrated?: (report: MigrationReport) => void;
+  /** Prediction log buffer and batch sizes (defaults in core/limits.ts). */
+  predictionLog?: PredictionLogOptions;
 }
 
 /**
@@ -125,7 +138,17 @@ export async function openMobius(
       logger,
       launch: pipelineLauncher(pipelines, logger),
     });
-    const serving = new ServingService({ blobs });
+    const predictionLog = new PredictionLog(store, logger, options.predictionLog);
+    const serving = new ServingService({ blobs, clock, log: predictionLog });
+    const registry = new RegistryService(store, clock);
+    const deployments = new DeploymentService({
+      store,
+      clock,
+      logger,
+      serving,
+      resolve: modelResolver(registry, tracking, store),
+      log: predictionLog,
+    });
     return {
       config,
       store,
@@ -134,15 +157,17 @@ export async function openMobius(
       logger,
       tokens: new TokenService(store, clock),
       tracking,
-      registry: new RegistryService(store, clock),
+      registry,
       engine,
       data,
       checks,
       pipelines,
       scheduler,
       serving,
+      deployments,
       close: async () => {
         await scheduler.stop();
+        await deployments.stop();
         await serving.close();
         if (queue !== undefined) await (await queue).close();
         await blobs.close();

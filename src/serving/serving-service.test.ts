@@ -45,7 +45,8 @@ describe('ServingService', () => {
     const log: string[] = [];
     const first = gatedRuntime(log);
     const runtimes = [first.runtime, gatedRuntime(log).runtime];
-    const serving = new ServingService({ load: async () => runtimes.shift()! });
+    // No warm-up: these runtimes answer only when the test releases them.
+    const serving = new ServingService({ load: async () => runtimes.shift()!, warmUp: false });
     await serving.deploy('m', new Uint8Array(1));
     const body = { inputs: [{ name: 'x', datatype: 'FP64', shape: [1], data: [1] }] };
     const inFlight = serving.infer('m', body);
