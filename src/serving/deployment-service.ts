@@ -202,6 +202,14 @@ export class DeploymentService {
   private readonly failed = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
+  /** Changes and syncs of this process run one at a time, so an older revision never lands last. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => {});
+    return run;
+  }
 
   constructor(
     private readonly deps: {
@@ -418,32 +426,34 @@ export class DeploymentService {
       );
     if (reason !== undefined && reason.length > 2000)
       throw new MobiusError('INVALID_ARGUMENT', 'reason: keep it under 2000 characters');
-    const current = await this.get(name);
-    const next = await compute(current);
-    const now = this.deps.clock.now();
-    const hasCandidate = next.routes.some((r) => r.role === 'candidate');
-    const state: DeploymentState = {
-      name,
-      ...next,
-      candidateSince: hasCandidate
-        ? current?.routes.some(
-            (r) =>
-              r.role === 'candidate' &&
-              next.routes.some((n) => n.role === 'candidate' && label(n) === label(r)),
-          ) === true
-          ? (current.candidateSince ?? now)
-          : now
-        : null,
-      revision: (current?.revision ?? 0) + 1,
-      createdAt: current?.createdAt ?? now,
-      updatedAt: now,
-    };
-    const plan = await this.plan(state);
-    await this.deps.serving.apply(name, plan, async () => {
-      await this.write(state, current?.revision, { kind, actor, reason });
+    return this.exclusive(async () => {
+      const current = await this.get(name);
+      const next = await compute(current);
+      const now = this.deps.clock.now();
+      const hasCandidate = next.routes.some((r) => r.role === 'candidate');
+      const state: DeploymentState = {
+        name,
+        ...next,
+        candidateSince: hasCandidate
+          ? current?.routes.some(
+              (r) =>
+                r.role === 'candidate' &&
+                next.routes.some((n) => n.role === 'candidate' && label(n) === label(r)),
+            ) === true
+            ? (current.candidateSince ?? now)
+            : now
+          : null,
+        revision: (current?.revision ?? 0) + 1,
+        createdAt: current?.createdAt ?? now,
+        updatedAt: now,
+      };
+      const plan = await this.plan(state);
+      await this.deps.serving.apply(name, plan, async () => {
+        await this.write(state, current?.revision, { kind, actor, reason });
+      });
+      this.served.set(name, state.revision);
+      return state;
     });
-    this.served.set(name, state.revision);
-    return state;
   }
 
   /** Resolves the stored versions to model files. */
@@ -644,12 +654,14 @@ export class DeploymentService {
    */
   async sync(): Promise<void> {
     while (this.syncing !== undefined) await this.syncing;
-    this.syncing = this.syncOnce();
+    this.syncing = this.exclusive(() => this.syncOnce());
     try {
       await this.syncing;
     } finally {
       this.syncing = undefined;
     }
+    // Outside the queue: a verdict promotes or rolls back, which is a change of its own.
+    await this.analyzeAll();
   }
 
   private async syncOnce(): Promise<void> {
@@ -668,7 +680,6 @@ export class DeploymentService {
         );
       }
     }
-    await this.analyzeAll();
   }
 
   /** Syncs now and then every `intervalMs` (what `mobius server` does). */
