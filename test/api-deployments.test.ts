@@ -238,6 +238,21 @@ for (const backend of STORE_BACKENDS) {
       ]);
       expect(JSON.parse(rows[0]!.inputs)).toEqual(linBody(2).inputs);
       expect(rows[0]!.latency_ms).toBeGreaterThan(0);
+      // A shadow that fails every request (version 4 takes two features) fails no client.
+      await deploy({ name: 'sh', model: 'lin@4', shadow: 100 });
+      for (let i = 0; i < 10; i++) {
+        const r = await call('POST', '/v2/models/sh/infer', linBody(3, { id: `bad-shadow-${i}` }));
+        expect(r.status).toBe(200);
+        expect(r.body.outputs[0].data).toEqual([3]);
+      }
+      let failed: Awaited<ReturnType<typeof logRows>> = [];
+      for (let i = 0; i < 100 && failed.length < 10; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        await t.ctx.deployments.flushPredictions();
+        failed = (await logRows('sh')).filter((r) => r.route === 'shadow' && r.version === 4);
+      }
+      expect(failed).toHaveLength(10);
+      expect(failed.every((r) => r.outputs === null && /input/.test(r.error ?? ''))).toBe(true);
     });
 
     it('promote and rollback move the traffic and record who and why', async () => {

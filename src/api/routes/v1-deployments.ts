@@ -65,7 +65,11 @@ export function registerV1DeploymentRoutes(app: FastifyInstance, ctx: MobiusCont
   app.post(
     '/api/v1/deployments',
     {
-      schema: { summary: 'Deploy a model version: replace, canary, shadow or A/B', tags },
+      schema: {
+        summary: 'Deploy a model version: replace, canary, shadow or A/B',
+        tags,
+        body: DeployBody,
+      },
       preValidation: strictBody(DeployBody),
     },
     async (request, reply) => {
@@ -129,6 +133,7 @@ export function registerV1DeploymentRoutes(app: FastifyInstance, ctx: MobiusCont
         summary: 'Attach ground truth to a logged prediction by request id',
         tags,
         params: Params,
+        body: FeedbackBody,
       },
       preValidation: strictBody(FeedbackBody),
     },
