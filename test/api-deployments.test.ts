@@ -288,6 +288,29 @@ for (const backend of STORE_BACKENDS) {
       expect(show.body.droppedPredictions).toBe(0);
     });
 
+    it('promote and rollback under concurrent traffic fail no request', async () => {
+      await deploy({ name: 'swap', model: 'lin@1' });
+      await deploy({ name: 'swap', model: 'lin@2', canary: 50 });
+      const send = (i: number) =>
+        app.inject({
+          method: 'POST',
+          url: '/v2/models/swap/infer',
+          headers: { authorization: `Bearer ${editor}`, 'content-type': 'application/json' },
+          payload: JSON.stringify(linBody(1 + (i % 5))),
+        });
+      const first = Array.from({ length: 150 }, (_, i) => send(i));
+      const promoted = call('POST', '/api/v1/deployments/swap/promote');
+      const second = Array.from({ length: 150 }, (_, i) => send(i));
+      const rolled = promoted.then(() => call('POST', '/api/v1/deployments/swap/rollback'));
+      const third = Array.from({ length: 150 }, (_, i) => send(i));
+      const results = await Promise.all([...first, ...second, ...third]);
+      expect((await promoted).status).toBe(200);
+      expect((await rolled).status).toBe(200);
+      expect(results.filter((r) => r.statusCode !== 200)).toEqual([]);
+      // Rolled back to last good, which the promote made version 2.
+      expect(await infer('swap', 3)).toBe(2);
+    });
+
     it('A/B splits between two named versions', async () => {
       const res = await deploy({ name: 'ab', model: 'lin@1', ab: { model: 'lin@3', percent: 50 } });
       expect(res.status).toBe(201);
