@@ -674,10 +674,19 @@ export const DEPLOYMENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export const MAX_INPROCESS_MODEL_BYTES = 512 * 1024 * 1024;
 
 /**
- * Routes one deployment may split traffic over: a stable and a candidate (canary), or the
- * two arms of an A/B test. Each route is a loaded model in the API process's memory.
+ * A sticky key names a request header, OIP parameter, input or record field: a header
+ * name's characters (RFC 9110 tokens, without the rarely used punctuation), bounded.
  */
-export const MAX_DEPLOYMENT_ROUTES = 2;
+export const STICKY_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** Longest `--reason` kept in a deployment's history: a sentence or a link, not a report. */
+export const MAX_DEPLOYMENT_REASON_LENGTH = 2000;
+
+/**
+ * Latencies each live route keeps for canary analysis (its p95): the newest requests of a
+ * busy route, 80 KB of numbers per route; the oldest half is dropped when it fills.
+ */
+export const ROUTE_LATENCY_WINDOW = 10_000;
 
 /**
  * How often `mobius server` checks the store for deployments changed by another process

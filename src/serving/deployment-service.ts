@@ -233,7 +233,7 @@ export class DeploymentService {
     const strategies = [input.canary, input.shadow, input.ab].filter((s) => s !== undefined);
     if (strategies.length > 1)
       throw new MobiusError('INVALID_ARGUMENT', 'give at most one of canary, shadow and ab');
-    if (input.sticky !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(input.sticky))
+    if (input.sticky !== undefined && !limits.STICKY_KEY_PATTERN.test(input.sticky))
       throw new MobiusError(
         'INVALID_ARGUMENT',
         `sticky: '${String(input.sticky).slice(0, 200)}' must be a header or field name (letters, digits, '_', '.', '-'; up to 128)`,
@@ -424,25 +424,21 @@ export class DeploymentService {
         'INVALID_ARGUMENT',
         `deployment name '${name.slice(0, 200)}' is not allowed: use letters, digits, '_', '.', '-' (up to 128, starting with a letter or digit)`,
       );
-    if (reason !== undefined && reason.length > 2000)
-      throw new MobiusError('INVALID_ARGUMENT', 'reason: keep it under 2000 characters');
+    if (reason !== undefined && reason.length > limits.MAX_DEPLOYMENT_REASON_LENGTH)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `reason: keep it to ${limits.MAX_DEPLOYMENT_REASON_LENGTH} characters`,
+      );
     return this.exclusive(async () => {
       const current = await this.get(name);
       const next = await compute(current);
       const now = this.deps.clock.now();
-      const hasCandidate = next.routes.some((r) => r.role === 'candidate');
       const state: DeploymentState = {
         name,
         ...next,
-        candidateSince: hasCandidate
-          ? current?.routes.some(
-              (r) =>
-                r.role === 'candidate' &&
-                next.routes.some((n) => n.role === 'candidate' && label(n) === label(r)),
-            ) === true
-            ? (current.candidateSince ?? now)
-            : now
-          : null,
+        // Every change starts the candidate's analysis window afresh, as it does the live
+        // counters the analysis reads (apply() gives each route new ones).
+        candidateSince: next.routes.some((r) => r.role === 'candidate') ? now : null,
         revision: (current?.revision ?? 0) + 1,
         createdAt: current?.createdAt ?? now,
         updatedAt: now,

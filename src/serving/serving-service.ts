@@ -155,9 +155,6 @@ export interface Served<T> {
   version: number | undefined;
 }
 
-/** Most latencies a route keeps for analysis: enough for a p95 over the latest requests. */
-const STATS_WINDOW = 10_000;
-
 interface LiveRoute {
   model: string | undefined;
   version: number | undefined;
@@ -566,7 +563,8 @@ export class ServingService {
       stats.requests++;
       if (failure !== undefined) stats.errors++;
       stats.latencies.push(latencyMs);
-      if (stats.latencies.length > STATS_WINDOW) stats.latencies.splice(0, STATS_WINDOW / 2);
+      if (stats.latencies.length > limits.ROUTE_LATENCY_WINDOW)
+        stats.latencies.splice(0, limits.ROUTE_LATENCY_WINDOW / 2);
       this.log?.record({
         requestId,
         deployment,
