@@ -60,8 +60,8 @@ export interface MobiusContext {
    */
   scheduler: Scheduler;
   /**
-   * The models this process serves (`/v2/models/…`, `/api/v1/deployments/…`). In-process
-   * `deploy(name, model)` for now; registry-backed deployments (model@alias) will drive it.
+   * The models this process serves (`/v2/models/…`, `/api/v1/deployments/…`): bound
+   * in-process with `deploy(name, model)`, or by `deployments` from the registry.
    */
   serving: ServingService;
   /**
