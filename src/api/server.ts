@@ -23,6 +23,7 @@ import { registerV1CheckRoutes } from './routes/v1-checks.js';
 import { registerV1ScheduleRoutes } from './routes/v1-schedules.js';
 import { registerV1LineageRoutes } from './routes/v1-lineage.js';
 import { registerV2InferenceRoutes } from './routes/v2-inference.js';
+import { registerV1DeploymentRoutes } from './routes/v1-deployments.js';
 import { registerMlflowTrackingRoutes } from './mlflow/tracking-routes.js';
 import { registerMlflowRegistryRoutes } from './mlflow/registry-routes.js';
 import { registerMlflowArtifactRoutes } from './mlflow/artifact-routes.js';
@@ -110,6 +111,7 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerV1ScheduleRoutes(app, ctx);
   registerV1LineageRoutes(app, ctx);
   registerV2InferenceRoutes(app, ctx);
+  registerV1DeploymentRoutes(app, ctx);
   registerMlflowTrackingRoutes(app, ctx);
   registerMlflowRegistryRoutes(app, ctx);
   registerMlflowDatasetRoutes(app, ctx);

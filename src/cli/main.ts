@@ -22,6 +22,7 @@ import { registerDataCommands } from './data-commands.js';
 import { registerPipelineCommands } from './pipeline-commands.js';
 import { discoverPipelines, loadPipeline } from '../pipelines/index.js';
 import { registerWorkerCommands } from './worker-commands.js';
+import { registerDeployCommands } from './deploy-commands.js';
 import { registerCheckCommands } from './check-commands.js';
 import { registerScheduleCommands } from './schedule-commands.js';
 import { registerLineageCommands } from './lineage-commands.js';
@@ -131,6 +132,9 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
         );
       }
       ctx.scheduler.start();
+      // Stored deployments load (and warm up) before the server listens, then are followed
+      // for changes; one that fails to load is logged and the others are served.
+      await ctx.deployments.start();
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
       const loopback = ['127.0.0.1', 'localhost', '::1'].includes(cfg.server.host);
       const auth = cfg.server.auth
@@ -252,6 +256,7 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
   registerScheduleCommands(program, { config, json });
   registerLineageCommands(program, { config, json });
   registerWorkerCommands(program, { config, json, env });
+  registerDeployCommands(program, { config, json });
 
   for (const command of program.commands) {
     command.exitOverride();

@@ -26,9 +26,15 @@ import {
   pipelineLauncher,
   type QueueExecutor,
 } from '../pipelines/index.js';
-import { ServingService } from '../serving/index.js';
+import {
+  DeploymentService,
+  PredictionLog,
+  ServingService,
+  type PredictionLogOptions,
+} from '../serving/index.js';
 import { LineageService } from '../lineage/index.js';
 import { datasetIO, gateRunner } from './pipeline-adapters.js';
+import { modelResolver } from './serving-adapters.js';
 
 /** Everything a Mobius process shares: config, platform adapters, services. */
 export interface MobiusContext {
@@ -56,12 +62,17 @@ export interface MobiusContext {
    */
   scheduler: Scheduler;
   /**
-   * The models this process serves (`/v2/models/…`, `/api/v1/deployments/…`). In-process
-   * `deploy(name, model)` for now; registry-backed deployments (model@alias) will drive it.
+   * The models this process serves (`/v2/models/…`, `/api/v1/deployments/…`): bound
+   * in-process with `deploy(name, model)`, or by `deployments` from the registry.
    */
   serving: ServingService;
   /** Walks over the lineage graph: what produced a prediction, a model, a dataset version. */
   lineage: LineageService;
+  /**
+   * Registry-backed deployments (model@version routes, canary, shadow, A/B, rollback) and
+   * their prediction log; `mobius server` calls `start()` to load and follow them.
+   */
+  deployments: DeploymentService;
   /** Closes the store and blob store. */
   close(): Promise<void>;
 }
@@ -73,6 +84,8 @@ export interface OpenMobiusOptions {
   migrate?: boolean;
   /** Called with the migration report when `migrate` is on. */
   onMigrated?: (report: MigrationReport) => void;
+  /** Prediction log buffer and batch sizes (defaults in core/limits.ts). */
+  predictionLog?: PredictionLogOptions;
 }
 
 /**
@@ -132,11 +145,25 @@ export async function openMobius(
       logger,
       launch: pipelineLauncher(pipelines, logger),
     });
+    const predictionLog = new PredictionLog(store, logger, options.predictionLog);
     // MLflow models run in their own Python process; their stored files are copied under home.
     const serving = new ServingService({
       blobs,
+      clock,
+      log: predictionLog,
       python: config.serving.python,
       scratch: join(config.home, 'tmp', 'serving'),
+    });
+    const registry = new RegistryService(store, clock, {
+      protectedAliases: config.registry.protectedAliases,
+    });
+    const deployments = new DeploymentService({
+      store,
+      clock,
+      logger,
+      serving,
+      resolve: modelResolver(registry, tracking, store),
+      log: predictionLog,
     });
     return {
       config,
@@ -146,9 +173,7 @@ export async function openMobius(
       logger,
       tokens: new TokenService(store, clock),
       tracking,
-      registry: new RegistryService(store, clock, {
-        protectedAliases: config.registry.protectedAliases,
-      }),
+      registry,
       engine,
       data,
       checks,
@@ -156,8 +181,10 @@ export async function openMobius(
       scheduler,
       serving,
       lineage: new LineageService(store.db),
+      deployments,
       close: async () => {
         await scheduler.stop();
+        await deployments.stop();
         await serving.close();
         if (queue !== undefined) await (await queue).close();
         await blobs.close();

@@ -711,3 +711,51 @@ export const EVALUATION_BATCH_ROWS = 8192;
  * bury the fairness gap in noise from tiny slices.
  */
 export const MAX_EVALUATION_SLICES = 100;
+
+/**
+ * A sticky key names a request header, OIP parameter, input or record field: a header
+ * name's characters (RFC 9110 tokens, without the rarely used punctuation), bounded.
+ */
+export const STICKY_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** Longest `--reason` kept in a deployment's history: a sentence or a link, not a report. */
+export const MAX_DEPLOYMENT_REASON_LENGTH = 2000;
+
+/**
+ * Latencies each live route keeps for canary analysis (its p95): the newest requests of a
+ * busy route, 80 KB of numbers per route; the oldest half is dropped when it fills.
+ */
+export const ROUTE_LATENCY_WINDOW = 10_000;
+
+/**
+ * How often `mobius server` checks the store for deployments changed by another process
+ * (a CLI writing to the store): a change is served within this, and the check is one
+ * indexed read of a handful of rows.
+ */
+export const DEPLOYMENT_SYNC_MS = 2_000;
+
+/** Events `deployments show` lists by default (newest first); the history itself is kept whole. */
+export const DEPLOYMENT_EVENTS_SHOWN = 20;
+
+/**
+ * Prediction records held in memory waiting for the store. Inference never waits on the
+ * store, so when the store falls behind records are dropped (and counted) instead of
+ * growing the heap without bound: 10,000 records of a few KB is tens of MB at worst.
+ */
+export const PREDICTION_LOG_BUFFER = 10_000;
+
+/**
+ * Prediction records written per INSERT: one transaction per batch amortises the commit
+ * (an fsync on SQLite) over many requests, and 200 rows × 12 columns stays far below
+ * SQLite's and PostgreSQL's bound-parameter limits.
+ */
+export const PREDICTION_LOG_BATCH = 200;
+
+/**
+ * Longest a prediction record waits in the buffer before it is written when traffic is
+ * too light to fill a batch: the log is near-live for monitoring and feedback.
+ */
+export const PREDICTION_LOG_FLUSH_MS = 500;
+
+/** Longest request id accepted (OIP `id` or `x-request-id`): it is stored and indexed. */
+export const MAX_REQUEST_ID_LENGTH = 256;

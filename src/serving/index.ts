@@ -1,12 +1,33 @@
 /** serving: model runtimes (ONNX in-process, Mobius JSON, MLflow pyfunc out of process), signatures, the Open Inference Protocol, deployments. */
 export { ServingService, loadModel } from './serving-service.js';
 export type {
+  CallInfo,
   DeploymentMetadata,
+  DeploymentPlan,
   DeployOptions,
+  LiveRouteInfo,
   LoadOptions,
   ModelSource,
+  RoutePlan,
+  RouteStats,
+  Served,
 } from './serving-service.js';
 export type { ModelFile } from './model-files.js';
+export { DeploymentService, DEFAULT_ANALYSIS, parseModelRef } from './deployment-service.js';
+export type {
+  AnalysisSpec,
+  DeployInput,
+  DeploymentEvent,
+  DeploymentState,
+  DeploymentView,
+  MirrorSpec,
+  ResolveModel,
+  ResolvedModel,
+  RouteSpec,
+} from './deployment-service.js';
+export { PredictionLog } from './prediction-log.js';
+export type { PredictionLogOptions, PredictionRecord, PredictionSink } from './prediction-log.js';
+export { EvenSequence, pickWeighted, stickyPoint } from './traffic-router.js';
 export { parseInferRequest, recordsToInputs, outputsToRecords } from './oip.js';
 export type { InferRequest, InferResponse } from './oip.js';
 export { DATATYPES, isDatatype } from './signature.js';

@@ -264,7 +264,9 @@ function recordColumns(
     signature.inputs.length === 1 &&
     first !== undefined &&
     first.shape.length === 2 &&
-    first.shape[1] !== 1
+    // A `[-1, 1]` input is one column: keyed by the model's one feature when it names it
+    // (a one-feature JSON model), else by the input's name (skl2onnx's one input per column).
+    (first.shape[1] !== 1 || features !== undefined)
   ) {
     if (features === undefined)
       throw new MobiusError(

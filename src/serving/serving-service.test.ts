@@ -45,7 +45,8 @@ describe('ServingService', () => {
     const log: string[] = [];
     const first = gatedRuntime(log);
     const runtimes = [first.runtime, gatedRuntime(log).runtime];
-    const serving = new ServingService({ load: async () => runtimes.shift()! });
+    // No warm-up: these runtimes answer only when the test releases them.
+    const serving = new ServingService({ load: async () => runtimes.shift()!, warmUp: false });
     await serving.deploy('m', new Uint8Array(1));
     const body = { inputs: [{ name: 'x', datatype: 'FP64', shape: [1], data: [1] }] };
     const inFlight = serving.infer('m', body);
@@ -91,5 +92,39 @@ describe('ServingService', () => {
     const serving = new ServingService();
     const meta = await serving.deploy('lin', Buffer.from(JSON.stringify(linear(2).json)));
     expect(meta).toMatchObject({ platform: 'mobius-json', features: ['x'] });
+  });
+
+  it('routes by a sticky input tensor or record field: one value, one version', async () => {
+    const serving = new ServingService();
+    const ask = {
+      // The OIP input tensor named 'input' (its first value) is the key…
+      input: (x: number) =>
+        serving.serveInfer('by-input', {
+          inputs: [{ name: 'input', datatype: 'FP64', shape: [1, 1], data: [x] }],
+        }),
+      // …or the first record's field 'x'.
+      x: (x: number) => serving.servePredict('by-field', { records: [{ x }] }),
+    };
+    for (const [sticky, name] of [
+      ['input', 'by-input'],
+      ['x', 'by-field'],
+    ] as const) {
+      await serving.apply(name, {
+        routes: [
+          { model: 'lin', version: 1, weight: 50, source: linear(1) },
+          { model: 'lin', version: 2, weight: 50, source: linear(2) },
+        ],
+        sticky,
+      });
+      const versions = new Map<number, Set<number | undefined>>();
+      for (let round = 0; round < 3; round++)
+        for (let x = 1; x <= 40; x++)
+          versions.set(x, (versions.get(x) ?? new Set()).add((await ask[sticky](x)).version));
+      expect([...versions.values()].every((v) => v.size === 1)).toBe(true);
+      const onTwo = [...versions.values()].filter((v) => v.has(2)).length;
+      expect(onTwo).toBeGreaterThan(5);
+      expect(onTwo).toBeLessThan(35);
+    }
+    await serving.close();
   });
 });

@@ -1,23 +1,29 @@
 /**
- * Deployments: named, loaded models this process answers for. This slice registers them
- * in-process (`deploy(name, model)`); the seam for the registry-backed deployments of
- * issue 6 (model@alias, canaries, shadow traffic) is `deploy` — a registry watcher will
- * resolve an alias to a model version's artifact and call it with the bytes, and
- * `undeploy` on retirement. Loading happens before the name is bound, so a bad model
- * never replaces a good one and requests keep being served throughout.
+ * Deployments: named sets of loaded models this process answers for. A deployment has one
+ * or more weighted routes (a stable model and a canary, or two A/B arms), optionally a
+ * mirror that gets a copy of some traffic (shadow), and a sticky key. `deploy(name, model)`
+ * binds one in-process model; `apply(name, plan)` is what the registry-backed deployment
+ * controller (deployment-service.ts) calls with model versions. Every model loads and
+ * answers a warm-up inference before the name is rebound, so a bad model never replaces
+ * a good one and requests keep being served throughout. Every answered or failed request
+ * is handed to the prediction log (which never makes it wait).
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlobStore } from '../blobs/index.js';
-import { MobiusError, limits } from '../core/index.js';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { MobiusError, limits, systemClock, type Clock } from '../core/index.js';
 import { parseInferRequest, recordsToInputs, outputsToRecords, type InferResponse } from './oip.js';
 import type { ModelRuntime } from './runtime.js';
 import { JsonModelRuntime } from './runtimes/json-model.js';
 import { OnnxRuntime } from './runtimes/onnx-runtime.js';
 import { PythonRuntime } from './runtimes/python-runtime.js';
 import { materialiseFiles, type ModelFile } from './model-files.js';
-import type { TensorSpec } from './signature.js';
+import type { PredictionSink } from './prediction-log.js';
+import { elementCount, type Tensor, type TensorData, type TensorSpec } from './signature.js';
+import { EvenSequence, pickWeighted, stickyPoint } from './traffic-router.js';
 
 /**
  * What `deploy` accepts: model file bytes (ONNX or Mobius JSON), a Mobius JSON model
@@ -147,27 +153,190 @@ class Loaded {
   }
 }
 
+/** One route of a plan: a model version (or an in-process model), its share and its files. */
+export interface RoutePlan {
+  /** The registered model and version; undefined for an in-process `deploy`. */
+  model?: string | undefined;
+  version?: number | undefined;
+  /** Share of the traffic, in percent (routes' weights sum to 100). */
+  weight: number;
+  source: ModelSource;
+  options?: DeployOptions | undefined;
+}
+
+/** What `apply` binds to a name. */
+export interface DeploymentPlan {
+  routes: RoutePlan[];
+  /** A route that receives a copy of `percent`% of the requests; its answers are discarded. */
+  mirror?: (Omit<RoutePlan, 'weight'> & { percent: number }) | undefined;
+  /** A request header, OIP parameter, input or record field whose value pins the route. */
+  sticky?: string | undefined;
+}
+
+/** Per-route counters since the route went live (automatic canary analysis reads them). */
+export interface RouteStats {
+  requests: number;
+  errors: number;
+  /** Latencies in ms of the most recent requests (a bounded window). */
+  latencies: number[];
+}
+
+/** A live route as `routes(name)` describes it. */
+export interface LiveRouteInfo {
+  model: string | undefined;
+  version: number | undefined;
+  weight: number;
+  stats: RouteStats;
+}
+
+/** Who is asking: the request id and headers from HTTP. */
+export interface CallInfo {
+  /** `x-request-id`, used when the OIP body has no `id`. */
+  requestId?: string | undefined;
+  headers?: Readonly<Record<string, string | string[] | undefined>> | undefined;
+  /**
+   * Called once the route is chosen, before it runs: HTTP names the version and request id
+   * on the response even when the model then fails.
+   */
+  onRoute?: ((route: Omit<Served<unknown>, 'body'>) => void) | undefined;
+}
+
+/** An answer and which model version gave it. */
+export interface Served<T> {
+  body: T;
+  requestId: string;
+  model: string | undefined;
+  version: number | undefined;
+}
+
+interface LiveRoute {
+  model: string | undefined;
+  version: number | undefined;
+  weight: number;
+  loaded: Loaded;
+  stats: RouteStats;
+}
+
+interface Live {
+  routes: LiveRoute[];
+  mirror: { route: LiveRoute; percent: number } | undefined;
+  sticky: string | undefined;
+  sequence: EvenSequence;
+  mirrorSequence: EvenSequence;
+}
+
+type Kind = 'infer' | 'records';
+
+/** A zero of each datatype, for warm-up inputs. */
+function zeros(spec: TensorSpec, count: number): TensorData {
+  if (spec.datatype === 'BYTES') return new Array<string>(count).fill('');
+  if (spec.datatype === 'BOOL') return new Array<boolean>(count).fill(false);
+  return new Array<number>(count).fill(0);
+}
+
+/**
+ * Runs one inference on all-zero inputs (one row where a dimension is free), so a model
+ * that loads but cannot answer — a graph whose operators refuse the declared shapes, a
+ * broken native session — fails its deploy instead of its first requests, and the first
+ * real request does not pay for lazy initialisation.
+ */
+async function warmUp(runtime: ModelRuntime): Promise<void> {
+  const inputs: Tensor[] = runtime.signature.inputs.map((spec) => {
+    const shape = spec.shape.map((d) => (d < 0 ? 1 : d));
+    return {
+      name: spec.name,
+      datatype: spec.datatype,
+      shape,
+      data: zeros(spec, elementCount(shape)),
+    };
+  });
+  try {
+    await runtime.infer(inputs);
+  } catch (error) {
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `the model loaded but failed its warm-up inference on a zero input: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The request id: the OIP body's `id`, else `x-request-id`, else a new UUID. */
+function requestIdOf(body: unknown, call: CallInfo): string {
+  const fromBody = isObject(body) && typeof body.id === 'string' ? body.id : undefined;
+  const id = fromBody ?? call.requestId;
+  if (id === undefined || id === '') return randomUUID();
+  if (id.length > limits.MAX_REQUEST_ID_LENGTH)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `the request id is ${id.length} characters; the limit is ${limits.MAX_REQUEST_ID_LENGTH}`,
+    );
+  return id;
+}
+
+/**
+ * The sticky key's value: a request header of that name, else an OIP parameter, else the
+ * first value of an input tensor of that name, else the field of the first record.
+ */
+function stickyValue(key: string, body: unknown, call: CallInfo): string | undefined {
+  const header = call.headers?.[key.toLowerCase()];
+  if (typeof header === 'string' && header !== '') return header;
+  if (!isObject(body)) return undefined;
+  const scalar = (v: unknown) =>
+    typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+      ? String(v)
+      : undefined;
+  if (isObject(body.parameters) && body.parameters[key] !== undefined)
+    return scalar(body.parameters[key]);
+  if (Array.isArray(body.inputs)) {
+    const input = (body.inputs as unknown[]).find((i) => isObject(i) && i.name === key);
+    if (isObject(input) && Array.isArray(input.data)) return scalar(input.data.flat(Infinity)[0]);
+  }
+  if (Array.isArray(body.records) && isObject(body.records[0])) return scalar(body.records[0][key]);
+  return undefined;
+}
+
 /** The deployments this process serves. */
 export class ServingService {
-  private readonly deployments = new Map<string, Loaded>();
+  private readonly deployments = new Map<string, Live>();
   private readonly load: typeof loadModel;
   private readonly blobs: BlobStore | undefined;
   private readonly python: string | undefined;
   private readonly scratch: string;
+  private readonly clock: Clock;
+  private readonly warm: boolean;
+  /** Where every request is recorded; set by the deployment controller. */
+  log: PredictionSink | undefined;
 
   /**
    * `load` turns bytes, a JSON model or an MLflow directory into a runtime (default: ONNX
    * or Mobius JSON by content, MLflow out of process); `blobs` lets `deploy` take
    * `{blob: sha256}` and `{files}`; `python` runs MLflow models (config `serving.python`);
-   * `scratch` is where `{files}` are copied (default: the OS temp directory).
+   * `scratch` is where `{files}` are copied (default: the OS temp directory); `warmUp:
+   * false` skips the warm-up inference (for test runtimes that cannot answer on their own).
    */
   constructor(
-    options: { load?: typeof loadModel; blobs?: BlobStore; python?: string; scratch?: string } = {},
+    options: {
+      load?: typeof loadModel;
+      blobs?: BlobStore;
+      python?: string;
+      scratch?: string;
+      clock?: Clock;
+      log?: PredictionSink;
+      warmUp?: boolean;
+    } = {},
   ) {
     this.load = options.load ?? loadModel;
     this.blobs = options.blobs;
     this.python = options.python;
     this.scratch = options.scratch ?? tmpdir();
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log;
+    this.warm = options.warmUp ?? true;
   }
 
   /** Copies an MLflow model's stored files to a fresh scratch directory. */
@@ -208,9 +377,23 @@ export class ServingService {
     return Buffer.concat(chunks);
   }
 
+  /** Loads and warms up one model. */
+  private async loadRoute(source: ModelSource, options: DeployOptions = {}): Promise<Loaded> {
+    const runtime = await this.loadSource(source, options);
+    if (this.warm) {
+      try {
+        await warmUp(runtime);
+      } catch (error) {
+        await runtime.close();
+        throw error;
+      }
+    }
+    return new Loaded(runtime);
+  }
+
   /**
    * Loads `source` and serves it as `name`, replacing any deployment of that name once the
-   * new model has loaded.
+   * new model has loaded and answered its warm-up inference.
    *
    * @example
    * await ctx.serving.deploy('churn', readFileSync('churn.onnx'), { features: ['age', 'plan'] });
@@ -220,16 +403,69 @@ export class ServingService {
     source: ModelSource,
     options: DeployOptions = {},
   ): Promise<DeploymentMetadata> {
+    await this.apply(name, { routes: [{ weight: 100, source, options }] });
+    return this.metadata(name);
+  }
+
+  /**
+   * Binds `plan` to `name`. Models of the current deployment with the same model and
+   * version are kept (not reloaded); new ones load and warm up first. `commit` runs after
+   * every model loaded and before the name is rebound — the controller persists the change
+   * there — and when it throws the new models are released and nothing changes.
+   */
+  async apply(name: string, plan: DeploymentPlan, commit?: () => Promise<void>): Promise<void> {
     if (!limits.DEPLOYMENT_NAME_PATTERN.test(name))
       throw new MobiusError(
         'INVALID_ARGUMENT',
         `deployment name '${name.slice(0, 200)}' is not allowed: use letters, digits, '_', '.', '-' (up to 128, starting with a letter or digit)`,
       );
-    const runtime = await this.loadSource(source, options);
-    const previous = this.deployments.get(name);
-    this.deployments.set(name, new Loaded(runtime));
-    await previous?.retire();
-    return this.metadata(name);
+    if (plan.routes.length === 0)
+      throw new MobiusError('INVALID_ARGUMENT', 'a deployment needs at least one route');
+    const current = this.deployments.get(name);
+    const existing = new Map<string, Loaded>();
+    for (const r of [
+      ...(current?.routes ?? []),
+      ...(current?.mirror ? [current.mirror.route] : []),
+    ])
+      if (r.model !== undefined) existing.set(`${r.model}@${r.version}`, r.loaded);
+    const fresh: Loaded[] = [];
+    const make = async (r: Omit<RoutePlan, 'weight'>, weight: number): Promise<LiveRoute> => {
+      const key = r.model === undefined ? undefined : `${r.model}@${r.version}`;
+      let loaded = key === undefined ? undefined : existing.get(key);
+      if (loaded === undefined) {
+        loaded = await this.loadRoute(r.source, r.options);
+        fresh.push(loaded);
+        if (key !== undefined) existing.set(key, loaded);
+      }
+      const stats: RouteStats = { requests: 0, errors: 0, latencies: [] };
+      return { model: r.model, version: r.version, weight, loaded, stats };
+    };
+    let live: Live;
+    try {
+      const routes: LiveRoute[] = [];
+      for (const r of plan.routes) routes.push(await make(r, r.weight));
+      const mirror =
+        plan.mirror === undefined
+          ? undefined
+          : { route: await make(plan.mirror, 0), percent: plan.mirror.percent };
+      live = {
+        routes,
+        mirror,
+        sticky: plan.sticky,
+        sequence: new EvenSequence(),
+        mirrorSequence: new EvenSequence(),
+      };
+      await commit?.();
+    } catch (error) {
+      await Promise.all(fresh.map((l) => l.retire()));
+      throw error;
+    }
+    this.deployments.set(name, live);
+    const kept = new Set(
+      [...live.routes, ...(live.mirror ? [live.mirror.route] : [])].map((r) => r.loaded),
+    );
+    const old = [...(current?.routes ?? []), ...(current?.mirror ? [current.mirror.route] : [])];
+    await Promise.all(old.filter((r) => !kept.has(r.loaded)).map((r) => r.loaded.retire()));
   }
 
   /** Loads any ModelSource; MLflow models get the configured Python. */
@@ -248,10 +484,10 @@ export class ServingService {
 
   /** Stops serving `name`; false when there was no such deployment. */
   async undeploy(name: string): Promise<boolean> {
-    const loaded = this.deployments.get(name);
-    if (loaded === undefined) return false;
+    const live = this.deployments.get(name);
+    if (live === undefined) return false;
     this.deployments.delete(name);
-    await loaded.retire();
+    await retireAll(live);
     return true;
   }
 
@@ -260,22 +496,41 @@ export class ServingService {
     return [...this.deployments.keys()].sort();
   }
 
-  /** The runtime serving `name`; NOT_FOUND naming it otherwise. */
+  /** The runtime serving `name`'s first (stable) route; NOT_FOUND naming it otherwise. */
   get(name: string): ModelRuntime {
-    return this.loaded(name).runtime;
+    return this.live(name).routes[0]!.loaded.runtime;
   }
 
-  private loaded(name: string): Loaded {
-    const loaded = this.deployments.get(name);
-    if (loaded === undefined)
+  /** Whether `name` is being served. */
+  has(name: string): boolean {
+    return this.deployments.has(name);
+  }
+
+  /** `name`'s live routes and mirror with their counters. */
+  routes(name: string): { routes: LiveRouteInfo[]; mirror?: LiveRouteInfo & { percent: number } } {
+    const live = this.live(name);
+    const info = (r: LiveRoute): LiveRouteInfo => ({
+      model: r.model,
+      version: r.version,
+      weight: r.weight,
+      stats: r.stats,
+    });
+    const out: ReturnType<ServingService['routes']> = { routes: live.routes.map(info) };
+    if (live.mirror) out.mirror = { ...info(live.mirror.route), percent: live.mirror.percent };
+    return out;
+  }
+
+  private live(name: string): Live {
+    const live = this.deployments.get(name);
+    if (live === undefined)
       throw new MobiusError(
         'NOT_FOUND',
         `no deployment named '${name.slice(0, 200)}'${this.deployments.size === 0 ? ' (nothing is deployed)' : `; deployed: ${this.list().slice(0, 20).join(', ')}`}`,
       );
-    return loaded;
+    return live;
   }
 
-  /** What `name` takes and returns. */
+  /** What `name` takes and returns (its stable route's model). */
   metadata(name: string): DeploymentMetadata {
     const runtime = this.get(name);
     const meta: DeploymentMetadata = {
@@ -289,28 +544,151 @@ export class ServingService {
   }
 
   /** Answers an OIP v2 inference request body. */
-  async infer(name: string, body: unknown): Promise<InferResponse> {
-    const { request, outputs } = await this.loaded(name).use(async (runtime) => {
-      const request = parseInferRequest(body, runtime.signature);
-      return { request, outputs: await runtime.infer(request.inputs, request.outputs) };
-    });
-    const response: InferResponse = { model_name: name, outputs };
-    if (request.id !== undefined) response.id = request.id;
-    return response;
+  async infer(name: string, body: unknown, call: CallInfo = {}): Promise<InferResponse> {
+    return (await this.serveInfer(name, body, call)).body;
+  }
+
+  /** Answers an OIP v2 request and says which model version answered. */
+  async serveInfer(
+    name: string,
+    body: unknown,
+    call: CallInfo = {},
+  ): Promise<Served<InferResponse>> {
+    const served = await this.serve(name, body, call, 'infer');
+    const response: InferResponse = {
+      model_name: name,
+      id: served.requestId,
+      outputs: served.body,
+    };
+    if (served.version !== undefined) response.model_version = String(served.version);
+    return { ...served, body: response };
   }
 
   /** Answers `{records: [...]}` with one `{output: value}` object per record. */
-  async predict(name: string, body: unknown): Promise<{ predictions: Record<string, unknown>[] }> {
-    return this.loaded(name).use(async (runtime) => {
-      const inputs = recordsToInputs(body, runtime.signature, runtime.features);
-      return { predictions: outputsToRecords(await runtime.infer(inputs)) };
-    });
+  async predict(
+    name: string,
+    body: unknown,
+    call: CallInfo = {},
+  ): Promise<{ predictions: Record<string, unknown>[] }> {
+    return (await this.servePredict(name, body, call)).body;
+  }
+
+  /** Answers records and says which model version answered. */
+  async servePredict(
+    name: string,
+    body: unknown,
+    call: CallInfo = {},
+  ): Promise<Served<{ id: string; predictions: Record<string, unknown>[] }>> {
+    const served = await this.serve(name, body, call, 'records');
+    return {
+      ...served,
+      body: {
+        id: served.requestId,
+        predictions: outputsToRecords(served.body),
+      },
+    };
+  }
+
+  /** Picks the route, runs it, records the prediction and mirrors a share of the traffic. */
+  private async serve(
+    name: string,
+    body: unknown,
+    call: CallInfo,
+    kind: Kind,
+  ): Promise<Served<Tensor[]>> {
+    const live = this.live(name);
+    const requestId = requestIdOf(body, call);
+    let route = live.routes[0]!;
+    if (live.routes.length > 1) {
+      const key = live.sticky === undefined ? undefined : stickyValue(live.sticky, body, call);
+      const point = key === undefined ? live.sequence.next() : stickyPoint(name, key);
+      route =
+        live.routes[
+          pickWeighted(
+            live.routes.map((r) => r.weight),
+            point,
+          )
+        ]!;
+    }
+    call.onRoute?.({ requestId, model: route.model, version: route.version });
+    const outputs = await this.run(name, requestId, route, 'primary', body, kind);
+    const mirror = live.mirror;
+    if (mirror !== undefined && live.mirrorSequence.next() < mirror.percent / 100) {
+      // After the primary answered, on a later turn of the event loop: the shadow neither
+      // delays the client's answer nor can fail it (run() records and swallows its errors).
+      setImmediate(() => {
+        this.run(name, requestId, mirror.route, 'shadow', body, kind).catch(() => {});
+      });
+    }
+    return { body: outputs, requestId, model: route.model, version: route.version };
+  }
+
+  /** Runs one route on `body`, records it in the stats and the prediction log. */
+  private async run(
+    deployment: string,
+    requestId: string,
+    route: LiveRoute,
+    which: 'primary' | 'shadow',
+    body: unknown,
+    kind: Kind,
+  ): Promise<Tensor[]> {
+    const started = performance.now();
+    let inputs: unknown = isObject(body) ? (kind === 'infer' ? body.inputs : body.records) : body;
+    let outputs: Tensor[] | undefined;
+    let failure: unknown;
+    try {
+      outputs = await route.loaded.use(async (runtime) => {
+        if (kind === 'records') {
+          const tensors = recordsToInputs(body, runtime.signature, runtime.features);
+          return runtime.infer(tensors);
+        }
+        const request = parseInferRequest(body, runtime.signature);
+        inputs = request.inputs;
+        return runtime.infer(request.inputs, request.outputs);
+      });
+      return outputs;
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      const latencyMs = performance.now() - started;
+      const stats = route.stats;
+      stats.requests++;
+      if (failure !== undefined) stats.errors++;
+      stats.latencies.push(latencyMs);
+      if (stats.latencies.length > limits.ROUTE_LATENCY_WINDOW)
+        stats.latencies.splice(0, limits.ROUTE_LATENCY_WINDOW / 2);
+      this.log?.record({
+        requestId,
+        deployment,
+        model: route.model,
+        version: route.version,
+        route: which,
+        inputs: inputs ?? null,
+        outputs,
+        latencyMs,
+        error:
+          failure === undefined
+            ? undefined
+            : failure instanceof Error
+              ? failure.message
+              : JSON.stringify(failure),
+        at: this.clock.now(),
+      });
+    }
   }
 
   /** Releases every loaded model. */
   async close(): Promise<void> {
-    const loaded = [...this.deployments.values()];
+    const live = [...this.deployments.values()];
     this.deployments.clear();
-    await Promise.all(loaded.map((l) => l.retire()));
+    await Promise.all(live.map(retireAll));
   }
+}
+
+async function retireAll(live: Live): Promise<void> {
+  const all = new Set(
+    [...live.routes, ...(live.mirror ? [live.mirror.route] : [])].map((r) => r.loaded),
+  );
+  await Promise.all([...all].map((l) => l.retire()));
 }

@@ -480,6 +480,9 @@ export interface Database {
   pipeline_schedule: PipelineScheduleTable;
   pipeline_trigger_state: PipelineTriggerStateTable;
   pipeline_fire: PipelineFireTable;
+  deployment: DeploymentTable;
+  deployment_event: DeploymentEventTable;
+  prediction_log: PredictionLogTable;
 }
 
 /** One run of a pipeline; its tracking run is the parent of its steps' runs. */
@@ -622,4 +625,53 @@ export interface CheckMetricTable {
   key: string;
   value: number;
   created_at: number;
+}
+
+/** A registry-backed deployment: weighted routes, a mirror, a last-good version (migration 020). */
+export interface DeploymentTable {
+  name: string;
+  /** JSON: [{model, version, ref, weight, role}]. */
+  routes: string;
+  /** JSON: {model, version, ref, percent} or null. */
+  mirror: string | null;
+  sticky: string | null;
+  last_good_model: string | null;
+  last_good_version: number | null;
+  /** JSON: automatic canary analysis settings, or null. */
+  analysis: string | null;
+  candidate_since: number | null;
+  revision: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One change to a deployment, with who and why (migration 020). */
+export interface DeploymentEventTable {
+  seq: Generated<number>;
+  deployment: string;
+  revision: number;
+  at: number;
+  kind: string;
+  actor: string;
+  reason: string | null;
+  /** JSON: the routes, mirror and last-good the change set. */
+  detail: string;
+}
+
+/** One prediction (or failed request) of one route (migration 021). */
+export interface PredictionLogTable {
+  seq: Generated<number>;
+  request_id: string;
+  deployment: string;
+  model: string | null;
+  version: number | null;
+  /** primary | shadow */
+  route: string;
+  inputs: string;
+  outputs: string | null;
+  latency_ms: number;
+  error: string | null;
+  created_at: number;
+  ground_truth: string | null;
+  feedback_at: number | null;
 }

@@ -6,11 +6,11 @@
  * refusal names the field (`inputs[0].shape: …`). Inference reads nothing stored and
  * changes nothing, so the viewer role may call it.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { VERSION } from '../../core/index.js';
 import type { MobiusContext } from '../../context/index.js';
-import { DATATYPES } from '../../serving/index.js';
+import { DATATYPES, type CallInfo, type Served } from '../../serving/index.js';
 import { requireRole } from '../auth.js';
 
 const tags = ['serving'];
@@ -31,12 +31,41 @@ const ModelMetadata = Type.Object({
   outputs: Type.Array(TensorSpecSchema),
 });
 
+const RouteSchema = Type.Object({
+  model: Type.String(),
+  version: Type.Integer(),
+  ref: Type.String(),
+  weight: Type.Number(),
+  role: Type.String(),
+});
+
 const Deployment = Type.Object({
   name: Type.String(),
-  platform: Type.String(),
-  inputs: Type.Array(TensorSpecSchema),
-  outputs: Type.Array(TensorSpecSchema),
+  /** Absent when this server has not loaded the deployment (its model failed to load). */
+  platform: Type.Optional(Type.String()),
+  inputs: Type.Optional(Type.Array(TensorSpecSchema)),
+  outputs: Type.Optional(Type.Array(TensorSpecSchema)),
   features: Type.Optional(Type.Array(Type.String())),
+  live: Type.Boolean(),
+  // Stored (registry-backed) deployments only:
+  routes: Type.Optional(Type.Array(RouteSchema)),
+  mirror: Type.Optional(
+    Type.Union([
+      Type.Object({
+        model: Type.String(),
+        version: Type.Integer(),
+        ref: Type.String(),
+        percent: Type.Number(),
+      }),
+      Type.Null(),
+    ]),
+  ),
+  sticky: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  lastGood: Type.Optional(
+    Type.Union([Type.Object({ model: Type.String(), version: Type.Integer() }), Type.Null()]),
+  ),
+  revision: Type.Optional(Type.Integer()),
+  droppedPredictions: Type.Optional(Type.Integer()),
 });
 
 // The request bodies are described, not enforced, here: serving validates them against the
@@ -46,6 +75,29 @@ const InferBodyDoc = {
     'OIP v2 request: {id?, parameters?, inputs: [{name, shape, datatype, data}], outputs?: [{name}]}',
 };
 const RecordsBodyDoc = { description: '{records: [{"<feature>": value, …}, …]}' };
+
+/** The request id header and the headers a sticky key may name. */
+function callInfo(request: FastifyRequest, reply: FastifyReply): CallInfo {
+  const id = request.headers['x-request-id'];
+  return {
+    requestId: typeof id === 'string' ? id : undefined,
+    headers: request.headers,
+    onRoute: (route) => answered(reply, route),
+  };
+}
+
+/**
+ * Names the answer on the response: `x-request-id` (what feedback refers to) and
+ * `x-mobius-model-version` (`churn@3`: which route answered a canary or A/B request).
+ */
+function answered(reply: FastifyReply, served: Omit<Served<unknown>, 'body'>): void {
+  // Header values must be printable ASCII; an id outside it is still in the JSON body.
+  const printable = /^[\x20-\x7e]*$/;
+  if (printable.test(served.requestId)) void reply.header('x-request-id', served.requestId);
+  const version = `${served.model}@${served.version}`;
+  if (served.model !== undefined && printable.test(version))
+    void reply.header('x-mobius-model-version', version);
+}
 
 /** Registers `/v2/…` (Open Inference Protocol) and `/api/v1/deployments/…`. */
 export function registerV2InferenceRoutes(app: FastifyInstance, ctx: MobiusContext): void {
@@ -143,10 +195,10 @@ export function registerV2InferenceRoutes(app: FastifyInstance, ctx: MobiusConte
   app.post(
     '/v2/models/:name/infer',
     { schema: { summary: 'OIP inference', tags, params: Params, body: InferBodyDoc } },
-    async (request) => {
+    async (request, reply) => {
       requireRole(request, 'viewer');
       const { name } = request.params as Static<typeof Params>;
-      return serving.infer(name, request.body);
+      return (await serving.serveInfer(name, request.body, callInfo(request, reply))).body;
     },
   );
 
@@ -154,14 +206,34 @@ export function registerV2InferenceRoutes(app: FastifyInstance, ctx: MobiusConte
     '/api/v1/deployments',
     {
       schema: {
-        summary: 'The deployments this server answers for',
+        summary: 'The deployments: live ones with their signatures, stored ones with routes',
         tags,
         response: { 200: Type.Object({ deployments: Type.Array(Deployment) }) },
       },
     },
     async (request) => {
       requireRole(request, 'viewer');
-      return { deployments: serving.list().map((name) => serving.metadata(name)) };
+      const stored = new Map((await ctx.deployments.list()).map((d) => [d.name, d]));
+      const names = [...new Set([...serving.list(), ...stored.keys()])].sort();
+      return {
+        deployments: names.map((name) => {
+          const d = stored.get(name);
+          return {
+            ...(serving.has(name) ? serving.metadata(name) : { name }),
+            live: serving.has(name),
+            ...(d === undefined
+              ? {}
+              : {
+                  routes: d.routes,
+                  mirror: d.mirror,
+                  sticky: d.sticky,
+                  lastGood: d.lastGood,
+                  revision: d.revision,
+                  droppedPredictions: ctx.deployments.dropped(name),
+                }),
+          };
+        }),
+      };
     },
   );
 
@@ -175,10 +247,10 @@ export function registerV2InferenceRoutes(app: FastifyInstance, ctx: MobiusConte
         body: RecordsBodyDoc,
       },
     },
-    async (request) => {
+    async (request, reply) => {
       requireRole(request, 'viewer');
       const { name } = request.params as Static<typeof Params>;
-      return serving.predict(name, request.body);
+      return (await serving.servePredict(name, request.body, callInfo(request, reply))).body;
     },
   );
 }

@@ -21,6 +21,8 @@ import * as checks from './016-checks.js';
 import * as pipelineTriggers from './017-pipeline-triggers.js';
 import * as stepQueue from './018-step-queue.js';
 import * as stepProcesses from './019-step-processes.js';
+import * as deployments from './020-deployments.js';
+import * as predictionLog from './021-prediction-log.js';
 import * as modelEvaluations from './022-model-evaluations.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
@@ -44,5 +46,7 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '017-pipeline-triggers': pipelineTriggers,
   '018-step-queue': stepQueue,
   '019-step-processes': stepProcesses,
+  '020-deployments': deployments,
+  '021-prediction-log': predictionLog,
   '022-model-evaluations': modelEvaluations,
 };

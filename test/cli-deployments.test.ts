@@ -1,0 +1,181 @@
+/**
+ * `mobius deploy|promote|rollback|deployments` through bin/mobius.js over the built CLI,
+ * on every metadata backend: written to the store by the CLI and picked up by a server
+ * process (another context on the same store) on its next sync, and sent to a server over
+ * HTTP with MOBIUS_URL.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../src/api/index.js';
+import { resolveConfig } from '../src/core/index.js';
+import { openMobius, type MobiusContext } from '../src/context/index.js';
+import { STORE_BACKENDS, freshLocation } from './helpers/stores.js';
+
+const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
+
+const linear = (w: number) =>
+  JSON.stringify({
+    format: 'mobius-linear',
+    task: 'regression',
+    features: ['x'],
+    coefficients: [w],
+    intercept: 0,
+  });
+
+for (const backend of STORE_BACKENDS) {
+  describe(`mobius deploy: ${backend}`, () => {
+    let dir: string;
+    let location: string;
+    let remove: () => Promise<void>;
+    /** The "server": a context on the same store that follows the deployments table. */
+    let server: MobiusContext;
+    const args = () => ['--store', location, '--home', join(dir, '.mobius')];
+    const mobius = (...rest: string[]) => {
+      const res = spawnSync(process.execPath, [BIN, ...args(), ...rest], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '' },
+        encoding: 'utf8',
+      });
+      return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+    };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserting the shape is the test
+    const json = (...rest: string[]): any => {
+      const res = mobius('--json', ...rest);
+      expect(res.code, res.stderr + res.stdout).toBe(0);
+      return JSON.parse(res.stdout);
+    };
+    const servedVersion = async (name: string) => {
+      const answer = await server.serving.serveInfer(name, {
+        inputs: [{ name: 'input', datatype: 'FP64', shape: [1, 1], data: [1] }],
+      });
+      return answer.version;
+    };
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'mobius-cli-deploy-'));
+      ({ location, remove } = freshLocation(backend));
+      const config = resolveConfig({ store: location, log: { level: 'silent' } }, dir);
+      server = await openMobius(config, { migrate: true });
+      await server.registry.models.create({ name: 'lin' });
+      for (let w = 1; w <= 3; w++) {
+        const run = await server.tracking.runs.create({ experimentId: '0' });
+        await server.tracking.artifacts.put(
+          `0/${run.info.id}/artifacts/model/model.mobius.json`,
+          Readable.from([linear(w)]),
+        );
+        await server.registry.versions.create({
+          name: 'lin',
+          source: `runs:/${run.info.id}/model`,
+          runId: run.info.id,
+        });
+      }
+      await server.registry.aliases.set('lin', 'stable', 1);
+      await server.deployments.start(60_000);
+    });
+    afterAll(async () => {
+      await server.close();
+      await remove();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('deploys, canaries, promotes and rolls back; the server follows each change', async () => {
+      const first = json('deploy', 'churn', 'lin@stable', '--reason', 'launch');
+      expect(first).toMatchObject({ routes: [{ version: 1, weight: 100 }], revision: 1 });
+      await server.deployments.sync();
+      expect(await servedVersion('churn')).toBe(1);
+
+      const human = mobius('deploy', 'churn', 'lin@2', '--canary', '25', '--sticky', 'user');
+      expect(human.code, human.stderr).toBe(0);
+      expect(human.stdout).toMatch(/deployed 'churn': lin@1 75%, lin@2 25% \(candidate\)/);
+      await server.deployments.sync();
+      const seen = new Set<number | undefined>();
+      for (let i = 0; i < 8; i++) seen.add(await servedVersion('churn'));
+      expect(seen).toEqual(new Set([1, 2]));
+
+      expect(json('promote', 'churn', '--reason', 'looks good')).toMatchObject({
+        routes: [{ version: 2, weight: 100 }],
+        lastGood: { version: 2 },
+      });
+      json('deploy', 'churn', 'lin@3', '--shadow', '50');
+      expect(json('rollback', 'churn')).toMatchObject({
+        routes: [{ version: 2, weight: 100 }],
+        mirror: null,
+      });
+      await server.deployments.sync();
+      expect(await servedVersion('churn')).toBe(2);
+
+      const list = json('deployments', 'ls');
+      expect(list.deployments).toHaveLength(1);
+      const show = mobius('deployments', 'show', 'churn');
+      expect(show.code, show.stderr).toBe(0);
+      expect(show.stdout).toMatch(/routes: +lin@2 100% stable/);
+      expect(show.stdout).toMatch(/last good: +lin@2/);
+      expect(show.stdout).toMatch(/sticky: +user/);
+      for (const kind of ['rollback', 'shadow', 'promote', 'canary', 'deploy'])
+        expect(show.stdout).toContain(kind);
+      expect(show.stdout).toContain('looks good');
+      // Each CLI call is a Node process that opens the store.
+    }, 180_000);
+
+    it('refuses bad input with a message saying what to fix', () => {
+      const cases: [string[], RegExp][] = [
+        [['deploy', 'churn', 'lin@2', '--canary', '150'], /canary must be a percent/],
+        [['deploy', 'churn', 'lin@2', '--canary', 'ten'], /--canary must be a percent, not 'ten'/],
+        [['deploy', 'churn', 'lin@9'], /version=9\) not found/],
+        [['deploy', 'churn', 'lin'], /must be <model>@<version> or <model>@<alias>/],
+        [
+          ['deploy', 'churn', 'lin@2', '--ab', 'lin@3'],
+          /--ab must be <model>@<version\|alias>=<percent>/,
+        ],
+        [['promote', 'nope'], /no deployment named 'nope'/],
+        [['deployments', 'show', 'nope'], /no deployment named 'nope'/],
+      ];
+      for (const [argv, message] of cases) {
+        const res = mobius(...argv);
+        expect(res.code, argv.join(' ')).not.toBe(0);
+        expect(res.stderr, argv.join(' ')).toMatch(message);
+      }
+      // Each CLI call is a Node process that opens the store.
+    }, 180_000);
+
+    it('sends the same commands to a server with MOBIUS_URL', async () => {
+      const app = await buildServer(server);
+      const url = await app.listen({ host: '127.0.0.1', port: 0 });
+      try {
+        const run = (...rest: string[]) =>
+          new Promise<{ code: number | null; stdout: string; stderr: string }>(
+            (resolve, reject) => {
+              const child = spawn(process.execPath, [BIN, '--json', ...rest], {
+                env: { PATH: process.env.PATH ?? '', MOBIUS_URL: url },
+              });
+              let stdout = '';
+              let stderr = '';
+              child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+              child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+              child.on('error', reject);
+              child.on('close', (code) => resolve({ code, stdout, stderr }));
+            },
+          );
+        const deployed = await run('deploy', 'remote', 'lin@3');
+        expect(deployed.code, deployed.stderr).toBe(0);
+        // Served at once by the server that made the change (no sync needed).
+        expect(await servedVersion('remote')).toBe(3);
+        const show = await run('deployments', 'show', 'remote');
+        expect(JSON.parse(show.stdout)).toMatchObject({
+          name: 'remote',
+          droppedPredictions: 0,
+          live: { routes: [{ version: 3 }] },
+          events: [{ kind: 'deploy', actor: 'local' }],
+        });
+      } finally {
+        await app.close();
+      }
+      // Each CLI call is a Node process that opens the store.
+    }, 180_000);
+  });
+}
