@@ -10,6 +10,7 @@
  * test checks the `model_version` field and the header against the arithmetic, not
  * against each other. Version 4 takes two features: requests with one fail on it.
  */
+import { spawnSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ import { STORE_BACKENDS } from './helpers/stores.js';
 import { readFileSync } from 'node:fs';
 
 const ADMIN = 'admin-token-0123456789abcdef';
+const hasPromtool = spawnSync('promtool', ['--version']).status === 0;
 const IRIS_ONNX = readFileSync(new URL('./fixtures/serving/iris.onnx', import.meta.url));
 const FEATURES = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
 
@@ -116,6 +118,17 @@ for (const backend of STORE_BACKENDS) {
       };
     };
     const deploy = (body: Record<string, unknown>) => call('POST', '/api/v1/deployments', body);
+    const auth = () => ({ authorization: `Bearer ${editor}` });
+    /** `/metrics` as series → value. */
+    const scrape = async () => {
+      const text = (await app.inject({ method: 'GET', url: '/metrics', headers: auth() })).body;
+      return new Map(
+        text
+          .split('\n')
+          .filter((l) => l.startsWith('mobius_serving_'))
+          .map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]),
+      );
+    };
     /** Infers x on `name`; returns the version the arithmetic says answered. */
     const infer = async (name: string, x: number, headers: Record<string, string> = {}) => {
       const res = await call('POST', `/v2/models/${name}/infer`, linBody(x), headers);
@@ -176,6 +189,7 @@ for (const backend of STORE_BACKENDS) {
         { model: 'lin', version: 1, ref: 'stable', weight: 90, role: 'stable' },
         { model: 'lin', version: 2, ref: '2', weight: 10, role: 'candidate' },
       ]);
+      const before = await scrape();
       const counts = new Map<number, number>();
       for (let i = 0; i < 5000; i++) {
         const w = await infer('d', 1 + (i % 7));
@@ -185,6 +199,22 @@ for (const backend of STORE_BACKENDS) {
       const share = counts.get(2)! / 5000;
       expect(share).toBeGreaterThanOrEqual(0.08);
       expect(share).toBeLessThanOrEqual(0.12);
+      // Prometheus counts the same requests per version, and times each one's stages.
+      const after = await scrape();
+      for (const [w, n] of counts) {
+        const at = `deployment="d",version="${w}"`;
+        const grew = (series: string) => (after.get(series) ?? 0) - (before.get(series) ?? 0);
+        expect(grew(`mobius_serving_requests_total{${at},route="primary"}`)).toBe(n);
+        for (const stage of ['queue', 'model', 'total'])
+          expect(grew(`mobius_serving_stage_seconds_count{${at},stage="${stage}"}`)).toBe(n);
+        expect(grew(`mobius_serving_batch_size_count{${at}}`)).toBe(n);
+        expect(grew(`mobius_serving_errors_total{${at},route="primary"}`)).toBe(0);
+      }
+      if (hasPromtool || process.env.CI === 'true') {
+        const text = (await app.inject({ method: 'GET', url: '/metrics', headers: auth() })).body;
+        const out = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+        expect(out.status, out.stdout + out.stderr).toBe(0);
+      }
       // 5,000 HTTP round trips: seconds alone, longer on a shared CI machine.
     }, 120_000);
 

@@ -39,9 +39,13 @@ export function createMetrics(): { registry: Registry; requests: Counter; durati
   return { registry, requests, duration };
 }
 
-/** Counts and times every response, and serves `/metrics`. */
-export function registerMetrics(app: FastifyInstance): void {
-  const { registry, requests, duration } = createMetrics();
+/**
+ * Counts and times every response, and serves `/metrics`: these, plus the domains' own
+ * registries (`extra`: serving's per-deployment instruments).
+ */
+export function registerMetrics(app: FastifyInstance, extra: readonly Registry[] = []): void {
+  const { registry: own, requests, duration } = createMetrics();
+  const registry = extra.length === 0 ? own : Registry.merge([own, ...extra]);
   app.addHook('onResponse', async (request, reply) => {
     const labels = {
       method: request.method,

@@ -101,7 +101,7 @@ export async function buildServer(ctx: MobiusContext): Promise<FastifyInstance> 
   registerRequestGuards(app, server);
   registerAuth(app, { enabled: server.auth, adminToken: ctx.config.token, tokens: ctx.tokens });
   registerJsonParser(app);
-  registerMetrics(app);
+  registerMetrics(app, [ctx.serving.metrics.registry]);
   registerSystemRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
   await app.register(registerV1TrackingRoutes(ctx));

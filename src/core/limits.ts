@@ -759,3 +759,16 @@ export const PREDICTION_LOG_FLUSH_MS = 500;
 
 /** Longest request id accepted (OIP `id` or `x-request-id`): it is stored and indexed. */
 export const MAX_REQUEST_ID_LENGTH = 256;
+
+/**
+ * Adaptive batching: most rows in one model run. Requests that queue while a run is in
+ * flight go together up to this; large enough to amortise a run's fixed cost on small
+ * tabular models, small enough that one batch's JSON stays a few hundred KB.
+ */
+export const SERVING_MAX_BATCH_ROWS = 128;
+
+/**
+ * Model runs in flight per loaded model. One: onnxruntime already uses every core inside a
+ * run, so a second concurrent run only competes for them, while queued requests batch.
+ */
+export const SERVING_RUNS_IN_FLIGHT = 1;

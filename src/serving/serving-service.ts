@@ -24,6 +24,8 @@ import { materialiseFiles, type ModelFile } from './model-files.js';
 import type { PredictionSink } from './prediction-log.js';
 import { elementCount, type Tensor, type TensorData, type TensorSpec } from './signature.js';
 import { EvenSequence, pickWeighted, stickyPoint } from './traffic-router.js';
+import { Batcher, type BatchedAnswer } from './batcher.js';
+import { ServingMetrics } from './metrics.js';
 
 /**
  * What `deploy` accepts: model file bytes (ONNX or Mobius JSON), a Mobius JSON model
@@ -132,7 +134,15 @@ class Loaded {
   private retired = false;
   private drained: (() => void) | undefined;
 
-  constructor(readonly runtime: ModelRuntime) {}
+  /** Concurrent requests for this model go through here (adaptive batching). */
+  readonly batcher: Batcher;
+
+  constructor(readonly runtime: ModelRuntime) {
+    this.batcher = new Batcher(runtime, {
+      maxBatchSize: limits.SERVING_MAX_BATCH_ROWS,
+      concurrency: limits.SERVING_RUNS_IN_FLIGHT,
+    });
+  }
 
   /** Runs `work` with the model kept open until it settles. */
   async use<T>(work: (runtime: ModelRuntime) => Promise<T>): Promise<T> {
@@ -311,6 +321,8 @@ export class ServingService {
   private readonly warm: boolean;
   /** Where every request is recorded; set by the deployment controller. */
   log: PredictionSink | undefined;
+  /** Prometheus instruments per deployment and version; `/metrics` shows them. */
+  readonly metrics = new ServingMetrics();
 
   /**
    * `load` turns bytes, a JSON model or an MLflow directory into a runtime (default: ONNX
@@ -636,15 +648,19 @@ export class ServingService {
     let inputs: unknown = isObject(body) ? (kind === 'infer' ? body.inputs : body.records) : body;
     let outputs: Tensor[] | undefined;
     let failure: unknown;
+    let served = undefined as BatchedAnswer | undefined;
+    const { batcher } = route.loaded;
     try {
       outputs = await route.loaded.use(async (runtime) => {
         if (kind === 'records') {
           const tensors = recordsToInputs(body, runtime.signature, runtime.features);
-          return runtime.infer(tensors);
+          served = await batcher.infer(tensors);
+          return served.outputs;
         }
         const request = parseInferRequest(body, runtime.signature);
         inputs = request.inputs;
-        return runtime.infer(request.inputs, request.outputs);
+        served = await batcher.infer(request.inputs, request.outputs);
+        return served.outputs;
       });
       return outputs;
     } catch (error) {
@@ -658,6 +674,16 @@ export class ServingService {
       stats.latencies.push(latencyMs);
       if (stats.latencies.length > limits.ROUTE_LATENCY_WINDOW)
         stats.latencies.splice(0, limits.ROUTE_LATENCY_WINDOW / 2);
+      this.metrics.observe({
+        deployment,
+        version: route.version === undefined ? 'in-process' : String(route.version),
+        route: which,
+        ok: failure === undefined,
+        queueMs: served?.queueMs,
+        modelMs: served?.modelMs,
+        totalMs: latencyMs,
+        batchSize: served?.batchSize,
+      });
       this.log?.record({
         requestId,
         deployment,

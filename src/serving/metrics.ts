@@ -1,0 +1,80 @@
+/**
+ * Prometheus instruments of serving, per deployment and model version: requests and
+ * errors (primary and mirrored traffic apart), latency per stage — `queue` (waiting for a
+ * model run), `model` (the run), `total` (request parsed to answer ready) — and batch
+ * sizes. They live in serving's own registry, which the HTTP server's `/metrics` appends
+ * to its own, so the serving folder needs no web framework and a context without a
+ * server still counts.
+ *
+ * Labels are deployment names and version numbers only — both bounded by what operators
+ * deploy, never by what clients send.
+ */
+import { Counter, Histogram, Registry } from 'prom-client';
+
+/** One answered (or failed) inference, as the serving path saw it. */
+export interface InferenceObservation {
+  deployment: string;
+  version: string;
+  /** `primary` for traffic the client waits on, `shadow` for mirrored copies. */
+  route: 'primary' | 'shadow';
+  ok: boolean;
+  queueMs?: number;
+  modelMs?: number;
+  totalMs: number;
+  /** Requests in the model run that answered it. */
+  batchSize?: number;
+}
+
+const LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
+
+export class ServingMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'deployment' | 'version' | 'route'>;
+  private readonly errors: Counter<'deployment' | 'version' | 'route'>;
+  private readonly stages: Histogram<'deployment' | 'version' | 'stage'>;
+  private readonly batches: Histogram<'deployment' | 'version'>;
+
+  constructor() {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'mobius_serving_requests_total',
+      help: 'Inference requests answered, by deployment, model version and route (primary or shadow).',
+      labelNames: ['deployment', 'version', 'route'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'mobius_serving_errors_total',
+      help: 'Inference requests that failed, by deployment, model version and route (primary or shadow).',
+      labelNames: ['deployment', 'version', 'route'],
+      registers,
+    });
+    this.stages = new Histogram({
+      name: 'mobius_serving_stage_seconds',
+      help: 'Primary-route inference latency by stage: queue (waiting for a model run), model (the run), total (parsed request to answer).',
+      labelNames: ['deployment', 'version', 'stage'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.batches = new Histogram({
+      name: 'mobius_serving_batch_size',
+      help: 'Requests per model run (adaptive batching), by deployment and model version.',
+      labelNames: ['deployment', 'version'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers,
+    });
+  }
+
+  /** Counts one inference and, for the primary route, times its stages. */
+  observe(o: InferenceObservation): void {
+    const labels = { deployment: o.deployment, version: o.version, route: o.route };
+    (o.ok ? this.requests : this.errors).inc(labels);
+    if (o.route !== 'primary') return;
+    const at = { deployment: o.deployment, version: o.version };
+    this.stages.observe({ ...at, stage: 'total' }, o.totalMs / 1000);
+    if (o.queueMs !== undefined) this.stages.observe({ ...at, stage: 'queue' }, o.queueMs / 1000);
+    if (o.modelMs !== undefined) this.stages.observe({ ...at, stage: 'model' }, o.modelMs / 1000);
+    if (o.batchSize !== undefined) this.batches.observe(at, o.batchSize);
+  }
+}
