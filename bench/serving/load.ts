@@ -82,7 +82,11 @@ async function openLoop(rate: number, seconds: number, record: boolean, phase: P
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
     }
-    await new Promise((r) => setImmediate(r));
+    // Sleep until the next request is due (timers have ~1 ms resolution): a spinning
+    // loop would take a core from the server under test on a 2-core machine.
+    const next = start + (sent / rate) * 1e6;
+    const wait = (next - now()) / 1000;
+    await new Promise((r) => (wait >= 1 ? setTimeout(r, Math.floor(wait)) : setImmediate(r)));
   }
   await Promise.all(inflight);
 }

@@ -130,10 +130,28 @@ try {
   const proba = check.outputs.find((o) => o.name === 'probabilities')!.data;
   if (!sample.proba.flat().every((p, i) => close(p, proba[i]!)))
     throw new Error('Mobius answers differ from scikit-learn predict_proba by more than 1e-5');
-  mobius = {
-    rate: await load(url, oip, ['--rate', '1000']),
-    closed: await load(url, oip, ['--connections', args.connections]),
+  /** Requests and model runs so far (the batch-size histogram's sum and count). */
+  const batching = async () => {
+    const metric = await ctx.serving.metrics.registry
+      .getSingleMetric('mobius_serving_batch_size')
+      ?.get();
+    const pick = (suffix: string) =>
+      (metric?.values ?? [])
+        .filter(
+          (v) =>
+            (v as { metricName?: string }).metricName === `mobius_serving_batch_size_${suffix}`,
+        )
+        .reduce((n, v) => n + v.value, 0);
+    return { requests: pick('sum'), runs: pick('count') };
   };
+  const rate = await load(url, oip, ['--rate', '1000']);
+  const before = await batching();
+  const closed = await load(url, oip, ['--connections', args.connections]);
+  const after = await batching();
+  mobius = { rate, closed };
+  console.log(
+    `mobius adaptive batching, closed loop: ${((after.requests - before.requests) / (after.runs - before.runs)).toFixed(2)} requests per model run on average`,
+  );
   await app.close();
 } finally {
   await ctx.close();
