@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pipeline, step } from '../src/pipelines/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
@@ -73,7 +74,7 @@ for (const backend of STORE_BACKENDS) {
         source: 'models:/churn/1',
         runId: trainRun,
       });
-      await t.ctx.registry.aliases.set('churn', 'production', 1);
+      await t.ctx.registry.aliases.set('churn', 'stable', 1);
     });
     afterAll(async () => {
       await t.cleanup();
@@ -81,7 +82,7 @@ for (const backend of STORE_BACKENDS) {
     });
 
     it('walks from a model version back to the raw data, with the code commit, in order', async () => {
-      for (const ref of ['model:churn@1', 'model:churn@production']) {
+      for (const ref of ['model:churn@1', 'model:churn@stable']) {
         const { start, upstream } = await t.ctx.lineage.upstream(ref);
         expect(start).toMatchObject({ kind: 'model_version', id: 'churn@1', depth: 0 });
         expect(
@@ -121,7 +122,7 @@ for (const backend of STORE_BACKENDS) {
       try {
         const res = await app.inject({
           method: 'GET',
-          url: `/api/v1/lineage?ref=${encodeURIComponent('model:churn@production')}`,
+          url: `/api/v1/lineage?ref=${encodeURIComponent('model:churn@stable')}`,
         });
         expect(res.statusCode, res.body).toBe(200);
         const body = res.json<{ upstream: { id: string }[] }>();
@@ -154,6 +155,50 @@ for (const backend of STORE_BACKENDS) {
       expect(lines[2]).toMatch(/^ {3}└─ consumed ← dataset features@1 /);
       expect(lines[3]).toMatch(/^ {6}└─ produced ← run .*prep/);
       expect(lines[4]).toMatch(/^ {9}└─ consumed ← dataset orders@1 /);
+    });
+
+    it('walks from a prediction through the model version that answered it to the data and the commit', async () => {
+      // The training run logs a real Mobius JSON model; the registered version is deployed.
+      const run = await t.ctx.tracking.runs.get(trainRun);
+      const root = `${run.info.experimentId}/${trainRun}/artifacts/model`;
+      const model = {
+        format: 'mobius-linear',
+        features: ['amount'],
+        task: 'regression',
+        coefficients: [2],
+        intercept: 0,
+      };
+      await t.ctx.tracking.artifacts.put(
+        `${root}/model.mobius.json`,
+        Readable.from([Buffer.from(JSON.stringify(model))]),
+      );
+      await t.ctx.tracking.artifacts.put(`${root}/MLmodel`, Readable.from(['flavors: {}']));
+      const v = await t.ctx.registry.versions.create({
+        name: 'churn',
+        source: `runs:/${trainRun}/model`,
+        runId: trainRun,
+      });
+      await t.ctx.deployments.deploy({ name: 'churn-live', model: `churn@${v.version}` }, 'test');
+      const answer = await t.ctx.serving.infer('churn-live', {
+        id: 'req-42',
+        inputs: [{ name: 'input', datatype: 'FP64', shape: [1, 1], data: [3] }],
+      });
+      expect(answer.outputs[0]!.data).toEqual([6]);
+      await t.ctx.deployments.flushPredictions();
+      const { start, upstream } = await t.ctx.lineage.upstream('prediction:req-42');
+      expect(start).toMatchObject({
+        kind: 'prediction',
+        id: 'req-42',
+        details: { deployment: 'churn-live' },
+      });
+      expect(upstream.map((n) => [n.depth, n.kind, n.id, n.downstream?.relation])).toEqual([
+        [1, 'model_version', `churn@${v.version}`, 'predicted'],
+        [2, 'run', trainRun, 'produced'],
+        [3, 'dataset_version', featuresId, 'consumed'],
+        [4, 'run', prepRun, 'produced'],
+        [5, 'dataset_version', ordersId, 'consumed'],
+      ]);
+      expect(upstream[1]!.details).toMatchObject({ gitCommit: commit });
     });
 
     it('refuses references it cannot read, saying what to write', async () => {

@@ -35,16 +35,8 @@ export interface LineageGraph {
   upstream: LineageNode[];
 }
 
-/** Resolves a prediction's request id to the model version that answered it (serving). */
-export type PredictionLookup = (
-  requestId: string,
-) => Promise<{ modelVersion: string; details: Record<string, unknown> } | undefined>;
-
 export class LineageService {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly predictions?: PredictionLookup,
-  ) {}
+  constructor(private readonly db: Kysely<Database>) {}
 
   /**
    * Everything upstream of `ref`: `run:<id>`, `dataset:<name>@<version>`,
@@ -56,6 +48,17 @@ export class LineageService {
    */
   async upstream(ref: string, maxDepth = limits.LINEAGE_MAX_DEPTH): Promise<LineageGraph> {
     const start = await this.resolve(ref);
+    if (start.next === null)
+      return {
+        start: {
+          ...start,
+          depth: 0,
+          downstream: null,
+          label: `prediction ${start.id}`,
+          details: start.details ?? {},
+        },
+        upstream: [],
+      };
     // A prediction is not an edge row (one per request would be one write per inference):
     // it stands at the top, with its model version as the first upstream node.
     const from = start.next ?? start;
@@ -124,7 +127,8 @@ export class LineageService {
   private async resolve(ref: string): Promise<{
     kind: string;
     id: string;
-    next?: { kind: string; id: string };
+    /** A prediction's model version, where the walk starts (null: an unregistered model). */
+    next?: { kind: string; id: string } | null;
     details?: Record<string, unknown>;
   }> {
     const colon = ref.indexOf(':');
@@ -174,13 +178,32 @@ export class LineageService {
       return { kind: 'model_version', id: `${name}@${version}` };
     }
     if (kind === 'prediction') {
-      const found = await this.predictions?.(rest);
-      if (found === undefined) throw missing(`no logged prediction with request id '${rest}'`);
+      // The answer the client got (a shadow's copy has the same request id).
+      const row = await this.db
+        .selectFrom('prediction_log')
+        .select(['deployment', 'model', 'version', 'latency_ms', 'error', 'created_at'])
+        .where('request_id', '=', rest)
+        .where('route', '=', 'primary')
+        .orderBy('seq')
+        .executeTakeFirst();
+      if (row === undefined)
+        throw missing(
+          `no logged prediction with request id '${rest}' (the log is written in batches: a prediction of the last second may not be there yet)`,
+        );
+      const details = {
+        deployment: row.deployment,
+        at: Number(row.created_at),
+        latencyMs: Number(row.latency_ms),
+        ...(row.error === null ? {} : { error: row.error }),
+      };
+      // An in-process model (ctx.serving.deploy) is no registered version: nothing upstream.
+      if (row.model === null || row.version === null)
+        return { kind, id: rest, details, next: null };
       return {
         kind,
         id: rest,
-        next: { kind: 'model_version', id: found.modelVersion },
-        details: found.details,
+        next: { kind: 'model_version', id: `${row.model}@${row.version}` },
+        details,
       };
     }
     if (kind === 'run') {
