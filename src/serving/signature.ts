@@ -49,6 +49,25 @@ export interface Tensor {
   data: TensorData;
 }
 
+/**
+ * Element type names numpy and onnxruntime share, and their OIP datatypes (text is
+ * `string` in onnxruntime, `str`/`object` in numpy: each runtime adds its own).
+ */
+export const ELEMENT_TYPES: Readonly<Record<string, Datatype>> = {
+  bool: 'BOOL',
+  uint8: 'UINT8',
+  uint16: 'UINT16',
+  uint32: 'UINT32',
+  uint64: 'UINT64',
+  int8: 'INT8',
+  int16: 'INT16',
+  int32: 'INT32',
+  int64: 'INT64',
+  float16: 'FP16',
+  float32: 'FP32',
+  float64: 'FP64',
+};
+
 /** Whether `value` is one of the OIP datatypes. */
 export function isDatatype(value: unknown): value is Datatype {
   return typeof value === 'string' && (DATATYPES as readonly string[]).includes(value);

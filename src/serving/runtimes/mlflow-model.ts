@@ -15,7 +15,12 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { MobiusError } from '../../core/index.js';
-import type { Datatype, ModelSignature, TensorSpec } from '../signature.js';
+import {
+  ELEMENT_TYPES,
+  type Datatype,
+  type ModelSignature,
+  type TensorSpec,
+} from '../signature.js';
 
 /** What Mobius needs from an MLmodel file. */
 export interface MlflowModelInfo {
@@ -37,22 +42,7 @@ const COLUMN_TYPES: Record<string, Datatype> = {
 };
 
 /** numpy dtype names (tensor-spec `dtype`) that map onto an OIP datatype. */
-const NUMPY_DTYPES: Record<string, Datatype> = {
-  bool: 'BOOL',
-  uint8: 'UINT8',
-  uint16: 'UINT16',
-  uint32: 'UINT32',
-  uint64: 'UINT64',
-  int8: 'INT8',
-  int16: 'INT16',
-  int32: 'INT32',
-  int64: 'INT64',
-  float16: 'FP16',
-  float32: 'FP32',
-  float64: 'FP64',
-  str: 'BYTES',
-  object: 'BYTES',
-};
+const NUMPY_DTYPES: Record<string, Datatype> = { ...ELEMENT_TYPES, str: 'BYTES', object: 'BYTES' };
 
 function invalid(message: string): MobiusError {
   return new MobiusError('INVALID_ARGUMENT', `MLmodel: ${message}`);

@@ -13,7 +13,14 @@ import type * as OrtModule from 'onnxruntime-node';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { MobiusError } from '../../core/index.js';
 import type { ModelRuntime } from '../runtime.js';
-import type { Datatype, ModelSignature, Tensor, TensorData, TensorSpec } from '../signature.js';
+import {
+  ELEMENT_TYPES,
+  type Datatype,
+  type ModelSignature,
+  type Tensor,
+  type TensorData,
+  type TensorSpec,
+} from '../signature.js';
 
 /**
  * The parts of onnxruntime-node Mobius uses: its CJS exports, which Node's ESM loader puts
@@ -31,21 +38,7 @@ function loadOrt(): Promise<Ort> {
 }
 
 /** onnxruntime's tensor element types ↔ OIP datatypes. */
-const FROM_ORT: Record<string, Datatype> = {
-  bool: 'BOOL',
-  uint8: 'UINT8',
-  uint16: 'UINT16',
-  uint32: 'UINT32',
-  uint64: 'UINT64',
-  int8: 'INT8',
-  int16: 'INT16',
-  int32: 'INT32',
-  int64: 'INT64',
-  float16: 'FP16',
-  float32: 'FP32',
-  float64: 'FP64',
-  string: 'BYTES',
-};
+const FROM_ORT: Record<string, Datatype> = { ...ELEMENT_TYPES, string: 'BYTES' };
 
 const PICKLE_REFUSAL =
   'Mobius never unpickles a model in-process (unpickling runs arbitrary code); export it to ONNX (skl2onnx, onnxmltools), or save it as an MLflow model (mlflow.sklearn.save_model/log_model) and deploy that directory, which is served by a separate Python process';
