@@ -122,6 +122,48 @@ for (const backend of STORE_BACKENDS) {
       // Each CLI call is a Node process that opens the store.
     }, 180_000);
 
+    it('mobius serve answers for one model version on its own port, stored as a deployment', async () => {
+      const child = spawn(
+        process.execPath,
+        [BIN, ...args(), '--json', 'serve', 'lin@3', '--name', 'solo', '--port', '0'],
+        { cwd: dir, env: { PATH: process.env.PATH ?? '' } },
+      );
+      try {
+        let out = '';
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        const started = await new Promise<{ url: string; version: number }>((resolve, reject) => {
+          child.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+            if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!));
+          });
+          child.on('exit', (code) => reject(new Error(`mobius serve exited ${code}: ${err}`)));
+        });
+        expect(started).toMatchObject({ version: 3 });
+        const res = await fetch(`${started.url}/v2/models/solo/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            inputs: [{ name: 'input', datatype: 'FP64', shape: [1, 1], data: [2] }],
+          }),
+        });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('x-mobius-model-version')).toBe('lin@3');
+        expect(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data).toEqual([
+          6,
+        ]);
+        expect(json('deployments', 'show', 'solo')).toMatchObject({
+          routes: [{ model: 'lin', version: 3, weight: 100 }],
+        });
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('close', r));
+      }
+      const missing = mobius('serve', 'lin@99', '--port', '0');
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toMatch(/lin/);
+    }, 60_000);
+
     it('refuses bad input with a message saying what to fix', () => {
       const cases: [string[], RegExp][] = [
         [['deploy', 'churn', 'lin@2', '--canary', '150'], /canary must be a percent/],

@@ -166,6 +166,60 @@ variables, then these flags. 'mobius <command> --help' explains each command.`,
     });
 
   program
+    .command('serve <model>')
+    .description(
+      'serve one registered model version (name@version or name@alias) over the Open Inference Protocol, without the scheduler: a deployment named after the model (or --name)',
+    )
+    .option('--name <deployment>', 'the deployment name (default: the model name)')
+    .option('--host <host>', 'address to bind (default 127.0.0.1)')
+    .addOption(
+      new Option('-p, --port <port>', 'port to listen on (default 4600)').argParser(parsePort),
+    )
+    .action(
+      async (
+        model: string,
+        options: { name?: string; host?: string; port?: number },
+        command: Command,
+      ) => {
+        const server: NonNullable<ConfigInput['server']> = {};
+        if (options.host !== undefined) server.host = options.host;
+        if (options.port !== undefined) server.port = options.port;
+        const cfg = await config(command, { server });
+        const ctx = await openMobius(cfg, { migrate: true });
+        try {
+          const at = model.lastIndexOf('@');
+          const name = options.name ?? (at > 0 ? model.slice(0, at) : model);
+          // Stored like any deployment (`mobius deployments show` lists it), loaded and
+          // warmed up before the port opens.
+          const state = await ctx.deployments.deploy(
+            { name, model, reason: 'mobius serve' },
+            'local',
+          );
+          const app = await buildServer(ctx);
+          const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
+          const route = state.routes[0]!;
+          process.stderr.write(
+            `mobius ${VERSION} serving ${route.model}@${route.version} as '${name}' on ${address}/v2/models/${name}/infer\n`,
+          );
+          if (json(command))
+            process.stdout.write(
+              `${JSON.stringify({ url: address, deployment: name, model: route.model, version: route.version })}\n`,
+            );
+          const stop = async () => {
+            await app.close();
+            await ctx.close();
+            process.exit(0);
+          };
+          process.once('SIGINT', () => void stop());
+          process.once('SIGTERM', () => void stop());
+        } catch (error) {
+          await ctx.close();
+          throw error;
+        }
+      },
+    );
+
+  program
     .command('migrate')
     .description('apply pending schema migrations to the metadata store, reporting each one')
     .action(async (_options: unknown, command: Command) => {
