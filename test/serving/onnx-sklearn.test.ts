@@ -4,7 +4,8 @@
  * binary) and GradientBoostingRegressor, exports them with skl2onnx (zipmap=False) and
  * writes scikit-learn's predict_proba / predict on 200 held-out rows. Here Mobius loads
  * the .onnx files (ai.onnx.ml TreeEnsemble*, LinearClassifier, Normalizer) and must agree
- * within 1e-5. Python comes from MOBIUS_TEST_PYTHON (default python3) with the packages in
+ * within 1e-5; the same for XGBoost and LightGBM exports (onnxmltools) below. Python comes
+ * from MOBIUS_TEST_PYTHON (default python3) with the packages in
  * test/serving/requirements.txt: skipped without them, failed under CI=true.
  */
 import { spawnSync } from 'node:child_process';
@@ -123,4 +124,73 @@ describe.skipIf(!hasSklearn)('ONNX models exported by skl2onnx match scikit-lear
       expect(maxDiff(p.probabilities as number[], expected.proba![r]!)).toBeLessThan(TOLERANCE);
     });
   });
+});
+
+/**
+ * The same check for the tree ensembles XGBoost and LightGBM export through onnxmltools
+ * (test/serving/make_boosters_onnx.py): the ai.onnx.ml operators those libraries' models
+ * become, served by Mobius, against the libraries' own predict_proba / predict.
+ */
+const BOOSTERS = fileURLToPath(new URL('./make_boosters_onnx.py', import.meta.url));
+const hasBoosters =
+  hasSklearn && spawnSync(PYTHON, ['-c', 'import xgboost, lightgbm, onnxmltools']).status === 0;
+if (hasSklearn && !hasBoosters) {
+  const why = `${PYTHON} cannot import xgboost/lightgbm/onnxmltools (test/serving/requirements.txt)`;
+  if (process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+  console.warn(`skipping ONNX-vs-XGBoost/LightGBM tests: ${why}`);
+}
+
+describe.skipIf(!hasBoosters)('ONNX models exported from XGBoost and LightGBM match them', () => {
+  let dir: string;
+  const serving = new ServingService();
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mobius-boost-'));
+    const run = spawnSync(PYTHON, [BOOSTERS, dir], { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`make_boosters_onnx.py failed: ${run.stderr}`);
+  }, 120_000);
+  afterAll(async () => {
+    await serving.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const infer = async (name: string) => {
+    const expected = JSON.parse(
+      readFileSync(join(dir, `${name}.expected.json`), 'utf8'),
+    ) as Expected;
+    await serving.deploy(name, readFileSync(join(dir, `${name}.onnx`)));
+    const n = expected.x.length;
+    const f = expected.x[0]!.length;
+    const response = await serving.infer(name, {
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [n, f], data: expected.x.flat() }],
+    });
+    return { expected, n, byName: Object.fromEntries(response.outputs.map((o) => [o.name, o])) };
+  };
+  const worst = (got: number[], want: number[]) => {
+    expect(got).toHaveLength(want.length);
+    // Relative to the value's scale where it exceeds 1: the trees are summed in float32.
+    return Math.max(...got.map((v, i) => Math.abs(v - want[i]!) / Math.max(1, Math.abs(want[i]!))));
+  };
+
+  for (const [name, k] of [
+    ['xgb_clf', 3],
+    ['lgbm_clf', 2],
+  ] as const)
+    it(`${name}: probabilities within ${TOLERANCE} of predict_proba`, async () => {
+      const { expected, n, byName } = await infer(name);
+      expect(n).toBe(200);
+      expect(byName.probabilities!.shape).toEqual([n, k]);
+      expect(worst(byName.probabilities!.data as number[], expected.proba!.flat())).toBeLessThan(
+        TOLERANCE,
+      );
+    });
+
+  for (const name of ['xgb_reg', 'lgbm_reg'])
+    it(`${name}: predictions within ${TOLERANCE} (relative) of predict`, async () => {
+      const { expected, n, byName } = await infer(name);
+      expect(byName.variable!.shape).toEqual([n, 1]);
+      expect(worst(byName.variable!.data as number[], expected.prediction!)).toBeLessThan(
+        TOLERANCE,
+      );
+    });
 });

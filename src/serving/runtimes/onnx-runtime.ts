@@ -2,7 +2,7 @@
  * ONNX graphs served in-process through onnxruntime-node, including the `ai.onnx.ml`
  * operators (TreeEnsembleClassifier/Regressor, LinearClassifier/Regressor, Normalizer,
  * ZipMap) that skl2onnx and onnxmltools (XGBoost, LightGBM) export — verified against
- * scikit-learn in test/serving/onnx-sklearn.test.ts (XGBoost/LightGBM exports not yet).
+ * scikit-learn, XGBoost and LightGBM themselves in test/serving/onnx-sklearn.test.ts.
  *
  * The native library is imported on first use, so commands that never serve a model do
  * not pay for loading it. Bytes are sniffed before onnxruntime sees them: a pickle is
