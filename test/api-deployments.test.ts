@@ -554,6 +554,31 @@ for (const backend of STORE_BACKENDS) {
       expect(after.body.events[0].reason).toMatch(
         /^automatic promotion: within limits \(candidate lin@2: \d+ requests, error rate 0\.00%/,
       );
+      // A candidate that answers without errors but predicts differently (3x against 2x) is
+      // rolled back once a prediction-shift limit is set.
+      await deploy({
+        name: 'auto',
+        model: 'lin@3',
+        canary: 50,
+        analysis: { minRequests: 20, maxLatencyRatio: 50, maxPredictionShift: 0.2 },
+      });
+      for (let i = 0; i < 60; i++) await infer('auto', 1 + (i % 7));
+      expect(await t.ctx.deployments.analyze('auto')).toBe('rollback');
+      const shifted = await call('GET', '/api/v1/deployments/auto');
+      expect(shifted.body.routes).toEqual([
+        { model: 'lin', version: 2, ref: '2', weight: 100, role: 'stable' },
+      ]);
+      expect(shifted.body.events[0].reason).toMatch(
+        /predictions shifted from stable's by more than KS D 0\.2 .*prediction shift KS D 0\.[3-9]\d\d\)$/,
+      );
+      const bad = await deploy({
+        name: 'auto',
+        model: 'lin@3',
+        canary: 50,
+        analysis: { maxPredictionShift: 2 },
+      });
+      expect(bad.status).toBe(400);
+      expect(JSON.stringify(bad.body)).toMatch(/maxPredictionShift must be a Kolmogorov/);
     });
   });
 

@@ -98,6 +98,11 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
       positive('analyze-after'),
     )
     .option('--analyze-window <minutes>', 'or after this many minutes', positive('analyze-window'))
+    .option(
+      '--max-prediction-shift <D>',
+      'and roll back when its predictions differ from stable by more than this KS distance (0-1)',
+      (v: string) => Number(v),
+    )
     .option('--reason <text>', 'why, for the deployment history')
     .action(
       async (
@@ -110,6 +115,7 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
           sticky?: string;
           analyzeAfter?: number;
           analyzeWindow?: number;
+          maxPredictionShift?: number;
           reason?: string;
         },
         command: Command,
@@ -120,8 +126,14 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
         if (options.ab !== undefined) input.ab = options.ab;
         if (options.sticky !== undefined) input.sticky = options.sticky;
         if (options.reason !== undefined) input.reason = options.reason;
-        if (options.analyzeAfter !== undefined || options.analyzeWindow !== undefined) {
+        if (
+          options.analyzeAfter !== undefined ||
+          options.analyzeWindow !== undefined ||
+          options.maxPredictionShift !== undefined
+        ) {
           const analysis: Partial<AnalysisSpec> = {};
+          if (options.maxPredictionShift !== undefined)
+            analysis.maxPredictionShift = options.maxPredictionShift;
           if (options.analyzeAfter !== undefined) analysis.minRequests = options.analyzeAfter;
           if (options.analyzeWindow !== undefined)
             analysis.windowMs = options.analyzeWindow * 60_000;

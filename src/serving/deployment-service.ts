@@ -67,6 +67,12 @@ export interface AnalysisSpec {
   maxErrorRateIncrease: number;
   /** Roll back when the candidate's latency p95 exceeds stable's times this. */
   maxLatencyRatio: number;
+  /**
+   * Roll back when the two routes' predictions (first output value per row) differ by more
+   * than this Kolmogorov–Smirnov distance D (0–1). Unset: D is reported, not judged — a
+   * better model may rightly predict differently.
+   */
+  maxPredictionShift?: number;
 }
 
 /** A deployment as stored. */
@@ -161,10 +167,32 @@ function checkAnalysis(input: Partial<AnalysisSpec>): AnalysisSpec {
   positive('maxLatencyRatio');
   if (!(spec.maxErrorRateIncrease >= 0 && spec.maxErrorRateIncrease <= 1))
     throw new MobiusError('INVALID_ARGUMENT', 'analysis.maxErrorRateIncrease must be from 0 to 1');
+  const shift = spec.maxPredictionShift;
+  if (shift !== undefined && !(typeof shift === 'number' && shift > 0 && shift <= 1))
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      'analysis.maxPredictionShift must be a Kolmogorov–Smirnov distance above 0 and at most 1',
+    );
   return spec;
 }
 
 const label = (m: { model: string; version: number }) => `${m.model}@${m.version}`;
+
+/** Two-sample Kolmogorov–Smirnov distance: the largest gap between the two empirical CDFs. */
+function ksDistance(a: readonly number[], b: readonly number[]): number {
+  const x = [...a].sort((p, q) => p - q);
+  const y = [...b].sort((p, q) => p - q);
+  let i = 0;
+  let j = 0;
+  let d = 0;
+  while (i < x.length && j < y.length) {
+    const v = Math.min(x[i]!, y[j]!);
+    while (i < x.length && x[i] === v) i++;
+    while (j < y.length && y[j] === v) j++;
+    d = Math.max(d, Math.abs(i / x.length - j / y.length));
+  }
+  return d;
+}
 
 /** The value at fraction `q` of `values` (nearest rank). */
 function quantile(values: readonly number[], q: number): number {
@@ -733,9 +761,15 @@ export class DeploymentService {
     const sRate = rate(stable.stats);
     const cP95 = quantile(candidate.stats.latencies, 0.95);
     const sP95 = quantile(stable.stats.latencies, 0.95);
+    // Predictions are compared once both routes answered enough rows to have a shape.
+    const shift =
+      candidate.stats.predictions.length >= 20 && stable.stats.predictions.length >= 20
+        ? ksDistance(candidate.stats.predictions, stable.stats.predictions)
+        : undefined;
     const figures =
       `candidate ${label(state.routes[index]!)}: ${n} requests, error rate ${(cRate * 100).toFixed(2)}%, p95 ${cP95.toFixed(2)} ms; ` +
-      `stable ${label(state.routes[stableIndex]!)}: ${stable.stats.requests} requests, error rate ${(sRate * 100).toFixed(2)}%, p95 ${sP95.toFixed(2)} ms`;
+      `stable ${label(state.routes[stableIndex]!)}: ${stable.stats.requests} requests, error rate ${(sRate * 100).toFixed(2)}%, p95 ${sP95.toFixed(2)} ms` +
+      (shift === undefined ? '' : `; prediction shift KS D ${shift.toFixed(3)}`);
     const why: string[] = [];
     if (cRate - sRate > spec.maxErrorRateIncrease)
       why.push(
@@ -745,6 +779,12 @@ export class DeploymentService {
     // 1 ms so sub-millisecond jitter on tiny models does not roll back a healthy candidate.
     if (stable.stats.latencies.length >= 20 && cP95 > Math.max(sP95, 1) * spec.maxLatencyRatio)
       why.push(`latency p95 exceeds ${spec.maxLatencyRatio}× stable's`);
+    if (
+      spec.maxPredictionShift !== undefined &&
+      shift !== undefined &&
+      shift > spec.maxPredictionShift
+    )
+      why.push(`predictions shifted from stable's by more than KS D ${spec.maxPredictionShift}`);
     if (why.length > 0) {
       await this.rollbackAs(
         'auto-rollback',

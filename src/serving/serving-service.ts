@@ -189,6 +189,11 @@ export interface RouteStats {
   errors: number;
   /** Latencies in ms of the most recent requests (a bounded window). */
   latencies: number[];
+  /**
+   * The first value of the first output, per answered row, of the most recent requests
+   * (a bounded window): what canary analysis compares between routes.
+   */
+  predictions: number[];
 }
 
 /** A live route as `routes(name)` describes it. */
@@ -449,7 +454,7 @@ export class ServingService {
         fresh.push(loaded);
         if (key !== undefined) existing.set(key, loaded);
       }
-      const stats: RouteStats = { requests: 0, errors: 0, latencies: [] };
+      const stats: RouteStats = { requests: 0, errors: 0, latencies: [], predictions: [] };
       return { model: r.model, version: r.version, weight, loaded, stats };
     };
     let live: Live;
@@ -674,6 +679,7 @@ export class ServingService {
       stats.latencies.push(latencyMs);
       if (stats.latencies.length > limits.ROUTE_LATENCY_WINDOW)
         stats.latencies.splice(0, limits.ROUTE_LATENCY_WINDOW / 2);
+      if (outputs !== undefined) keepPredictions(stats.predictions, outputs[0]);
       this.metrics.observe({
         deployment,
         version: route.version === undefined ? 'in-process' : String(route.version),
@@ -717,4 +723,17 @@ async function retireAll(live: Live): Promise<void> {
     [...live.routes, ...(live.mirror ? [live.mirror.route] : [])].map((r) => r.loaded),
   );
   await Promise.all([...all].map((l) => l.retire()));
+}
+
+/** Adds the first value of each row of `output` (up to 16 rows a request) to `window`. */
+function keepPredictions(window: number[], output: Tensor | undefined): void {
+  if (output === undefined || output.shape.length === 0) return;
+  const width = elementCount(output.shape.slice(1));
+  const rows = Math.min(output.shape[0]!, 16);
+  for (let r = 0; r < rows; r++) {
+    const v = output.data[r * width];
+    if (typeof v === 'number' && Number.isFinite(v)) window.push(v);
+  }
+  if (window.length > limits.ROUTE_LATENCY_WINDOW)
+    window.splice(0, limits.ROUTE_LATENCY_WINDOW / 2);
 }

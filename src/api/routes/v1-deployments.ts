@@ -36,6 +36,9 @@ const DeployBody = Type.Object(
           windowMs: Type.Optional(Type.Number()),
           maxErrorRateIncrease: Type.Optional(Type.Number()),
           maxLatencyRatio: Type.Optional(Type.Number()),
+          maxPredictionShift: Type.Optional(
+            Type.Number({ description: 'roll back above this KS distance between predictions' }),
+          ),
         },
         { additionalProperties: false, description: 'judge the canary automatically' },
       ),
