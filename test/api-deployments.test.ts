@@ -625,6 +625,8 @@ for (const backend of STORE_BACKENDS) {
       expect(show.json().droppedPredictions).toBe(3);
       const list = await app.inject({ method: 'GET', url: '/api/v1/deployments' });
       expect(list.json().deployments[0]).toMatchObject({ name: 'o', droppedPredictions: 3 });
+      const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toContain('mobius_serving_predictions_dropped_total{deployment="o"} 3');
       await t.ctx.deployments.flushPredictions();
       const rows = await t.ctx.store.db
         .selectFrom('prediction_log')

@@ -35,6 +35,7 @@ export class ServingMetrics {
   private readonly errors: Counter<'deployment' | 'version' | 'route'>;
   private readonly stages: Histogram<'deployment' | 'version' | 'stage'>;
   private readonly batches: Histogram<'deployment' | 'version'>;
+  private readonly drops: Counter<'deployment'>;
 
   constructor() {
     const registers = [this.registry];
@@ -64,6 +65,17 @@ export class ServingMetrics {
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers,
     });
+    this.drops = new Counter({
+      name: 'mobius_serving_predictions_dropped_total',
+      help: 'Prediction log records dropped because its buffer was full (inference went on), by deployment.',
+      labelNames: ['deployment'],
+      registers,
+    });
+  }
+
+  /** Counts one prediction record the log had no room for. */
+  dropped(deployment: string): void {
+    this.drops.inc({ deployment });
   }
 
   /** Counts one inference and, for the primary route, times its stages. */

@@ -34,7 +34,8 @@ export interface PredictionLogOptions {
 
 /** Where predictions go; `ServingService` calls `record` on every answered request. */
 export interface PredictionSink {
-  record(record: PredictionRecord): void;
+  /** False when the record was dropped (the buffer was full). */
+  record(record: PredictionRecord): boolean;
 }
 
 /** Buffers prediction records and writes them in batches. */
@@ -68,15 +69,16 @@ export class PredictionLog implements PredictionSink {
         );
   }
 
-  /** Queues a record; drops and counts it when the buffer is full. Never waits. */
-  record(record: PredictionRecord): void {
+  /** Queues a record; drops and counts it when the buffer is full (false). Never waits. */
+  record(record: PredictionRecord): boolean {
     if (this.closed || this.buffer.length >= this.bufferSize) {
       this.droppedBy.set(record.deployment, (this.droppedBy.get(record.deployment) ?? 0) + 1);
-      return;
+      return false;
     }
     this.buffer.push(record);
     if (this.buffer.length >= this.batchSize) this.schedule(0);
     else this.schedule(this.flushIntervalMs);
+    return true;
   }
 
   /** Records of `deployment` dropped since this process started. */

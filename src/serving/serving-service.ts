@@ -690,7 +690,7 @@ export class ServingService {
         totalMs: latencyMs,
         batchSize: served?.batchSize,
       });
-      this.log?.record({
+      const kept = this.log?.record({
         requestId,
         deployment,
         model: route.model,
@@ -707,6 +707,7 @@ export class ServingService {
               : JSON.stringify(failure),
         at: this.clock.now(),
       });
+      if (kept === false) this.metrics.dropped(deployment);
     }
   }
 
