@@ -145,7 +145,12 @@ export async function openMobius(
       logger,
       launch: pipelineLauncher(pipelines, logger),
     });
-    const predictionLog = new PredictionLog(store, logger, options.predictionLog);
+    const predictionLog = new PredictionLog(store, logger, {
+      ...(config.store.startsWith('sqlite:')
+        ? { sqlitePath: config.store.slice('sqlite:'.length) }
+        : {}),
+      ...options.predictionLog,
+    });
     // MLflow models run in their own Python process; their stored files are copied under home.
     const serving = new ServingService({
       blobs,

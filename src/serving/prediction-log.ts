@@ -6,6 +6,7 @@
  * `deployments show` and the API report, so a gap in the log is never silent. Records a
  * failed batch write loses are counted the same way.
  */
+import { Worker } from 'node:worker_threads';
 import { MobiusError, limits, type Logger } from '../core/index.js';
 import type { Store } from '../store/index.js';
 
@@ -30,6 +31,11 @@ export interface PredictionLogOptions {
   bufferSize?: number;
   batchSize?: number;
   flushIntervalMs?: number;
+  /**
+   * The SQLite file of the store: batches are then written by a thread of their own
+   * (prediction-log-writer.ts) instead of blocking the serving thread.
+   */
+  sqlitePath?: string | undefined;
 }
 
 /** Where predictions go; `ServingService` calls `record` on every answered request. */
@@ -45,6 +51,7 @@ export class PredictionLog implements PredictionSink {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
+  private writer: SqliteWriter | undefined;
   readonly bufferSize: number;
   readonly batchSize: number;
   readonly flushIntervalMs: number;
@@ -57,6 +64,8 @@ export class PredictionLog implements PredictionSink {
     this.bufferSize = options.bufferSize ?? limits.PREDICTION_LOG_BUFFER;
     this.batchSize = options.batchSize ?? limits.PREDICTION_LOG_BATCH;
     this.flushIntervalMs = options.flushIntervalMs ?? limits.PREDICTION_LOG_FLUSH_MS;
+    if (options.sqlitePath !== undefined && options.sqlitePath !== ':memory:')
+      this.writer = new SqliteWriter(options.sqlitePath);
     for (const [key, value] of Object.entries({
       bufferSize: this.bufferSize,
       batchSize: this.batchSize,
@@ -127,9 +136,11 @@ export class PredictionLog implements PredictionSink {
     while (this.buffer.length >= atLeast && this.buffer.length > 0) {
       const batch = this.buffer.splice(0, this.batchSize);
       try {
-        await this.store.write((trx) =>
-          trx.insertInto('prediction_log').values(batch.map(toRow)).execute(),
-        );
+        if (this.writer !== undefined) await this.writer.write(batch);
+        else
+          await this.store.write((trx) =>
+            trx.insertInto('prediction_log').values(batch.map(toRow)).execute(),
+          );
       } catch (error) {
         for (const r of batch)
           this.droppedBy.set(r.deployment, (this.droppedBy.get(r.deployment) ?? 0) + 1);
@@ -147,10 +158,12 @@ export class PredictionLog implements PredictionSink {
     this.timer = undefined;
     await this.flush();
     this.closed = true;
+    await this.writer?.close();
   }
 }
 
-function toRow(r: PredictionRecord) {
+/** A record as a `prediction_log` row (inputs and outputs as JSON text). */
+export function toRow(r: PredictionRecord) {
   return {
     request_id: r.requestId,
     deployment: r.deployment,
@@ -163,4 +176,59 @@ function toRow(r: PredictionRecord) {
     error: r.error ?? null,
     created_at: r.at,
   };
+}
+
+/**
+ * A thread writing batches over its own SQLite connection. Started with the first batch;
+ * from TypeScript sources (tests, tsx) the thread loads its module through tsx as well.
+ */
+class SqliteWriter {
+  private worker: Worker | undefined;
+  private next = 0;
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly path: string) {}
+
+  write(records: PredictionRecord[]): Promise<void> {
+    const worker = this.start();
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      worker.postMessage({ id, records });
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+
+  private start(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    const fromSource = import.meta.url.endsWith('.ts');
+    const entry = new URL(`./prediction-log-writer.${fromSource ? 'ts' : 'js'}`, import.meta.url);
+    // From TypeScript sources the thread registers tsx's loader itself, then imports.
+    const worker = fromSource
+      ? new Worker(
+          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`,
+          { eval: true, workerData: { path: this.path } },
+        )
+      : new Worker(entry, { workerData: { path: this.path } });
+    worker.unref();
+    worker.on('message', (m: { id: number; error?: string }) => {
+      const waiter = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (m.error === undefined) waiter?.resolve();
+      else waiter?.reject(new Error(m.error));
+    });
+    worker.on('error', (error) => {
+      // A dead writer fails what it had; the next batch starts a new one.
+      if (this.worker === worker) this.worker = undefined;
+      for (const w of this.waiting.values()) w.reject(error);
+      this.waiting.clear();
+    });
+    this.worker = worker;
+    return worker;
+  }
 }

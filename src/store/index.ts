@@ -1,5 +1,6 @@
 /** store: the metadata spine over SQLite or PostgreSQL. */
 export { openStore } from './store.js';
+export { openSqliteDatabase } from './sqlite/sqlite-dialect.js';
 export type { Store, StoreDialect, MigrationReport, MigrationStep, WriteOptions } from './store.js';
 export {
   constraintViolation,

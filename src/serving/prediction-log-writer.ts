@@ -1,0 +1,35 @@
+/**
+ * The SQLite prediction log's writer thread. better-sqlite3 is synchronous and SQLite
+ * commits fsync, so batch inserts on the serving thread stalled inference for 2–14 ms
+ * (the long ones at WAL checkpoints); here they run on a connection of their own, off the
+ * event loop. The log is already lossy by design (a full buffer drops and counts), so
+ * this connection commits with synchronous=NORMAL: durable against a crash of Mobius,
+ * not against power loss of the last batches.
+ *
+ * Messages: `{id, records}` in, `{id}` or `{id, error}` out once committed.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openSqliteDatabase } from '../store/index.js';
+import { toRow, type PredictionRecord } from './prediction-log.js';
+
+const db = openSqliteDatabase((workerData as { path: string }).path);
+db.pragma('synchronous = NORMAL');
+const insert = db.prepare(
+  `INSERT INTO prediction_log (request_id, deployment, model, version, route, inputs, outputs, latency_ms, error, created_at)
+   VALUES (@request_id, @deployment, @model, @version, @route, @inputs, @outputs, @latency_ms, @error, @created_at)`,
+);
+const insertAll = db.transaction((records: PredictionRecord[]) => {
+  for (const r of records) insert.run(toRow(r));
+});
+
+parentPort!.on('message', (message: { id: number; records: PredictionRecord[] }) => {
+  try {
+    insertAll.immediate(message.records);
+    parentPort!.postMessage({ id: message.id });
+  } catch (error) {
+    parentPort!.postMessage({
+      id: message.id,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+});
