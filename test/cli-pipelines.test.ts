@@ -5,28 +5,14 @@
  * --json events, a failure resumed with --resume, and a killed Mobius reaped by the next.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/store/index.js';
 import { STORE_BACKENDS, freshLocation } from './helpers/stores.js';
-
-/** True once `pid` is gone (or a zombie nobody will run again). */
-function dead(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
+import { dead } from './helpers/child.js';
 
 const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
 

@@ -26,23 +26,9 @@ import { STORE_BACKENDS, openTestStore } from './helpers/stores.js';
 import { MIGRATIONS } from '../src/store/index.js';
 import { ManualClock } from '../src/core/index.js';
 import { TrackingService } from '../src/tracking/index.js';
+import { dead } from './helpers/child.js';
 
 const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-
-/** True once `pid` is gone (or a zombie). */
-function dead(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 async function waitFor(what: string, ok: () => boolean | Promise<boolean>): Promise<void> {
   for (let i = 0; i < 100; i++) {

@@ -12,6 +12,7 @@ import { ManualClock } from '../src/core/index.js';
 import { PipelineService, pipeline, step } from '../src/pipelines/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
+import { dead } from './helpers/child.js';
 
 const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 
@@ -19,21 +20,6 @@ async function text(stream: NodeJS.ReadableStream): Promise<string> {
   let out = '';
   for await (const chunk of stream) out += String(chunk);
   return out;
-}
-
-/** True once `pid` is gone (or a zombie nobody will run again). */
-function dead(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
 }
 
 for (const backend of STORE_BACKENDS) {

@@ -1,5 +1,6 @@
 /** Runs a TypeScript fixture in a child Node process (through tsx), as a second process would. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** Absolute path of a file in test/fixtures. */
@@ -32,4 +33,19 @@ export function runTs(
       code === 0 ? resolve(out) : reject(new Error(`${script} exited ${code}: ${err}`)),
     );
   });
+}
+
+/** True once `pid` is gone (or a zombie nobody will run again). */
+export function dead(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
 }
