@@ -592,9 +592,10 @@ export const CHECK_SAMPLE_ROWS = 5;
 export const CHECK_SAMPLE_COLUMNS = 20;
 
 /**
- * `unique` on an integer column whose exact range is at most this wide counts distinct
- * values with a bitmap (`bitstring_agg`: one bit per value, 16 MiB at this size) instead of
- * a hash table: no hashing, and memory known before the scan.
+ * `unique` and `compound_unique` whose key the profile bounds to at most this many values
+ * (integers, flags, dates, listed text, timestamps in units; see checks/compile.ts) count
+ * distinct keys with a bitmap (`bitstring_agg`: one bit per value, 16 MiB at this size)
+ * instead of a hash table: no hashing, and memory known before the scan.
  */
 export const CHECK_BITMAP_MAX_RANGE = 2 ** 27;
 

@@ -269,18 +269,26 @@ export class LineageService {
           details: { contentHash: v.hash, rowCount: Number(v.rows) },
         });
     }
-    for (const id of ids('model_version')) {
-      const at = id.lastIndexOf('@');
-      const row = await this.db
-        .selectFrom('model_version')
-        .select(['source', 'run_id', 'status'])
-        .where('name', '=', id.slice(0, at))
-        .where('version', '=', Number(id.slice(at + 1)))
-        .executeTakeFirst();
-      facts.set(`model_version:${id}`, {
-        label: `model ${id}`,
-        details: row === undefined ? {} : { source: row.source, status: row.status },
+    const modelIds = ids('model_version');
+    if (modelIds.length > 0) {
+      const keys = modelIds.map((id) => {
+        const at = id.lastIndexOf('@');
+        return { name: id.slice(0, at), version: Number(id.slice(at + 1)) };
       });
+      const versions = await this.db
+        .selectFrom('model_version')
+        .select(['name', 'version', 'source', 'status'])
+        .where((eb) =>
+          eb.or(keys.map((k) => eb.and([eb('name', '=', k.name), eb('version', '=', k.version)]))),
+        )
+        .execute();
+      for (const id of modelIds)
+        facts.set(`model_version:${id}`, { label: `model ${id}`, details: {} });
+      for (const v of versions)
+        facts.set(`model_version:${v.name}@${v.version}`, {
+          label: `model ${v.name}@${v.version}`,
+          details: { source: v.source, status: v.status },
+        });
     }
     return nodes.map((n) => ({
       ...n,
