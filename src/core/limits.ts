@@ -746,11 +746,21 @@ export const DEPLOYMENT_EVENTS_SHOWN = 20;
 export const PREDICTION_LOG_BUFFER = 10_000;
 
 /**
+ * Bytes of serialised prediction records held in memory: a bound on the buffer's size
+ * whatever the requests weigh (a 10 MB body would otherwise let 10,000 records take
+ * 100 GB). Past it records are dropped and counted, as past PREDICTION_LOG_BUFFER.
+ */
+export const PREDICTION_LOG_BUFFER_BYTES = 64 * 1024 * 1024;
+
+/**
  * Prediction records written per INSERT: one transaction per batch amortises the commit
  * (an fsync on SQLite) over many requests, and 200 rows × 12 columns stays far below
  * SQLite's and PostgreSQL's bound-parameter limits.
  */
 export const PREDICTION_LOG_BATCH = 200;
+
+/** Bytes after which a batch is written even if it has fewer than PREDICTION_LOG_BATCH records. */
+export const PREDICTION_LOG_BATCH_BYTES = 1024 * 1024;
 
 /**
  * Longest a prediction record waits in the buffer before it is written when traffic is

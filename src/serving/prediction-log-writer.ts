@@ -6,11 +6,11 @@
  * this connection commits with synchronous=NORMAL: durable against a crash of Mobius,
  * not against power loss of the last batches.
  *
- * Messages: `{id, records}` in, `{id}` or `{id, error}` out once committed.
+ * Messages: `{id, bytes, length}` in (a batch's lines, see prediction-log.ts), `{id}` or `{id, error}` out once committed.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqliteDatabase } from '../store/index.js';
-import { toRow, type PredictionRecord } from './prediction-log.js';
+import { decode } from './prediction-log.js';
 
 const db = openSqliteDatabase((workerData as { path: string }).path);
 db.pragma('synchronous = NORMAL');
@@ -18,13 +18,13 @@ const insert = db.prepare(
   `INSERT INTO prediction_log (request_id, deployment, model, version, route, inputs, outputs, latency_ms, error, created_at)
    VALUES (@request_id, @deployment, @model, @version, @route, @inputs, @outputs, @latency_ms, @error, @created_at)`,
 );
-const insertAll = db.transaction((records: PredictionRecord[]) => {
-  for (const r of records) insert.run(toRow(r));
+const insertAll = db.transaction((rows: ReturnType<typeof decode>) => {
+  for (const row of rows) insert.run(row);
 });
 
-parentPort!.on('message', (message: { id: number; records: PredictionRecord[] }) => {
+parentPort!.on('message', (message: { id: number; bytes: Uint8Array; length: number }) => {
   try {
-    insertAll.immediate(message.records);
+    insertAll.immediate(decode(message.bytes, message.length));
     parentPort!.postMessage({ id: message.id });
   } catch (error) {
     parentPort!.postMessage({
