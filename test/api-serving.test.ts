@@ -172,6 +172,17 @@ for (const backend of STORE_BACKENDS) {
           /^inputs\[0\]\.data\[2\]: Infinity is not a finite number/,
         ],
         ['{"inputs": [', 400, /not valid JSON/],
+        // Python's json.dumps writes NaN for float('nan'); JSON has no such token.
+        [
+          '{"inputs":[{"name":"X","datatype":"FP32","shape":[1,4],"data":[5,3,NaN,0.2]}]}',
+          400,
+          /not valid JSON.*NaN/,
+        ],
+        [
+          { id: 'a\u0000b', inputs: [X] },
+          400,
+          /^the request id must be printable text, without control characters/,
+        ],
       ];
       for (const [body, status, message] of cases) {
         const res = await call('POST', '/v2/models/iris-onnx/infer', body);

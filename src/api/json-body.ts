@@ -53,9 +53,28 @@ export function registerJsonParser(app: FastifyInstance): void {
         );
       else
         done(
-          new MobiusError('INVALID_ARGUMENT', `request body is not valid JSON: ${error.message}`),
+          new MobiusError(
+            'INVALID_ARGUMENT',
+            `request body is not valid JSON: ${whereNotJson(text)}`,
+          ),
           undefined,
         );
     });
   });
+}
+
+/**
+ * Why `text` is not JSON, in V8's words (which quote the place), and for a NaN or Infinity
+ * token — Python's json.dumps writes them — what to do instead.
+ */
+function whereNotJson(text: string): string {
+  try {
+    JSON.parse(text);
+    return 'it could not be read';
+  } catch (error) {
+    const message = (error as Error).message;
+    return /Unexpected token '[NI-]'/.test(message) && /\b(NaN|Infinity)\b/.test(text)
+      ? `${message}. JSON has no NaN or Infinity (Python's json.dumps writes them): replace non-finite values before sending`
+      : message;
+  }
 }

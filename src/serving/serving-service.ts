@@ -290,6 +290,13 @@ function requestIdOf(body: unknown, call: CallInfo): string {
       'INVALID_ARGUMENT',
       `the request id is ${id.length} characters; the limit is ${limits.MAX_REQUEST_ID_LENGTH}`,
     );
+  // It is stored and printed: PostgreSQL text cannot hold NUL, terminals obey the rest.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(id))
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      'the request id must be printable text, without control characters',
+    );
   return id;
 }
 
