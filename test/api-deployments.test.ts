@@ -205,7 +205,7 @@ for (const backend of STORE_BACKENDS) {
         const at = `deployment="d",version="${w}"`;
         const grew = (series: string) => (after.get(series) ?? 0) - (before.get(series) ?? 0);
         expect(grew(`mobius_serving_requests_total{${at},route="primary"}`)).toBe(n);
-        for (const stage of ['queue', 'model', 'total'])
+        for (const stage of ['queue', 'batch', 'model', 'total'])
           expect(grew(`mobius_serving_stage_seconds_count{${at},stage="${stage}"}`)).toBe(n);
         expect(grew(`mobius_serving_batch_size_count{${at}}`)).toBe(n);
         expect(grew(`mobius_serving_errors_total{${at},route="primary"}`)).toBe(0);

@@ -55,6 +55,15 @@ describe('Batcher', () => {
     expect(runs.reduce((n, r) => n + r, 0)).toBe(requests.reduce((n, r) => n + r.length, 0));
     expect(answers[0]!.batchSize).toBe(1);
     expect(Math.max(...answers.map((a) => a.batchSize))).toBeGreaterThan(1);
+    // Stages: a request alone spends nothing on batching; batched ones spend some, apart
+    // from the model run, and the members of one run report the same run time.
+    expect(answers[0]!.batchMs).toBe(0);
+    const batched = answers.filter((a) => a.batchSize > 1);
+    expect(batched.every((a) => a.batchMs > 0 && a.modelMs > 0 && a.queueMs >= 0)).toBe(true);
+    const byRun = new Map<number, Set<number>>();
+    for (const a of batched)
+      byRun.set(a.modelMs, (byRun.get(a.modelMs) ?? new Set()).add(a.batchSize));
+    expect([...byRun.values()].every((sizes) => sizes.size === 1)).toBe(true);
   });
 
   it('a request the model refuses fails alone; the others in its batch are answered', async () => {

@@ -27,6 +27,8 @@ export interface BatchedAnswer {
   outputs: Tensor[];
   /** Milliseconds spent queued before its batch started. */
   queueMs: number;
+  /** Milliseconds stacking the batch's inputs and splitting its outputs (0 when alone). */
+  batchMs: number;
   /** Milliseconds of the model run that answered it. */
   modelMs: number;
   /** Requests in that model run. */
@@ -108,15 +110,18 @@ export class Batcher {
       const [only] = batch;
       try {
         const outputs = await this.runtime.infer(only!.inputs, only!.outputs);
-        only!.resolve(answer(outputs, only!, started, 1));
+        only!.resolve(answer(outputs, only!, started, 1, performance.now() - started, 0));
       } catch (error) {
         only!.reject(error);
       }
       return;
     }
     let outputs: Tensor[];
+    let stacking = 0;
     try {
-      outputs = await this.runtime.infer(concat(batch), batch[0]!.outputs);
+      const inputs = concat(batch);
+      stacking = performance.now() - started;
+      outputs = await this.runtime.infer(inputs, batch[0]!.outputs);
     } catch {
       // One bad request must not fail the others: each runs alone and gets its own answer.
       return this.alone(batch);
@@ -127,11 +132,19 @@ export class Batcher {
       this.batchable = false;
       return this.alone(batch);
     }
+    const ran = performance.now();
+    const parts: Tensor[][] = [];
     let offset = 0;
     for (const pending of batch) {
-      pending.resolve(answer(slice(outputs, offset, pending.rows), pending, started, batch.length));
+      parts.push(slice(outputs, offset, pending.rows));
       offset += pending.rows;
     }
+    const batchMs = stacking + performance.now() - ran;
+    batch.forEach((pending, i) =>
+      pending.resolve(
+        answer(parts[i]!, pending, started, batch.length, ran - started - stacking, batchMs),
+      ),
+    );
   }
 
   private async alone(batch: Pending[]): Promise<void> {
@@ -139,13 +152,15 @@ export class Batcher {
   }
 }
 
-function answer(outputs: Tensor[], p: Pending, started: number, size: number): BatchedAnswer {
-  return {
-    outputs,
-    queueMs: started - p.queuedAt,
-    modelMs: performance.now() - started,
-    batchSize: size,
-  };
+function answer(
+  outputs: Tensor[],
+  p: Pending,
+  started: number,
+  batchSize: number,
+  modelMs: number,
+  batchMs: number,
+): BatchedAnswer {
+  return { outputs, queueMs: started - p.queuedAt, batchMs, modelMs, batchSize };
 }
 
 /** The batch's inputs stacked along the first dimension. */

@@ -1,8 +1,8 @@
 /**
  * Prometheus instruments of serving, per deployment and model version: requests and
  * errors (primary and mirrored traffic apart), latency per stage — `queue` (waiting for a
- * model run), `model` (the run), `total` (request parsed to answer ready) — and batch
- * sizes. They live in serving's own registry, which the HTTP server's `/metrics` appends
+ * model run), `batch` (stacking the batch's inputs and splitting its outputs), `model`
+ * (the run), `total` (request parsed to answer ready) — and batch sizes. They live in serving's own registry, which the HTTP server's `/metrics` appends
  * to its own, so the serving folder needs no web framework and a context without a
  * server still counts.
  *
@@ -19,6 +19,7 @@ export interface InferenceObservation {
   route: 'primary' | 'shadow';
   ok: boolean;
   queueMs?: number;
+  batchMs?: number;
   modelMs?: number;
   totalMs: number;
   /** Requests in the model run that answered it. */
@@ -29,6 +30,14 @@ const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
 
+/** One deployment version's instruments with their labels bound (no label hashing per request). */
+interface Series {
+  requests: { inc(): void };
+  errors: { inc(): void };
+  stage: Record<'total' | 'queue' | 'batch' | 'model', { observe(value: number): void }>;
+  batchSize: { observe(value: number): void };
+}
+
 export class ServingMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'deployment' | 'version' | 'route'>;
@@ -36,6 +45,7 @@ export class ServingMetrics {
   private readonly stages: Histogram<'deployment' | 'version' | 'stage'>;
   private readonly batches: Histogram<'deployment' | 'version'>;
   private readonly drops: Counter<'deployment'>;
+  private readonly series = new Map<string, Series>();
 
   constructor() {
     const registers = [this.registry];
@@ -53,7 +63,7 @@ export class ServingMetrics {
     });
     this.stages = new Histogram({
       name: 'mobius_serving_stage_seconds',
-      help: 'Primary-route inference latency by stage: queue (waiting for a model run), model (the run), total (parsed request to answer).',
+      help: 'Primary-route inference latency by stage: queue (waiting for a model run), batch (stacking inputs, splitting outputs), model (the run), total (parsed request to answer).',
       labelNames: ['deployment', 'version', 'stage'],
       buckets: LATENCY_BUCKETS,
       registers,
@@ -80,13 +90,35 @@ export class ServingMetrics {
 
   /** Counts one inference and, for the primary route, times its stages. */
   observe(o: InferenceObservation): void {
-    const labels = { deployment: o.deployment, version: o.version, route: o.route };
-    (o.ok ? this.requests : this.errors).inc(labels);
+    const s = this.seriesOf(o.deployment, o.version, o.route);
+    (o.ok ? s.requests : s.errors).inc();
     if (o.route !== 'primary') return;
-    const at = { deployment: o.deployment, version: o.version };
-    this.stages.observe({ ...at, stage: 'total' }, o.totalMs / 1000);
-    if (o.queueMs !== undefined) this.stages.observe({ ...at, stage: 'queue' }, o.queueMs / 1000);
-    if (o.modelMs !== undefined) this.stages.observe({ ...at, stage: 'model' }, o.modelMs / 1000);
-    if (o.batchSize !== undefined) this.batches.observe(at, o.batchSize);
+    s.stage.total.observe(o.totalMs / 1000);
+    if (o.queueMs !== undefined) s.stage.queue.observe(o.queueMs / 1000);
+    if (o.batchMs !== undefined) s.stage.batch.observe(o.batchMs / 1000);
+    if (o.modelMs !== undefined) s.stage.model.observe(o.modelMs / 1000);
+    if (o.batchSize !== undefined) s.batchSize.observe(o.batchSize);
+  }
+
+  private seriesOf(deployment: string, version: string, route: 'primary' | 'shadow'): Series {
+    const key = `${deployment}\n${version}\n${route}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      const at = { deployment, version };
+      const stage = (name: string) => this.stages.labels({ ...at, stage: name });
+      s = {
+        requests: this.requests.labels({ ...at, route }),
+        errors: this.errors.labels({ ...at, route }),
+        stage: {
+          total: stage('total'),
+          queue: stage('queue'),
+          batch: stage('batch'),
+          model: stage('model'),
+        },
+        batchSize: this.batches.labels(at),
+      };
+      this.series.set(key, s);
+    }
+    return s;
   }
 }

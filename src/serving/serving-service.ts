@@ -693,6 +693,7 @@ export class ServingService {
         route: which,
         ok: failure === undefined,
         queueMs: served?.queueMs,
+        batchMs: served?.batchMs,
         modelMs: served?.modelMs,
         totalMs: latencyMs,
         batchSize: served?.batchSize,
