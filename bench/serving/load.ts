@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 
 const { values: args } = parseArgs({
   options: {
@@ -64,16 +65,49 @@ interface Phase {
   failed: number;
 }
 
+/**
+ * Open loop: a clock thread sleeps until shortly before each request's scheduled time
+ * (Atomics.wait takes fractions of a millisecond) and wakes this thread, which polls the
+ * clock for the last EARLY_US and sends on time. Sleeping here instead would delay reading
+ * answers; polling the clock the whole time — as this generator once did — kept a core
+ * busy, half of a 2-core machine taken from the server under test. Waking a thread takes
+ * ~0.1–0.2 ms, which the latencies (counted from the scheduled time) would otherwise
+ * include.
+ */
+const EARLY_US = 300;
+
+/** Resolves at `at` (µs), polling the clock between turns of the event loop. */
+async function onTime(at: number): Promise<void> {
+  while (now() < at) await new Promise((r) => setImmediate(r));
+}
+
 async function openLoop(rate: number, seconds: number, record: boolean, phase: Phase) {
-  const start = now();
   const total = Math.round(rate * seconds);
-  let sent = 0;
+  const clock = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const { rate, total } = workerData;
+     const sleeper = new Int32Array(new SharedArrayBuffer(4));
+     const now = () => Number(process.hrtime.bigint()) / 1000;
+     const start = now();
+     parentPort.postMessage({ start });
+     for (let i = 0; i < total; i++) {
+       const wait = (start + (i / rate) * 1e6 - ${EARLY_US} - now()) / 1000;
+       if (wait > 0) Atomics.wait(sleeper, 0, 0, wait);
+       parentPort.postMessage(i);
+     }`,
+    { eval: true, workerData: { rate, total } },
+  );
+  let start = 0;
   const inflight = new Set<Promise<void>>();
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((now() - start) / 1e6) * rate) + 1);
-    for (; sent < due; sent++) {
-      const scheduled = start + (sent / rate) * 1e6;
-      const p = send().then((ok) => {
+  await new Promise<void>((done, fail) => {
+    clock.on('error', fail);
+    clock.on('message', (m: number | { start: number }) => {
+      if (typeof m === 'object') {
+        start = m.start;
+        return;
+      }
+      const scheduled = start + (m / rate) * 1e6;
+      const p = onTime(scheduled).then(send).then((ok) => {
         if (!record) return;
         if (ok) phase.ok++;
         else phase.failed++;
@@ -81,13 +115,10 @@ async function openLoop(rate: number, seconds: number, record: boolean, phase: P
       });
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
-    }
-    // Sleep until the next request is due (timers have ~1 ms resolution): a spinning
-    // loop would take a core from the server under test on a 2-core machine.
-    const next = start + (sent / rate) * 1e6;
-    const wait = (next - now()) / 1000;
-    await new Promise((r) => (wait >= 1 ? setTimeout(r, Math.floor(wait)) : setImmediate(r)));
-  }
+      if (m === total - 1) done();
+    });
+  });
+  await clock.terminate();
   await Promise.all(inflight);
 }
 

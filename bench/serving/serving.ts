@@ -16,6 +16,7 @@
  *
  * Usage: node --import tsx bench/serving/serving.ts [--dir .cache/bench-serving] [--seconds 10]
  *          [--connections 32] [--python <venv>/bin/python]   (bench/serving/setup.sh makes the venv)
+ *          [--load-cpu N]   (run the load generator on CPU N only)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     python: { type: 'string' },
+    'load-cpu': { type: 'string' },
   },
 });
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -65,9 +67,12 @@ async function load(url: string, body: object, mode: string[]): Promise<LoadResu
   const file = join(dir, 'body.json');
   writeFileSync(file, JSON.stringify(body));
   const argv = ['--import', 'tsx', join(here, 'load.ts'), '--url', url, '--body', file];
-  const child = spawn(process.execPath, [...argv, '--seconds', args.seconds, ...mode], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const node = [process.execPath, ...argv, '--seconds', args.seconds, ...mode];
+  // --load-cpu N: the generator runs on that CPU only (taskset), so it can never take more
+  // than one core from the server under test, as a client on another machine would not.
+  const pinned =
+    args['load-cpu'] === undefined ? node : ['taskset', '-c', args['load-cpu'], ...node];
+  const child = spawn(pinned[0]!, pinned.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const code = await new Promise<number | null>((done) => child.on('close', done));
@@ -149,6 +154,14 @@ try {
   const closed = await load(url, oip, ['--connections', args.connections]);
   const after = await batching();
   mobius = { rate, closed };
+  // Every answered request is logged; a full buffer would drop (and count) records.
+  const dropped =
+    (
+      await ctx.serving.metrics.registry
+        .getSingleMetric('mobius_serving_predictions_dropped_total')
+        ?.get()
+    )?.values.reduce((n, v) => n + v.value, 0) ?? 0;
+  console.log(`mobius prediction log: ${dropped} records dropped`);
   console.log(
     `mobius adaptive batching, closed loop: ${((after.requests - before.requests) / (after.runs - before.runs)).toFixed(2)} requests per model run on average`,
   );
