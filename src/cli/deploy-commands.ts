@@ -1,5 +1,5 @@
 /**
- * `mobius deploy|promote|rollback` and `mobius deployments ls|show`: registry-backed
+ * `mobius deploy|promote|rollback` and `mobius deployments ls|show|rm`: registry-backed
  * deployments from the terminal. With MOBIUS_URL they are sent to the server; otherwise
  * they are written to the store (after loading and warming up the model here, so a model
  * that cannot serve is refused before anything changes) and `mobius server` serves the
@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { MobiusError, type MobiusConfig } from '../core/index.js';
 import type {
   AnalysisSpec,
+  DeletedDeployment,
   DeployInput,
   DeploymentState,
   DeploymentView,
@@ -70,7 +71,7 @@ async function local<T>(
   return withLocalContext(cfg, what, fn);
 }
 
-/** Adds `mobius deploy`, `promote`, `rollback` and `deployments ls|show` to `program`. */
+/** Adds `mobius deploy`, `promote`, `rollback` and `deployments ls|show|rm` to `program`. */
 export function registerDeployCommands(program: Command, deps: CommandDeps): void {
   program
     .command('deploy <name> <model>')
@@ -228,7 +229,7 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
             );
       emit(deps.json(command), view, () =>
         [
-          `deployment ${view.name} (revision ${view.revision})`,
+          `deployment ${view.name} (revision ${view.revision})${view.deletedAt === null ? '' : ` DELETED ${formatTime(view.deletedAt)}; what it served:`}`,
           `routes:     ${view.routes.map((r) => `${r.model}@${r.version} ${r.weight}% ${r.role}`).join(', ')}`,
           `mirror:     ${view.mirror === null ? 'none' : `${view.mirror.model}@${view.mirror.version} ${view.mirror.percent}%`}`,
           `last good:  ${view.lastGood === null ? 'none' : `${view.lastGood.model}@${view.lastGood.version}`}`,
@@ -246,6 +247,33 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
             ]),
           ),
         ].join('\n'),
+      );
+    });
+
+  deployments
+    .command('rm <name>')
+    .description(
+      'delete a deployment: it stops serving (here and on servers following the store); its history and prediction log are kept',
+    )
+    .option('--reason <text>', 'why, for the deployment history')
+    .action(async (name: string, options: { reason?: string }, command: Command) => {
+      const cfg = await deps.config(command);
+      const deleted =
+        cfg.url === undefined
+          ? await local(cfg, 'deployments rm', (ctx) =>
+              ctx.deployments.remove(name, LOCAL_ACTOR, options.reason),
+            )
+          : await callServer<DeletedDeployment>(
+              cfg,
+              'DELETE',
+              `/api/v1/deployments/${encodeURIComponent(name)}`,
+              options.reason === undefined ? undefined : { reason: options.reason },
+            );
+      emit(
+        deps.json(command),
+        deleted,
+        () =>
+          `deleted '${name}' (it served ${routeText(deleted)}); 'mobius deployments show ${name}' keeps its history`,
       );
     });
 }

@@ -13,6 +13,10 @@
  * `champion` alias later does not change what a deployment serves until someone deploys
  * again. `mobius server` loads every stored deployment at start and re-reads the table
  * every DEPLOYMENT_SYNC_MS, so a CLI that wrote to the store is served within seconds.
+ *
+ * Deleting (`remove`) marks the row deleted (migration 023) rather than dropping it: the
+ * event history and the prediction log stay, servers following the table stop serving
+ * the name on their next sync, and deploying the name again continues its revisions.
  */
 import { MobiusError, limits, type Clock, type Logger } from '../core/index.js';
 import type { Row, Store } from '../store/index.js';
@@ -100,8 +104,15 @@ export interface DeploymentEvent {
   detail: unknown;
 }
 
+/** A deleted deployment: the routes it served when it was deleted, and when. */
+export interface DeletedDeployment extends DeploymentState {
+  deletedAt: number;
+}
+
 /** What `deployments show` prints. */
 export interface DeploymentView extends DeploymentState {
+  /** When it was deleted (`deployments rm`); null while it exists. A deleted one is not live. */
+  deletedAt: number | null;
   /** Whether this process serves it (and the live counters per route). */
   live: { routes: LiveRouteInfo[]; mirror?: LiveRouteInfo & { percent: number } } | null;
   /** Prediction records dropped because the log's buffer was full (this process). */
@@ -216,6 +227,19 @@ function toState(row: Row<'deployment'>): DeploymentState {
     revision: Number(row.revision),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+  };
+}
+
+/** A stored row, deleted or not. */
+interface Stored {
+  state: DeploymentState;
+  deletedAt: number | null;
+}
+
+function toStored(row: Row<'deployment'>): Stored {
+  return {
+    state: toState(row),
+    deletedAt: row.deleted_at === null ? null : Number(row.deleted_at),
   };
 }
 
@@ -458,7 +482,11 @@ export class DeploymentService {
         `reason: keep it to ${limits.MAX_DEPLOYMENT_REASON_LENGTH} characters`,
       );
     return this.exclusive(async () => {
-      const current = await this.get(name);
+      // A deleted deployment is computed from nothing (a canary against it is refused), but
+      // its row is reused: the revision continues, so servers see the change, and so does
+      // the history.
+      const stored = await this.stored(name);
+      const current = stored?.deletedAt === null ? stored.state : undefined;
       const next = await compute(current);
       const now = this.deps.clock.now();
       const state: DeploymentState = {
@@ -467,13 +495,13 @@ export class DeploymentService {
         // Every change starts the candidate's analysis window afresh, as it does the live
         // counters the analysis reads (apply() gives each route new ones).
         candidateSince: next.routes.some((r) => r.role === 'candidate') ? now : null,
-        revision: (current?.revision ?? 0) + 1,
+        revision: (stored?.state.revision ?? 0) + 1,
         createdAt: current?.createdAt ?? now,
         updatedAt: now,
       };
       const plan = await this.plan(state);
       await this.deps.serving.apply(name, plan, async () => {
-        await this.write(state, current?.revision, { kind, actor, reason });
+        await this.write(state, stored?.state.revision, { kind, actor, reason });
       });
       this.served.set(name, state.revision);
       return state;
@@ -517,7 +545,9 @@ export class DeploymentService {
       analysis: state.analysis === null ? null : JSON.stringify(state.analysis),
       candidate_since: state.candidateSince,
       revision: state.revision,
+      created_at: state.createdAt,
       updated_at: state.updatedAt,
+      deleted_at: null,
     };
     await this.deps.store.write(async (trx) => {
       if (expected === undefined) {
@@ -529,7 +559,7 @@ export class DeploymentService {
         if (taken !== undefined) throw this.raced(state.name);
         await trx
           .insertInto('deployment')
-          .values({ name: state.name, created_at: state.createdAt, ...values })
+          .values({ name: state.name, ...values })
           .execute();
       } else {
         const result = await trx
@@ -540,24 +570,29 @@ export class DeploymentService {
           .executeTakeFirst();
         if (Number(result.numUpdatedRows) !== 1) throw this.raced(state.name);
       }
-      await trx
-        .insertInto('deployment_event')
-        .values({
-          deployment: state.name,
-          revision: state.revision,
-          at: state.updatedAt,
-          kind: event.kind,
-          actor: event.actor,
-          reason: event.reason ?? null,
-          detail: JSON.stringify({
-            routes: state.routes,
-            mirror: state.mirror,
-            lastGood: state.lastGood,
-            ...(state.sticky === null ? {} : { sticky: state.sticky }),
-          }),
-        })
-        .execute();
+      await trx.insertInto('deployment_event').values(this.event(state, event)).execute();
     });
+  }
+
+  /** The `deployment_event` row of a change: who, why, and the routes it set (or left). */
+  private event(
+    state: DeploymentState,
+    event: { kind: string; actor: string; reason: string | undefined },
+  ) {
+    return {
+      deployment: state.name,
+      revision: state.revision,
+      at: state.updatedAt,
+      kind: event.kind,
+      actor: event.actor,
+      reason: event.reason ?? null,
+      detail: JSON.stringify({
+        routes: state.routes,
+        mirror: state.mirror,
+        lastGood: state.lastGood,
+        ...(state.sticky === null ? {} : { sticky: state.sticky }),
+      }),
+    };
   }
 
   private raced(name: string): MobiusError {
@@ -565,6 +600,63 @@ export class DeploymentService {
       'CONFLICT',
       `deployment '${name}' was changed by someone else meanwhile; look at 'mobius deployments show ${name}' and try again`,
     );
+  }
+
+  /**
+   * Deletes `name`: this process stops serving it at once (requests in flight finish), other
+   * servers on their next sync; its event history (with a `deleted` event naming who and
+   * why) and its logged predictions are kept. Deploying the name again starts it afresh
+   * with its history continuing. NOT_FOUND when there is no such (undeleted) deployment.
+   *
+   * @example
+   * await ctx.deployments.remove('churn', 'alice', 'replaced by churn-v2');
+   */
+  async remove(name: string, actor: string, reason?: string): Promise<DeletedDeployment> {
+    if (reason !== undefined && reason.length > limits.MAX_DEPLOYMENT_REASON_LENGTH)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `reason: keep it to ${limits.MAX_DEPLOYMENT_REASON_LENGTH} characters`,
+      );
+    return this.exclusive(async () => {
+      const stored = await this.stored(name);
+      if (stored === undefined || stored.deletedAt !== null) throw this.notFound(name);
+      const now = this.deps.clock.now();
+      const state: DeletedDeployment = {
+        ...stored.state,
+        candidateSince: null,
+        revision: stored.state.revision + 1,
+        updatedAt: now,
+        deletedAt: now,
+      };
+      await this.deps.store.write(async (trx) => {
+        const result = await trx
+          .updateTable('deployment')
+          .set({
+            deleted_at: now,
+            candidate_since: null,
+            revision: state.revision,
+            updated_at: now,
+          })
+          .where('name', '=', name)
+          .where('revision', '=', stored.state.revision)
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) !== 1) throw this.raced(name);
+        await trx
+          .insertInto('deployment_event')
+          .values(this.event(state, { kind: 'deleted', actor, reason }))
+          .execute();
+      });
+      // After the commit: a failed write leaves it serving, as every refused change does.
+      await this.stopServing(name);
+      return state;
+    });
+  }
+
+  /** Stops serving a registry-backed deployment here (deleted, or its row is gone). */
+  private async stopServing(name: string): Promise<void> {
+    this.served.delete(name);
+    this.failed.delete(name);
+    await this.deps.serving.undeploy(name);
   }
 
   /** Writes the buffered prediction records now (tests, shutdown, before reading the log). */
@@ -577,33 +669,44 @@ export class DeploymentService {
     return this.deps.log.dropped(name);
   }
 
-  /** The stored deployment `name`, or undefined. */
+  /** The stored deployment `name`, or undefined (also when it was deleted). */
   async get(name: string): Promise<DeploymentState | undefined> {
+    const stored = await this.stored(name);
+    return stored?.deletedAt === null ? stored.state : undefined;
+  }
+
+  /** The row of `name`, deleted or not. */
+  private async stored(name: string): Promise<Stored | undefined> {
     const row = await this.deps.store.db
       .selectFrom('deployment')
       .selectAll()
       .where('name', '=', name)
       .executeTakeFirst();
-    return row === undefined ? undefined : toState(row);
+    return row === undefined ? undefined : toStored(row);
   }
 
-  /** Every stored deployment, by name. */
+  /** Every stored deployment (not deleted ones), by name. */
   async list(): Promise<DeploymentState[]> {
     const rows = await this.deps.store.db
       .selectFrom('deployment')
       .selectAll()
+      .where('deleted_at', 'is', null)
       .orderBy('name')
       .execute();
     return rows.map(toState);
   }
 
-  /** A deployment with its recent events, live counters and dropped predictions. */
+  /**
+   * A deployment with its recent events, live counters and dropped predictions. A deleted
+   * one is shown too (with `deletedAt`), so its history stays readable.
+   */
   async show(
     name: string,
     events: number = limits.DEPLOYMENT_EVENTS_SHOWN,
   ): Promise<DeploymentView> {
-    const state = await this.get(name);
-    if (state === undefined) throw this.notFound(name);
+    const stored = await this.stored(name);
+    if (stored === undefined) throw this.notFound(name);
+    const { state, deletedAt } = stored;
     const rows = await this.deps.store.db
       .selectFrom('deployment_event')
       .selectAll()
@@ -614,7 +717,8 @@ export class DeploymentService {
     const { serving, log } = this.deps;
     return {
       ...state,
-      live: serving.has(name) ? serving.routes(name) : null,
+      deletedAt,
+      live: deletedAt === null && serving.has(name) ? serving.routes(name) : null,
       droppedPredictions: log.dropped(name),
       events: rows.map((r) => ({
         seq: Number(r.seq),
@@ -651,7 +755,9 @@ export class DeploymentService {
         'INVALID_ARGUMENT',
         'ground_truth is missing: send the true label or value',
       );
-    if ((await this.get(name)) === undefined && !this.deps.serving.has(name))
+    // A deleted deployment's predictions still take feedback: ground truth often arrives
+    // days later, and the log is kept for exactly that.
+    if ((await this.stored(name)) === undefined && !this.deps.serving.has(name))
       throw this.notFound(name);
     await this.deps.log.flush();
     const result = await this.deps.store.write((trx) =>
@@ -689,7 +795,19 @@ export class DeploymentService {
   }
 
   private async syncOnce(): Promise<void> {
-    for (const state of await this.list()) {
+    const rows = await this.deps.store.db
+      .selectFrom('deployment')
+      .selectAll()
+      .orderBy('name')
+      .execute();
+    const stored = rows.map(toStored);
+    // Deployments this process serves from the table that were deleted (or whose row is
+    // gone) stop here; in-process `serving.deploy` names are not this service's to stop.
+    const existing = new Set(stored.filter((s) => s.deletedAt === null).map((s) => s.state.name));
+    for (const name of [...this.served.keys()])
+      if (!existing.has(name)) await this.stopServing(name);
+    for (const { state, deletedAt } of stored) {
+      if (deletedAt !== null) continue;
       if (this.served.get(state.name) === state.revision) continue;
       if (this.failed.get(state.name) === state.revision) continue;
       try {

@@ -16,6 +16,7 @@ export type { ModelFile } from './model-files.js';
 export { DeploymentService, DEFAULT_ANALYSIS, parseModelRef } from './deployment-service.js';
 export type {
   AnalysisSpec,
+  DeletedDeployment,
   DeployInput,
   DeploymentEvent,
   DeploymentState,

@@ -1,12 +1,13 @@
 /**
  * `/api/v1/deployments…`: registry-backed deployments — deploy a model version (replace,
- * canary, shadow, A/B), promote, roll back, show with history, and attach ground truth to
- * logged predictions. Changes need the editor role; reading needs viewer. Same
+ * canary, shadow, A/B), promote, roll back, delete, show with history, and attach ground
+ * truth to logged predictions. Changes need the editor role; reading needs viewer. Same
  * DeploymentService as `mobius deploy|promote|rollback|deployments`.
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { MobiusContext } from '../../context/index.js';
+import { MobiusError } from '../../core/index.js';
 import { requireRole } from '../auth.js';
 import { strictBody } from './v1-strict-body.js';
 
@@ -50,6 +51,11 @@ const DeployBody = Type.Object(
 
 const ReasonBody = Type.Object(
   { reason: Type.Optional(Type.String()) },
+  { additionalProperties: false },
+);
+
+const ReasonQuery = Type.Object(
+  { reason: Type.Optional(Type.String({ description: 'why, for the deployment history' })) },
   { additionalProperties: false },
 );
 
@@ -128,6 +134,36 @@ export function registerV1DeploymentRoutes(app: FastifyInstance, ctx: MobiusCont
       },
     );
   }
+
+  app.delete(
+    '/api/v1/deployments/:name',
+    {
+      schema: {
+        summary:
+          'Delete a deployment: it stops serving here and on every server following the store; its history and prediction log are kept',
+        tags,
+        params: Params,
+        querystring: ReasonQuery,
+      },
+      // The reason may come as `?reason=` or as a JSON body `{reason}`; no body is fine.
+      preValidation: async (request, reply) => {
+        if (request.body !== undefined && request.body !== null)
+          await strictBody(ReasonBody).call(app, request, reply);
+      },
+    },
+    async (request) => {
+      const principal = requireRole(request, 'editor');
+      const { name } = request.params as Static<typeof Params>;
+      const fromQuery = (request.query as Static<typeof ReasonQuery>).reason;
+      const fromBody = (request.body as Static<typeof ReasonBody> | undefined)?.reason;
+      if (fromQuery !== undefined && fromBody !== undefined)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          'reason: give it once, as ?reason= or in the body, not both',
+        );
+      return deployments.remove(name, principal.name, fromQuery ?? fromBody);
+    },
+  );
 
   app.post(
     '/api/v1/deployments/:name/feedback',
