@@ -11,7 +11,8 @@
  * deploy`, `mobius server` and `mobius serve` use): a stored deployment of churn@1, a canary
  * to churn@2 where every answer must equal the predict_proba of the version that gave it,
  * promote and rollback, and a second context on the same store (a restarted `mobius
- * server`) serving it; a version with a model.onnx beside its MLmodel still serves
+ * server`) serving it, and deleting it stopping its Python process; `mobius serve churn@1`
+ * through the built CLI; a version with a model.onnx beside its MLmodel still serves
  * in-process, and one with neither is refused.
  *
  * Needs a Python with mlflow and scikit-learn: the first of MOBIUS_TEST_PYTHON and
@@ -19,7 +20,7 @@
  * CI=true.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,25 @@ if (PYTHON === undefined) {
   console.warn(`skipping the MLflow registry → Python runtime test: ${why}`);
 }
 const SCRIPT = fileURLToPath(new URL('./serving/log_mlflow_sklearn.py', import.meta.url));
+const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}
 
 interface Logged {
   model_id: string;
@@ -223,7 +243,66 @@ for (const backend of STORE_BACKENDS) {
         } finally {
           await other.close();
         }
+
+        // Deleting it stops its Python process and removes its scratch copy.
+        const runtime = ctx.serving.get('churn-d') as PythonRuntime;
+        const pid = runtime.pid!;
+        expect(alive(pid)).toBe(true);
+        await ctx.deployments.remove('churn-d', 'alice', 'done');
+        expect(ctx.serving.has('churn-d')).toBe(false);
+        expect(await until(() => !alive(pid), 10_000)).toBe(true);
+        expect(existsSync(runtime.modelDir)).toBe(false);
       }, 180_000);
+
+      it('mobius serve churn@1 (the built CLI) serves the MLflow version on its own port', async () => {
+        const { config } = t.ctx;
+        const child = spawn(
+          process.execPath,
+          [
+            BIN,
+            '--store',
+            config.store,
+            '--home',
+            config.home,
+            '--json',
+            'serve',
+            'churn@1',
+            '--name',
+            'solo',
+            '--port',
+            '0',
+          ],
+          { env: { PATH: process.env.PATH ?? '', MOBIUS_SERVING_PYTHON: PYTHON! } },
+        );
+        try {
+          let out = '';
+          let err = '';
+          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          const started = await new Promise<{ url: string; version: number }>((resolve, reject) => {
+            child.stdout.on('data', (d: Buffer) => {
+              out += d.toString();
+              if (out.includes('\n'))
+                resolve(JSON.parse(out.split('\n')[0]!) as { url: string; version: number });
+            });
+            child.on('exit', (code) => reject(new Error(`mobius serve exited ${code}: ${err}`)));
+          });
+          expect(started).toMatchObject({ version: 1 });
+          const res = await fetch(`${started.url}/v2/models/solo/infer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(request([0, 1, 2])),
+          });
+          expect(res.status).toBe(200);
+          expect(res.headers.get('x-mobius-model-version')).toBe('churn@1');
+          const body = (await res.json()) as InferResponse;
+          expect(
+            maxDiff(body.outputs[0]!.data as number[], want(1, [0, 1, 2])),
+          ).toBeLessThanOrEqual(1e-9);
+        } finally {
+          child.kill('SIGTERM');
+          await new Promise((r) => child.once('close', r));
+        }
+      }, 120_000);
 
       it('prefers a model.onnx beside the MLmodel; refuses a version with neither, without loading it', async () => {
         const { ctx } = t;
