@@ -220,6 +220,27 @@ for (const backend of STORE_BACKENDS) {
       // Each CLI call is a Node process that opens the store.
     }, 180_000);
 
+    it('--ab repeated makes an A/B/n deployment; promote --to picks the arm', async () => {
+      const human = mobius('deploy', 'three', 'lin@1', '--ab', 'lin@2=30', '--ab', 'lin@3=20');
+      expect(human.code, human.stderr).toBe(0);
+      expect(human.stdout).toMatch(
+        /deployed 'three': lin@1 50%, lin@2 30% \(candidate\), lin@3 20% \(candidate\)/,
+      );
+      await server.deployments.sync();
+      const seen = new Set<number | undefined>();
+      for (let i = 0; i < 10; i++) seen.add(await servedVersion('three'));
+      expect(seen).toEqual(new Set([1, 2, 3]));
+      const ambiguous = mobius('promote', 'three');
+      expect(ambiguous.code).not.toBe(0);
+      expect(ambiguous.stderr).toMatch(/say which to promote with --to/);
+      expect(json('promote', 'three', '--to', 'lin@2')).toMatchObject({
+        routes: [{ version: 2, weight: 100 }],
+        lastGood: { version: 2 },
+      });
+      await server.deployments.sync();
+      expect(await servedVersion('three')).toBe(2);
+    }, 120_000);
+
     it('deployments rm stops the deployment on the server that follows the store, keeps its history, and the name can be deployed again', async () => {
       json('deploy', 'temp', 'lin@1');
       await server.deployments.sync();

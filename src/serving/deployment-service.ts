@@ -120,6 +120,12 @@ export interface DeploymentView extends DeploymentState {
   events: DeploymentEvent[];
 }
 
+/** One B arm of an A/B deployment: `model@version|alias` and its percent of the traffic. */
+export interface AbArm {
+  model: string;
+  percent: number;
+}
+
 /** `mobius deploy`'s arguments. At most one of canary, shadow and ab. */
 export interface DeployInput {
   name: string;
@@ -129,8 +135,11 @@ export interface DeployInput {
   canary?: number | undefined;
   /** Percent of traffic mirrored to the new version; the current routes keep answering. */
   shadow?: number | undefined;
-  /** A/B: `model` is arm A, this is arm B with its percent. */
-  ab?: { model: string; percent: number } | undefined;
+  /**
+   * A/B: `model` is arm A (it takes what the others leave), this is arm B with its percent,
+   * or several arms (A/B/n), each with its percent.
+   */
+  ab?: AbArm | AbArm[] | undefined;
   /** Request header, OIP parameter, input or record field whose value pins the route. */
   sticky?: string | undefined;
   /** Judge the canary automatically (promote or roll back by itself). */
@@ -164,6 +173,31 @@ function checkPercent(value: unknown, flag: string, max: number): number {
       `${flag} must be a percent greater than 0 and ${max === 100 ? 'at most 100' : 'below 100'}, not ${String(value)}`,
     );
   return value;
+}
+
+/** The B arms of an A/B deployment, checked: percents, refs, how many, their total. */
+function checkArms(ab: AbArm | AbArm[]): (AbArm & { ref: string })[] {
+  const list = Array.isArray(ab) ? ab : [ab];
+  if (list.length === 0)
+    throw new MobiusError('INVALID_ARGUMENT', 'ab: give at least one B arm (<model>@<v>=<pct>)');
+  if (list.length + 1 > limits.MAX_DEPLOYMENT_ROUTES)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `ab: ${list.length} B arms; a deployment takes up to ${limits.MAX_DEPLOYMENT_ROUTES} routes (A and ${limits.MAX_DEPLOYMENT_ROUTES - 1} B arms)`,
+    );
+  const arms = list.map((arm, i) => {
+    const field = list.length === 1 ? 'ab' : `ab[${i}]`;
+    const percent = checkPercent(arm?.percent, `${field} percent`, 99.999);
+    return { ...parseModelRef(arm.model, field), percent };
+  });
+  const total = arms.reduce((sum, arm) => sum + arm.percent, 0);
+  // A must keep some traffic: it is the stable route a canary or rollback goes back to.
+  if (total >= 100)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `ab: the B arms take ${total}% together; leave arm A some traffic (below 100% in all)`,
+    );
+  return arms;
 }
 
 function checkAnalysis(input: Partial<AnalysisSpec>): AnalysisSpec {
@@ -299,20 +333,25 @@ export class DeploymentService {
           : input.ab !== undefined
             ? 'ab'
             : 'deploy';
+    const arms = input.ab === undefined ? [] : checkArms(input.ab);
     const percent =
       kind === 'canary'
         ? checkPercent(input.canary, 'canary', 99.999)
         : kind === 'shadow'
           ? checkPercent(input.shadow, 'shadow', 100)
           : kind === 'ab'
-            ? checkPercent(input.ab?.percent, 'ab percent', 99.999)
+            ? arms.reduce((sum, arm) => sum + arm.percent, 0)
             : 100;
-    const abRef = input.ab === undefined ? undefined : parseModelRef(input.ab.model, 'ab');
     const analysis = input.analysis === undefined ? null : checkAnalysis(input.analysis);
     if (analysis !== null && kind !== 'canary' && kind !== 'ab')
       throw new MobiusError(
         'INVALID_ARGUMENT',
         'automatic analysis judges a canary or an A/B arm; add --canary or --ab',
+      );
+    if (analysis !== null && arms.length > 1)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `automatic analysis judges one candidate against stable, and this A/B has ${arms.length} B arms; drop the analysis and promote by hand (promote --to <model>@<version>)`,
       );
     return this.change(input.name, kind, actor, input.reason, async (current) => {
       const target = await this.deps.resolve(model, ref);
@@ -334,11 +373,21 @@ export class DeploymentService {
             analysis: null,
           };
         case 'ab': {
-          const b = await this.deps.resolve(abRef!.model, abRef!.ref);
-          if (label(b) === label(target))
-            throw new MobiusError('INVALID_ARGUMENT', `A and B are both ${label(b)}`);
+          const routes = [spec('stable', 100 - percent)];
+          for (const arm of arms) {
+            const b = await this.deps.resolve(arm.model, arm.ref);
+            const twin = routes.find((r) => label(r) === label(b));
+            if (twin !== undefined)
+              throw new MobiusError(
+                'INVALID_ARGUMENT',
+                twin.role === 'stable'
+                  ? `A and B are both ${label(b)}`
+                  : `two B arms are both ${label(b)}`,
+              );
+            routes.push(spec('candidate', arm.percent, arm.ref, b));
+          }
           return {
-            routes: [spec('stable', 100 - percent), spec('candidate', percent, abRef!.ref, b)],
+            routes,
             mirror: null,
             sticky,
             lastGood: current?.lastGood ?? null,
@@ -379,9 +428,17 @@ export class DeploymentService {
     });
   }
 
-  /** Makes the candidate (canary, B arm or shadow) the only route and the last-good version. */
-  async promote(name: string, actor: string, reason?: string): Promise<DeploymentState> {
-    return this.promoteAs('promote', name, actor, reason);
+  /**
+   * Makes the candidate (canary, B arm or shadow) the only route and the last-good version.
+   * With several B arms, `to` (`model@version` or `model@alias`) says which one.
+   */
+  async promote(
+    name: string,
+    actor: string,
+    reason?: string,
+    to?: string,
+  ): Promise<DeploymentState> {
+    return this.promoteAs('promote', name, actor, reason, to);
   }
 
   private async promoteAs(
@@ -389,16 +446,36 @@ export class DeploymentService {
     name: string,
     actor: string,
     reason?: string,
+    to?: string,
   ): Promise<DeploymentState> {
+    const wanted = to === undefined ? undefined : parseModelRef(to, 'to');
     return this.change(name, kind, actor, reason, async (current) => {
       const state = this.require(name, current);
-      const candidate =
-        state.routes.find((r) => r.role === 'candidate') ??
-        (state.mirror === null ? undefined : { ...state.mirror, role: 'candidate' as const });
-      if (candidate === undefined)
+      const candidates: { model: string; version: number; ref: string }[] = [
+        ...state.routes.filter((r) => r.role === 'candidate'),
+        ...(state.mirror === null ? [] : [state.mirror]),
+      ];
+      if (candidates.length === 0)
         throw new MobiusError(
           'CONFLICT',
           `'${name}' has no canary, A/B arm or shadow to promote; it serves ${state.routes.map(label).join(', ')}`,
+        );
+      if (wanted === undefined) {
+        // A canary or B arm before a mirror, as before several arms existed.
+        const routes = candidates.length - (state.mirror === null ? 0 : 1);
+        if (routes > 1)
+          throw new MobiusError(
+            'CONFLICT',
+            `'${name}' has ${routes} B arms (${candidates.map(label).join(', ')}); say which to promote with --to <model>@<version>`,
+          );
+        return this.only(state, candidates[0]!);
+      }
+      const target = await this.deps.resolve(wanted.model, wanted.ref);
+      const candidate = candidates.find((c) => label(c) === label(target));
+      if (candidate === undefined)
+        throw new MobiusError(
+          'CONFLICT',
+          `${label(target)} is not a candidate of '${name}'; its candidates are ${candidates.map(label).join(', ')}`,
         );
       return this.only(state, candidate);
     });

@@ -7,13 +7,18 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { MobiusContext } from '../../context/index.js';
-import { MobiusError } from '../../core/index.js';
+import { MobiusError, limits } from '../../core/index.js';
 import { requireRole } from '../auth.js';
 import { strictBody } from './v1-strict-body.js';
 
 const tags = ['serving'];
 
 const Params = Type.Object({ name: Type.String({ minLength: 1, maxLength: 500 }) });
+
+const Arm = Type.Object(
+  { model: Type.String(), percent: Type.Number() },
+  { additionalProperties: false, description: 'a B arm: <model>@<version|alias> and its percent' },
+);
 
 const DeployBody = Type.Object(
   {
@@ -22,9 +27,12 @@ const DeployBody = Type.Object(
     canary: Type.Optional(Type.Number({ description: 'percent of traffic for the new version' })),
     shadow: Type.Optional(Type.Number({ description: 'percent of traffic mirrored to it' })),
     ab: Type.Optional(
-      Type.Object(
-        { model: Type.String(), percent: Type.Number() },
-        { additionalProperties: false, description: 'arm B and its percent' },
+      Type.Union(
+        [Arm, Type.Array(Arm, { minItems: 1, maxItems: limits.MAX_DEPLOYMENT_ROUTES - 1 })],
+        {
+          description:
+            'arm B and its percent, or several B arms (A/B/n); arm A (`model`) takes the rest',
+        },
       ),
     ),
     sticky: Type.Optional(
@@ -51,6 +59,18 @@ const DeployBody = Type.Object(
 
 const ReasonBody = Type.Object(
   { reason: Type.Optional(Type.String()) },
+  { additionalProperties: false },
+);
+
+const PromoteBody = Type.Object(
+  {
+    reason: Type.Optional(Type.String()),
+    to: Type.Optional(
+      Type.String({
+        description: 'which candidate, when there are several B arms: <model>@<version>',
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 
@@ -113,7 +133,7 @@ export function registerV1DeploymentRoutes(app: FastifyInstance, ctx: MobiusCont
         schema: {
           summary:
             action === 'promote'
-              ? 'Make the candidate (canary, B arm or shadow) the only, last-good version'
+              ? 'Make the candidate (canary, B arm or shadow; `to` picks one of several B arms) the only, last-good version'
               : 'Send all traffic back to the last-good version',
           tags,
           params: Params,
@@ -121,16 +141,20 @@ export function registerV1DeploymentRoutes(app: FastifyInstance, ctx: MobiusCont
         // The body is optional: `curl -X POST …/rollback` with none is fine.
         preValidation: async (request, reply) => {
           if (request.body !== undefined && request.body !== null)
-            await strictBody(ReasonBody).call(app, request, reply);
+            await strictBody(action === 'promote' ? PromoteBody : ReasonBody).call(
+              app,
+              request,
+              reply,
+            );
         },
       },
       async (request) => {
         const principal = requireRole(request, 'editor');
         const { name } = request.params as Static<typeof Params>;
-        const reason = (request.body as Static<typeof ReasonBody> | undefined)?.reason;
+        const body = request.body as Static<typeof PromoteBody> | undefined;
         return action === 'promote'
-          ? deployments.promote(name, principal.name, reason)
-          : deployments.rollback(name, principal.name, reason);
+          ? deployments.promote(name, principal.name, body?.reason, body?.to)
+          : deployments.rollback(name, principal.name, body?.reason);
       },
     );
   }
