@@ -1,5 +1,5 @@
 /**
- * `mobius deploy|promote|rollback|deployments` through bin/mobius.js over the built CLI,
+ * `mobius deploy|promote|rollback|deployments ls|show|rm` through bin/mobius.js over the built CLI,
  * on every metadata backend: written to the store by the CLI and picked up by a server
  * process (another context on the same store) on its next sync, and sent to a server over
  * HTTP with MOBIUS_URL.
