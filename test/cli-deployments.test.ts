@@ -1,5 +1,5 @@
 /**
- * `mobius deploy|promote|rollback|deployments` through bin/mobius.js over the built CLI,
+ * `mobius deploy|promote|rollback|deployments ls|show|rm` through bin/mobius.js over the built CLI,
  * on every metadata backend: written to the store by the CLI and picked up by a server
  * process (another context on the same store) on its next sync, and sent to a server over
  * HTTP with MOBIUS_URL.
@@ -218,6 +218,88 @@ for (const backend of STORE_BACKENDS) {
         await app.close();
       }
       // Each CLI call is a Node process that opens the store.
+    }, 180_000);
+
+    it('--ab repeated makes an A/B/n deployment; promote --to picks the arm', async () => {
+      const human = mobius('deploy', 'three', 'lin@1', '--ab', 'lin@2=30', '--ab', 'lin@3=20');
+      expect(human.code, human.stderr).toBe(0);
+      expect(human.stdout).toMatch(
+        /deployed 'three': lin@1 50%, lin@2 30% \(candidate\), lin@3 20% \(candidate\)/,
+      );
+      await server.deployments.sync();
+      const seen = new Set<number | undefined>();
+      for (let i = 0; i < 10; i++) seen.add(await servedVersion('three'));
+      expect(seen).toEqual(new Set([1, 2, 3]));
+      const ambiguous = mobius('promote', 'three');
+      expect(ambiguous.code).not.toBe(0);
+      expect(ambiguous.stderr).toMatch(/say which to promote with --to/);
+      expect(json('promote', 'three', '--to', 'lin@2')).toMatchObject({
+        routes: [{ version: 2, weight: 100 }],
+        lastGood: { version: 2 },
+      });
+      await server.deployments.sync();
+      expect(await servedVersion('three')).toBe(2);
+    }, 120_000);
+
+    it('deployments rm stops the deployment on the server that follows the store, keeps its history, and the name can be deployed again', async () => {
+      json('deploy', 'temp', 'lin@1');
+      await server.deployments.sync();
+      expect(await servedVersion('temp')).toBe(1);
+      const human = mobius('deployments', 'rm', 'temp', '--reason', 'experiment over');
+      expect(human.code, human.stderr).toBe(0);
+      expect(human.stdout).toMatch(/deleted 'temp' \(it served lin@1 100%\)/);
+      await server.deployments.sync();
+      expect(server.serving.has('temp')).toBe(false);
+      const list = json('deployments', 'ls') as { deployments: { name: string }[] };
+      expect(list.deployments.map((d) => d.name)).not.toContain('temp');
+      const show = mobius('deployments', 'show', 'temp');
+      expect(show.code, show.stderr).toBe(0);
+      expect(show.stdout).toMatch(/deployment temp \(revision 2\) DELETED/);
+      expect(show.stdout).toMatch(/deleted +local +experiment over/);
+      const again = mobius('deployments', 'rm', 'temp');
+      expect(again.code).not.toBe(0);
+      expect(again.stderr).toMatch(/no deployment named 'temp'/);
+      expect(json('deploy', 'temp', 'lin@2')).toMatchObject({ revision: 3 });
+      await server.deployments.sync();
+      expect(await servedVersion('temp')).toBe(2);
+
+      // Through a server with MOBIUS_URL: the server stops serving it at once.
+      const app = await buildServer(server);
+      const url = await app.listen({ host: '127.0.0.1', port: 0 });
+      try {
+        const run = (...rest: string[]) =>
+          new Promise<{ code: number | null; stdout: string; stderr: string }>(
+            (resolve, reject) => {
+              const child = spawn(process.execPath, [BIN, '--json', ...rest], {
+                env: { PATH: process.env.PATH ?? '', MOBIUS_URL: url },
+              });
+              let stdout = '';
+              let stderr = '';
+              child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+              child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+              child.on('error', reject);
+              child.on('close', (code) => resolve({ code, stdout, stderr }));
+            },
+          );
+        const removed = await run('deployments', 'rm', 'temp', '--reason', 'done');
+        expect(removed.code, removed.stderr).toBe(0);
+        expect(JSON.parse(removed.stdout)).toMatchObject({ name: 'temp', revision: 4 });
+        expect(server.serving.has('temp')).toBe(false);
+        const res = await fetch(`${url}/v2/models/temp/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            inputs: [{ name: 'input', datatype: 'FP64', shape: [1, 1], data: [1] }],
+          }),
+        });
+        expect(res.status).toBe(404);
+        const missing = await run('deployments', 'rm', 'nope');
+        expect(missing.code).not.toBe(0);
+        // With --json the error is a JSON object on stdout.
+        expect(missing.stdout + missing.stderr).toMatch(/no deployment named 'nope'/);
+      } finally {
+        await app.close();
+      }
     }, 180_000);
   });
 }

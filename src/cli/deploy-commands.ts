@@ -1,5 +1,5 @@
 /**
- * `mobius deploy|promote|rollback` and `mobius deployments ls|show`: registry-backed
+ * `mobius deploy|promote|rollback` and `mobius deployments ls|show|rm`: registry-backed
  * deployments from the terminal. With MOBIUS_URL they are sent to the server; otherwise
  * they are written to the store (after loading and warming up the model here, so a model
  * that cannot serve is refused before anything changes) and `mobius server` serves the
@@ -8,7 +8,9 @@
 import type { Command } from 'commander';
 import { MobiusError, type MobiusConfig } from '../core/index.js';
 import type {
+  AbArm,
   AnalysisSpec,
+  DeletedDeployment,
   DeployInput,
   DeploymentState,
   DeploymentView,
@@ -41,15 +43,18 @@ function positive(flag: string) {
   };
 }
 
-/** `model@v=pct` → arm B. */
-function parseAb(value: string): { model: string; percent: number } {
+/** `model@v=pct` → a B arm, added to those of earlier `--ab` flags. */
+function parseAb(value: string, previous: AbArm[] | undefined): AbArm[] {
   const eq = value.lastIndexOf('=');
   if (eq <= 0)
     throw new MobiusError(
       'INVALID_ARGUMENT',
       `--ab must be <model>@<version|alias>=<percent> (e.g. churn@4=50), not '${value}'`,
     );
-  return { model: value.slice(0, eq), percent: percent('ab')(value.slice(eq + 1)) };
+  return [
+    ...(previous ?? []),
+    { model: value.slice(0, eq), percent: percent('ab')(value.slice(eq + 1)) },
+  ];
 }
 
 const routeText = (d: Pick<DeploymentState, 'routes' | 'mirror'>) =>
@@ -70,7 +75,7 @@ async function local<T>(
   return withLocalContext(cfg, what, fn);
 }
 
-/** Adds `mobius deploy`, `promote`, `rollback` and `deployments ls|show` to `program`. */
+/** Adds `mobius deploy`, `promote`, `rollback` and `deployments ls|show|rm` to `program`. */
 export function registerDeployCommands(program: Command, deps: CommandDeps): void {
   program
     .command('deploy <name> <model>')
@@ -87,7 +92,11 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
       'mirror this percent of requests to the new version; its answers are logged, not returned',
       percent('shadow'),
     )
-    .option('--ab <model=pct>', 'A/B: <model> is arm A, this (<model>@<v>=<pct>) is arm B', parseAb)
+    .option(
+      '--ab <model=pct>',
+      'A/B: <model> is arm A (the rest), this (<model>@<v>=<pct>) is arm B; repeat for more arms (A/B/n)',
+      parseAb,
+    )
     .option(
       '--sticky <key>',
       'a request header, OIP parameter, input or record field: the same value always gets the same version',
@@ -111,7 +120,7 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
         options: {
           canary?: number;
           shadow?: number;
-          ab?: { model: string; percent: number };
+          ab?: AbArm[];
           sticky?: string;
           analyzeAfter?: number;
           analyzeWindow?: number;
@@ -123,7 +132,9 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
         const input: DeployInput = { name, model };
         if (options.canary !== undefined) input.canary = options.canary;
         if (options.shadow !== undefined) input.shadow = options.shadow;
-        if (options.ab !== undefined) input.ab = options.ab;
+        // One arm is sent as an object, as before A/B/n, so an older server understands it.
+        if (options.ab !== undefined)
+          input.ab = options.ab.length === 1 ? options.ab[0]! : options.ab;
         if (options.sticky !== undefined) input.sticky = options.sticky;
         if (options.reason !== undefined) input.reason = options.reason;
         if (
@@ -149,28 +160,37 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
     );
 
   for (const action of ['promote', 'rollback'] as const) {
-    program
+    const sub = program
       .command(`${action} <deployment>`)
       .description(
         action === 'promote'
           ? 'make the canary, A/B arm or shadow the only version and the last good one'
           : 'send all traffic back to the last fully rolled-out version',
       )
-      .option('--reason <text>', 'why, for the deployment history')
-      .action(async (name: string, options: { reason?: string }, command: Command) => {
+      .option('--reason <text>', 'why, for the deployment history');
+    if (action === 'promote')
+      sub.option(
+        '--to <model@version>',
+        'which candidate to promote, when an A/B has several B arms',
+      );
+    sub.action(
+      async (name: string, options: { reason?: string; to?: string }, command: Command) => {
         const cfg = await deps.config(command);
+        const body: { reason?: string; to?: string } = {};
+        if (options.reason !== undefined) body.reason = options.reason;
+        if (options.to !== undefined) body.to = options.to;
         const state =
           cfg.url === undefined
             ? await local(cfg, action, (ctx) =>
                 action === 'promote'
-                  ? ctx.deployments.promote(name, LOCAL_ACTOR, options.reason)
+                  ? ctx.deployments.promote(name, LOCAL_ACTOR, options.reason, options.to)
                   : ctx.deployments.rollback(name, LOCAL_ACTOR, options.reason),
               )
             : await callServer<DeploymentState>(
                 cfg,
                 'POST',
                 `/api/v1/deployments/${encodeURIComponent(name)}/${action}`,
-                options.reason === undefined ? {} : { reason: options.reason },
+                body,
               );
         emit(
           deps.json(command),
@@ -178,7 +198,8 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
           () =>
             `${action === 'promote' ? 'promoted' : 'rolled back'} '${name}': ${routeText(state)}`,
         );
-      });
+      },
+    );
   }
 
   const deployments = program.command('deployments').description('list and inspect deployments');
@@ -228,7 +249,7 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
             );
       emit(deps.json(command), view, () =>
         [
-          `deployment ${view.name} (revision ${view.revision})`,
+          `deployment ${view.name} (revision ${view.revision})${view.deletedAt === null ? '' : ` DELETED ${formatTime(view.deletedAt)}; what it served:`}`,
           `routes:     ${view.routes.map((r) => `${r.model}@${r.version} ${r.weight}% ${r.role}`).join(', ')}`,
           `mirror:     ${view.mirror === null ? 'none' : `${view.mirror.model}@${view.mirror.version} ${view.mirror.percent}%`}`,
           `last good:  ${view.lastGood === null ? 'none' : `${view.lastGood.model}@${view.lastGood.version}`}`,
@@ -246,6 +267,33 @@ export function registerDeployCommands(program: Command, deps: CommandDeps): voi
             ]),
           ),
         ].join('\n'),
+      );
+    });
+
+  deployments
+    .command('rm <name>')
+    .description(
+      'delete a deployment: it stops serving (here and on servers following the store); its history and prediction log are kept',
+    )
+    .option('--reason <text>', 'why, for the deployment history')
+    .action(async (name: string, options: { reason?: string }, command: Command) => {
+      const cfg = await deps.config(command);
+      const deleted =
+        cfg.url === undefined
+          ? await local(cfg, 'deployments rm', (ctx) =>
+              ctx.deployments.remove(name, LOCAL_ACTOR, options.reason),
+            )
+          : await callServer<DeletedDeployment>(
+              cfg,
+              'DELETE',
+              `/api/v1/deployments/${encodeURIComponent(name)}`,
+              options.reason === undefined ? undefined : { reason: options.reason },
+            );
+      emit(
+        deps.json(command),
+        deleted,
+        () =>
+          `deleted '${name}' (it served ${routeText(deleted)}); 'mobius deployments show ${name}' keeps its history`,
       );
     });
 }

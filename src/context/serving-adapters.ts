@@ -1,11 +1,12 @@
 /**
  * What registry-backed deployments need from the registry and tracking, built here so the
- * serving folder imports neither: `model@ref` → a model version → the model file among its
- * logged artifacts (a blob in the blob store).
+ * serving folder imports neither: `model@ref` → a model version → the model among its
+ * logged artifacts: one in-process model file (a blob in the blob store), or an MLflow
+ * model directory (its files as blobs, served by the out-of-process Python runtime).
  */
 import { MobiusError } from '../core/index.js';
 import { parseVersion, type RegistryService } from '../registry/index.js';
-import type { ResolveModel } from '../serving/index.js';
+import type { ModelFile, ModelSource, ResolveModel } from '../serving/index.js';
 import type { Store } from '../store/index.js';
 import { runArtifactRoot, type TrackingService } from '../tracking/index.js';
 
@@ -13,10 +14,13 @@ import { runArtifactRoot, type TrackingService } from '../tracking/index.js';
 const MODEL_FILE = /(\.onnx|\.mobius\.json)$/;
 
 /**
- * Resolves `model@ref` (a version number or an alias) to the version's model file. The
- * file is the version's source itself when that is a file, else the one `.onnx` or
- * `.mobius.json` file directly inside it (`model.onnx` when there are several). A version
- * tag `mobius.features` (a JSON array of names) gives an ONNX model's column order for the
+ * Resolves `model@ref` (a version number or an alias) to the version's model. In order:
+ * the version's source itself when that is a file; else the one `.onnx` or `.mobius.json`
+ * file directly inside it (`model.onnx` when there are several) — served in-process, so an
+ * MLflow model logged with an ONNX flavor still runs on onnxruntime; else, when the
+ * directory holds an `MLmodel`, every file below it (`{files}`: the serving service copies
+ * them to scratch and starts the Python runtime on them — this process never unpickles).
+ * A version tag `mobius.features` (a JSON array of names) gives the column order for the
  * records endpoint.
  *
  * @example
@@ -55,29 +59,36 @@ export function modelResolver(
         `${name} has its files at '${source}', which this server does not store; register a version whose model was logged to Mobius`,
       );
     const path = runArtifactRoot(root);
-    let sha256 = await sha256Of(path);
-    if (sha256 === undefined) {
+    let found: ModelSource;
+    const sha256 = await sha256Of(path);
+    if (sha256 !== undefined) found = { blob: sha256 };
+    else {
       const files = (await tracking.artifacts.list(path)).filter((e) => !e.isDir);
       const models = files.filter((f) => MODEL_FILE.test(f.name));
       const pick =
         models.find((f) => f.name === 'model.onnx') ??
         (models.length === 1 ? models[0] : undefined) ??
         models.find((f) => f.name === 'model.mobius.json');
-      if (pick === undefined)
+      if (pick !== undefined) found = { blob: (await sha256Of(`${path}/${pick.name}`))! };
+      else if (models.length > 1)
         throw new MobiusError(
           'INVALID_ARGUMENT',
-          models.length > 1
-            ? `${name} has several model files (${models.map((f) => f.name).join(', ')}); name one as the version's source, or call one model.onnx`
-            : `${name} has no .onnx or .mobius.json model file at '${source}'${
-                files.length === 0
-                  ? ''
-                  : ` (found ${files
-                      .slice(0, 10)
-                      .map((f) => f.name)
-                      .join(', ')})`
-              }; pickled models need the out-of-process Python runtime, which is not built yet`,
+          `${name} has several model files (${models.map((f) => f.name).join(', ')}); name one as the version's source, or call one model.onnx`,
         );
-      sha256 = (await sha256Of(`${path}/${pick.name}`))!;
+      else if (files.some((f) => f.name === 'MLmodel'))
+        found = { files: await directoryFiles(store, path) };
+      else
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          `${name} has no model at '${source}': no .onnx or .mobius.json file and no MLflow model (an MLmodel file)${
+            files.length === 0
+              ? ''
+              : ` (found ${files
+                  .slice(0, 10)
+                  .map((f) => f.name)
+                  .join(', ')})`
+          }; register the directory that holds the model (e.g. runs:/<run>/model), logged with mlflow.<flavor>.log_model or as model.onnx`,
+        );
     }
     const features = version.tags['mobius.features'];
     let options: { features: string[] } | undefined;
@@ -95,6 +106,25 @@ export function modelResolver(
         );
       options = { features: parsed };
     }
-    return { model: version.name, version: version.version, source: { blob: sha256 }, options };
+    return { model: version.name, version: version.version, source: found, options };
   };
+}
+
+/**
+ * Every file stored below the artifact directory `path`, with paths relative to it: an
+ * MLflow model directory (MLmodel, the pickle, requirements, …) for the Python runtime.
+ */
+async function directoryFiles(store: Store, path: string): Promise<ModelFile[]> {
+  const prefix = `${path}/`;
+  // LIKE narrows with the index; `_` and `%` in the path are wildcards there, so the exact
+  // prefix is checked again below.
+  const rows = await store.db
+    .selectFrom('artifact')
+    .select(['path', 'sha256'])
+    .where('path', 'like', `${prefix}%`)
+    .orderBy('path')
+    .execute();
+  return rows
+    .filter((r) => r.path.startsWith(prefix))
+    .map((r) => ({ path: r.path.slice(prefix.length), blob: r.sha256 }));
 }

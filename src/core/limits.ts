@@ -723,6 +723,13 @@ export const STICKY_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 export const MAX_DEPLOYMENT_REASON_LENGTH = 2000;
 
 /**
+ * Weighted routes of one deployment (A plus up to nine B arms): each is a loaded model (an
+ * MLflow one is a Python process of its own), and splitting traffic further leaves each
+ * arm too few requests to compare.
+ */
+export const MAX_DEPLOYMENT_ROUTES = 10;
+
+/**
  * Latencies each live route keeps for canary analysis (its p95): the newest requests of a
  * busy route, 80 KB of numbers per route; the oldest half is dropped when it fills.
  */

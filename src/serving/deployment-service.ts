@@ -13,6 +13,10 @@
  * `champion` alias later does not change what a deployment serves until someone deploys
  * again. `mobius server` loads every stored deployment at start and re-reads the table
  * every DEPLOYMENT_SYNC_MS, so a CLI that wrote to the store is served within seconds.
+ *
+ * Deleting (`remove`) marks the row deleted (migration 023) rather than dropping it: the
+ * event history and the prediction log stay, servers following the table stop serving
+ * the name on their next sync, and deploying the name again continues its revisions.
  */
 import { MobiusError, limits, type Clock, type Logger } from '../core/index.js';
 import type { Row, Store } from '../store/index.js';
@@ -100,13 +104,26 @@ export interface DeploymentEvent {
   detail: unknown;
 }
 
+/** A deleted deployment: the routes it served when it was deleted, and when. */
+export interface DeletedDeployment extends DeploymentState {
+  deletedAt: number;
+}
+
 /** What `deployments show` prints. */
 export interface DeploymentView extends DeploymentState {
+  /** When it was deleted (`deployments rm`); null while it exists. A deleted one is not live. */
+  deletedAt: number | null;
   /** Whether this process serves it (and the live counters per route). */
   live: { routes: LiveRouteInfo[]; mirror?: LiveRouteInfo & { percent: number } } | null;
   /** Prediction records dropped because the log's buffer was full (this process). */
   droppedPredictions: number;
   events: DeploymentEvent[];
+}
+
+/** One B arm of an A/B deployment: `model@version|alias` and its percent of the traffic. */
+export interface AbArm {
+  model: string;
+  percent: number;
 }
 
 /** `mobius deploy`'s arguments. At most one of canary, shadow and ab. */
@@ -118,8 +135,11 @@ export interface DeployInput {
   canary?: number | undefined;
   /** Percent of traffic mirrored to the new version; the current routes keep answering. */
   shadow?: number | undefined;
-  /** A/B: `model` is arm A, this is arm B with its percent. */
-  ab?: { model: string; percent: number } | undefined;
+  /**
+   * A/B: `model` is arm A (it takes what the others leave), this is arm B with its percent,
+   * or several arms (A/B/n), each with its percent.
+   */
+  ab?: AbArm | AbArm[] | undefined;
   /** Request header, OIP parameter, input or record field whose value pins the route. */
   sticky?: string | undefined;
   /** Judge the canary automatically (promote or roll back by itself). */
@@ -153,6 +173,31 @@ function checkPercent(value: unknown, flag: string, max: number): number {
       `${flag} must be a percent greater than 0 and ${max === 100 ? 'at most 100' : 'below 100'}, not ${String(value)}`,
     );
   return value;
+}
+
+/** The B arms of an A/B deployment, checked: percents, refs, how many, their total. */
+function checkArms(ab: AbArm | AbArm[]): (AbArm & { ref: string })[] {
+  const list = Array.isArray(ab) ? ab : [ab];
+  if (list.length === 0)
+    throw new MobiusError('INVALID_ARGUMENT', 'ab: give at least one B arm (<model>@<v>=<pct>)');
+  if (list.length + 1 > limits.MAX_DEPLOYMENT_ROUTES)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `ab: ${list.length} B arms; a deployment takes up to ${limits.MAX_DEPLOYMENT_ROUTES} routes (A and ${limits.MAX_DEPLOYMENT_ROUTES - 1} B arms)`,
+    );
+  const arms = list.map((arm, i) => {
+    const field = list.length === 1 ? 'ab' : `ab[${i}]`;
+    const percent = checkPercent(arm?.percent, `${field} percent`, 99.999);
+    return { ...parseModelRef(arm.model, field), percent };
+  });
+  const total = arms.reduce((sum, arm) => sum + arm.percent, 0);
+  // A must keep some traffic: it is the stable route a canary or rollback goes back to.
+  if (total >= 100)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `ab: the B arms take ${total}% together; leave arm A some traffic (below 100% in all)`,
+    );
+  return arms;
 }
 
 function checkAnalysis(input: Partial<AnalysisSpec>): AnalysisSpec {
@@ -219,6 +264,19 @@ function toState(row: Row<'deployment'>): DeploymentState {
   };
 }
 
+/** A stored row, deleted or not. */
+interface Stored {
+  state: DeploymentState;
+  deletedAt: number | null;
+}
+
+function toStored(row: Row<'deployment'>): Stored {
+  return {
+    state: toState(row),
+    deletedAt: row.deleted_at === null ? null : Number(row.deleted_at),
+  };
+}
+
 /** The parts of a state a change sets. */
 type Next = Pick<DeploymentState, 'routes' | 'mirror' | 'sticky' | 'lastGood' | 'analysis'>;
 
@@ -275,20 +333,25 @@ export class DeploymentService {
           : input.ab !== undefined
             ? 'ab'
             : 'deploy';
+    const arms = input.ab === undefined ? [] : checkArms(input.ab);
     const percent =
       kind === 'canary'
         ? checkPercent(input.canary, 'canary', 99.999)
         : kind === 'shadow'
           ? checkPercent(input.shadow, 'shadow', 100)
           : kind === 'ab'
-            ? checkPercent(input.ab?.percent, 'ab percent', 99.999)
+            ? arms.reduce((sum, arm) => sum + arm.percent, 0)
             : 100;
-    const abRef = input.ab === undefined ? undefined : parseModelRef(input.ab.model, 'ab');
     const analysis = input.analysis === undefined ? null : checkAnalysis(input.analysis);
     if (analysis !== null && kind !== 'canary' && kind !== 'ab')
       throw new MobiusError(
         'INVALID_ARGUMENT',
         'automatic analysis judges a canary or an A/B arm; add --canary or --ab',
+      );
+    if (analysis !== null && arms.length > 1)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `automatic analysis judges one candidate against stable, and this A/B has ${arms.length} B arms; drop the analysis and promote by hand (promote --to <model>@<version>)`,
       );
     return this.change(input.name, kind, actor, input.reason, async (current) => {
       const target = await this.deps.resolve(model, ref);
@@ -310,11 +373,21 @@ export class DeploymentService {
             analysis: null,
           };
         case 'ab': {
-          const b = await this.deps.resolve(abRef!.model, abRef!.ref);
-          if (label(b) === label(target))
-            throw new MobiusError('INVALID_ARGUMENT', `A and B are both ${label(b)}`);
+          const routes = [spec('stable', 100 - percent)];
+          for (const arm of arms) {
+            const b = await this.deps.resolve(arm.model, arm.ref);
+            const twin = routes.find((r) => label(r) === label(b));
+            if (twin !== undefined)
+              throw new MobiusError(
+                'INVALID_ARGUMENT',
+                twin.role === 'stable'
+                  ? `A and B are both ${label(b)}`
+                  : `two B arms are both ${label(b)}`,
+              );
+            routes.push(spec('candidate', arm.percent, arm.ref, b));
+          }
           return {
-            routes: [spec('stable', 100 - percent), spec('candidate', percent, abRef!.ref, b)],
+            routes,
             mirror: null,
             sticky,
             lastGood: current?.lastGood ?? null,
@@ -355,9 +428,17 @@ export class DeploymentService {
     });
   }
 
-  /** Makes the candidate (canary, B arm or shadow) the only route and the last-good version. */
-  async promote(name: string, actor: string, reason?: string): Promise<DeploymentState> {
-    return this.promoteAs('promote', name, actor, reason);
+  /**
+   * Makes the candidate (canary, B arm or shadow) the only route and the last-good version.
+   * With several B arms, `to` (`model@version` or `model@alias`) says which one.
+   */
+  async promote(
+    name: string,
+    actor: string,
+    reason?: string,
+    to?: string,
+  ): Promise<DeploymentState> {
+    return this.promoteAs('promote', name, actor, reason, to);
   }
 
   private async promoteAs(
@@ -365,16 +446,36 @@ export class DeploymentService {
     name: string,
     actor: string,
     reason?: string,
+    to?: string,
   ): Promise<DeploymentState> {
+    const wanted = to === undefined ? undefined : parseModelRef(to, 'to');
     return this.change(name, kind, actor, reason, async (current) => {
       const state = this.require(name, current);
-      const candidate =
-        state.routes.find((r) => r.role === 'candidate') ??
-        (state.mirror === null ? undefined : { ...state.mirror, role: 'candidate' as const });
-      if (candidate === undefined)
+      const candidates: { model: string; version: number; ref: string }[] = [
+        ...state.routes.filter((r) => r.role === 'candidate'),
+        ...(state.mirror === null ? [] : [state.mirror]),
+      ];
+      if (candidates.length === 0)
         throw new MobiusError(
           'CONFLICT',
           `'${name}' has no canary, A/B arm or shadow to promote; it serves ${state.routes.map(label).join(', ')}`,
+        );
+      if (wanted === undefined) {
+        // A canary or B arm before a mirror, as before several arms existed.
+        const routes = candidates.length - (state.mirror === null ? 0 : 1);
+        if (routes > 1)
+          throw new MobiusError(
+            'CONFLICT',
+            `'${name}' has ${routes} B arms (${candidates.map(label).join(', ')}); say which to promote with --to <model>@<version>`,
+          );
+        return this.only(state, candidates[0]!);
+      }
+      const target = await this.deps.resolve(wanted.model, wanted.ref);
+      const candidate = candidates.find((c) => label(c) === label(target));
+      if (candidate === undefined)
+        throw new MobiusError(
+          'CONFLICT',
+          `${label(target)} is not a candidate of '${name}'; its candidates are ${candidates.map(label).join(', ')}`,
         );
       return this.only(state, candidate);
     });
@@ -458,7 +559,11 @@ export class DeploymentService {
         `reason: keep it to ${limits.MAX_DEPLOYMENT_REASON_LENGTH} characters`,
       );
     return this.exclusive(async () => {
-      const current = await this.get(name);
+      // A deleted deployment is computed from nothing (a canary against it is refused), but
+      // its row is reused: the revision continues, so servers see the change, and so does
+      // the history.
+      const stored = await this.stored(name);
+      const current = stored?.deletedAt === null ? stored.state : undefined;
       const next = await compute(current);
       const now = this.deps.clock.now();
       const state: DeploymentState = {
@@ -467,13 +572,13 @@ export class DeploymentService {
         // Every change starts the candidate's analysis window afresh, as it does the live
         // counters the analysis reads (apply() gives each route new ones).
         candidateSince: next.routes.some((r) => r.role === 'candidate') ? now : null,
-        revision: (current?.revision ?? 0) + 1,
+        revision: (stored?.state.revision ?? 0) + 1,
         createdAt: current?.createdAt ?? now,
         updatedAt: now,
       };
       const plan = await this.plan(state);
       await this.deps.serving.apply(name, plan, async () => {
-        await this.write(state, current?.revision, { kind, actor, reason });
+        await this.write(state, stored?.state.revision, { kind, actor, reason });
       });
       this.served.set(name, state.revision);
       return state;
@@ -517,7 +622,9 @@ export class DeploymentService {
       analysis: state.analysis === null ? null : JSON.stringify(state.analysis),
       candidate_since: state.candidateSince,
       revision: state.revision,
+      created_at: state.createdAt,
       updated_at: state.updatedAt,
+      deleted_at: null,
     };
     await this.deps.store.write(async (trx) => {
       if (expected === undefined) {
@@ -529,7 +636,7 @@ export class DeploymentService {
         if (taken !== undefined) throw this.raced(state.name);
         await trx
           .insertInto('deployment')
-          .values({ name: state.name, created_at: state.createdAt, ...values })
+          .values({ name: state.name, ...values })
           .execute();
       } else {
         const result = await trx
@@ -540,24 +647,29 @@ export class DeploymentService {
           .executeTakeFirst();
         if (Number(result.numUpdatedRows) !== 1) throw this.raced(state.name);
       }
-      await trx
-        .insertInto('deployment_event')
-        .values({
-          deployment: state.name,
-          revision: state.revision,
-          at: state.updatedAt,
-          kind: event.kind,
-          actor: event.actor,
-          reason: event.reason ?? null,
-          detail: JSON.stringify({
-            routes: state.routes,
-            mirror: state.mirror,
-            lastGood: state.lastGood,
-            ...(state.sticky === null ? {} : { sticky: state.sticky }),
-          }),
-        })
-        .execute();
+      await trx.insertInto('deployment_event').values(this.event(state, event)).execute();
     });
+  }
+
+  /** The `deployment_event` row of a change: who, why, and the routes it set (or left). */
+  private event(
+    state: DeploymentState,
+    event: { kind: string; actor: string; reason: string | undefined },
+  ) {
+    return {
+      deployment: state.name,
+      revision: state.revision,
+      at: state.updatedAt,
+      kind: event.kind,
+      actor: event.actor,
+      reason: event.reason ?? null,
+      detail: JSON.stringify({
+        routes: state.routes,
+        mirror: state.mirror,
+        lastGood: state.lastGood,
+        ...(state.sticky === null ? {} : { sticky: state.sticky }),
+      }),
+    };
   }
 
   private raced(name: string): MobiusError {
@@ -565,6 +677,63 @@ export class DeploymentService {
       'CONFLICT',
       `deployment '${name}' was changed by someone else meanwhile; look at 'mobius deployments show ${name}' and try again`,
     );
+  }
+
+  /**
+   * Deletes `name`: this process stops serving it at once (requests in flight finish), other
+   * servers on their next sync; its event history (with a `deleted` event naming who and
+   * why) and its logged predictions are kept. Deploying the name again starts it afresh
+   * with its history continuing. NOT_FOUND when there is no such (undeleted) deployment.
+   *
+   * @example
+   * await ctx.deployments.remove('churn', 'alice', 'replaced by churn-v2');
+   */
+  async remove(name: string, actor: string, reason?: string): Promise<DeletedDeployment> {
+    if (reason !== undefined && reason.length > limits.MAX_DEPLOYMENT_REASON_LENGTH)
+      throw new MobiusError(
+        'INVALID_ARGUMENT',
+        `reason: keep it to ${limits.MAX_DEPLOYMENT_REASON_LENGTH} characters`,
+      );
+    return this.exclusive(async () => {
+      const stored = await this.stored(name);
+      if (stored === undefined || stored.deletedAt !== null) throw this.notFound(name);
+      const now = this.deps.clock.now();
+      const state: DeletedDeployment = {
+        ...stored.state,
+        candidateSince: null,
+        revision: stored.state.revision + 1,
+        updatedAt: now,
+        deletedAt: now,
+      };
+      await this.deps.store.write(async (trx) => {
+        const result = await trx
+          .updateTable('deployment')
+          .set({
+            deleted_at: now,
+            candidate_since: null,
+            revision: state.revision,
+            updated_at: now,
+          })
+          .where('name', '=', name)
+          .where('revision', '=', stored.state.revision)
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) !== 1) throw this.raced(name);
+        await trx
+          .insertInto('deployment_event')
+          .values(this.event(state, { kind: 'deleted', actor, reason }))
+          .execute();
+      });
+      // After the commit: a failed write leaves it serving, as every refused change does.
+      await this.stopServing(name);
+      return state;
+    });
+  }
+
+  /** Stops serving a registry-backed deployment here (deleted, or its row is gone). */
+  private async stopServing(name: string): Promise<void> {
+    this.served.delete(name);
+    this.failed.delete(name);
+    await this.deps.serving.undeploy(name);
   }
 
   /** Writes the buffered prediction records now (tests, shutdown, before reading the log). */
@@ -577,33 +746,44 @@ export class DeploymentService {
     return this.deps.log.dropped(name);
   }
 
-  /** The stored deployment `name`, or undefined. */
+  /** The stored deployment `name`, or undefined (also when it was deleted). */
   async get(name: string): Promise<DeploymentState | undefined> {
+    const stored = await this.stored(name);
+    return stored?.deletedAt === null ? stored.state : undefined;
+  }
+
+  /** The row of `name`, deleted or not. */
+  private async stored(name: string): Promise<Stored | undefined> {
     const row = await this.deps.store.db
       .selectFrom('deployment')
       .selectAll()
       .where('name', '=', name)
       .executeTakeFirst();
-    return row === undefined ? undefined : toState(row);
+    return row === undefined ? undefined : toStored(row);
   }
 
-  /** Every stored deployment, by name. */
+  /** Every stored deployment (not deleted ones), by name. */
   async list(): Promise<DeploymentState[]> {
     const rows = await this.deps.store.db
       .selectFrom('deployment')
       .selectAll()
+      .where('deleted_at', 'is', null)
       .orderBy('name')
       .execute();
     return rows.map(toState);
   }
 
-  /** A deployment with its recent events, live counters and dropped predictions. */
+  /**
+   * A deployment with its recent events, live counters and dropped predictions. A deleted
+   * one is shown too (with `deletedAt`), so its history stays readable.
+   */
   async show(
     name: string,
     events: number = limits.DEPLOYMENT_EVENTS_SHOWN,
   ): Promise<DeploymentView> {
-    const state = await this.get(name);
-    if (state === undefined) throw this.notFound(name);
+    const stored = await this.stored(name);
+    if (stored === undefined) throw this.notFound(name);
+    const { state, deletedAt } = stored;
     const rows = await this.deps.store.db
       .selectFrom('deployment_event')
       .selectAll()
@@ -614,7 +794,8 @@ export class DeploymentService {
     const { serving, log } = this.deps;
     return {
       ...state,
-      live: serving.has(name) ? serving.routes(name) : null,
+      deletedAt,
+      live: deletedAt === null && serving.has(name) ? serving.routes(name) : null,
       droppedPredictions: log.dropped(name),
       events: rows.map((r) => ({
         seq: Number(r.seq),
@@ -651,7 +832,9 @@ export class DeploymentService {
         'INVALID_ARGUMENT',
         'ground_truth is missing: send the true label or value',
       );
-    if ((await this.get(name)) === undefined && !this.deps.serving.has(name))
+    // A deleted deployment's predictions still take feedback: ground truth often arrives
+    // days later, and the log is kept for exactly that.
+    if ((await this.stored(name)) === undefined && !this.deps.serving.has(name))
       throw this.notFound(name);
     await this.deps.log.flush();
     const result = await this.deps.store.write((trx) =>
@@ -689,7 +872,19 @@ export class DeploymentService {
   }
 
   private async syncOnce(): Promise<void> {
-    for (const state of await this.list()) {
+    const rows = await this.deps.store.db
+      .selectFrom('deployment')
+      .selectAll()
+      .orderBy('name')
+      .execute();
+    const stored = rows.map(toStored);
+    // Deployments this process serves from the table that were deleted (or whose row is
+    // gone) stop here; in-process `serving.deploy` names are not this service's to stop.
+    const existing = new Set(stored.filter((s) => s.deletedAt === null).map((s) => s.state.name));
+    for (const name of [...this.served.keys()])
+      if (!existing.has(name)) await this.stopServing(name);
+    for (const { state, deletedAt } of stored) {
+      if (deletedAt !== null) continue;
       if (this.served.get(state.name) === state.revision) continue;
       if (this.failed.get(state.name) === state.revision) continue;
       try {

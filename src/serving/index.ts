@@ -15,7 +15,9 @@ export type {
 export type { ModelFile } from './model-files.js';
 export { DeploymentService, DEFAULT_ANALYSIS, parseModelRef } from './deployment-service.js';
 export type {
+  AbArm,
   AnalysisSpec,
+  DeletedDeployment,
   DeployInput,
   DeploymentEvent,
   DeploymentState,

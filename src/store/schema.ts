@@ -643,6 +643,8 @@ export interface DeploymentTable {
   revision: number;
   created_at: number;
   updated_at: number;
+  /** When `deployments rm` deleted it; null while it exists (migration 023). */
+  deleted_at: number | null;
 }
 
 /** One change to a deployment, with who and why (migration 020). */

@@ -2,10 +2,12 @@
 
 Usage: python log_mlflow_sklearn.py TRACKING_URI OUT_JSON  (needs mlflow and scikit-learn)
 
-Trains a LogisticRegression on a DataFrame, logs it with mlflow.sklearn.log_model
-(pyfunc predict = predict_proba, a column-based signature) as registered model 'churn',
-and writes {"model_id", "columns", "x", "proba"}: scikit-learn's own predict_proba on
-held-out rows, for python-runtime-registry.test.ts to compare the served answers with.
+Trains two LogisticRegressions (C=1 and C=0.01, so their answers differ) on a DataFrame,
+logs each with mlflow.sklearn.log_model (pyfunc predict = predict_proba, a column-based
+signature) as registered model 'churn' (versions 1 and 2), and writes {"model_id",
+"columns", "x", "proba", "versions": [{"version", "model_id", "proba"}]}: scikit-learn's
+own predict_proba on held-out rows (top-level: version 1's), for
+serving-mlflow-registry.test.ts to compare the served answers with.
 """
 
 import json
@@ -29,22 +31,28 @@ def main(uri: str, out: str) -> None:
     columns = ["age", "income", "tenure", "visits"]
     frame = pd.DataFrame(x, columns=columns)
     train, test = frame[:200], frame[200:]
-    model = LogisticRegression(max_iter=1000).fit(train, y[:200])
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(train, model.predict_proba(train)),
-            pyfunc_predict_fn="predict_proba",
-            registered_model_name="churn",
+    versions = []
+    for version, c in ((1, 1.0), (2, 0.01)):
+        model = LogisticRegression(C=c, max_iter=1000).fit(train, y[:200])
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=infer_signature(train, model.predict_proba(train)),
+                pyfunc_predict_fn="predict_proba",
+                registered_model_name="churn",
+            )
+        versions.append(
+            {"version": version, "model_id": info.model_id, "proba": model.predict_proba(test).tolist()}
         )
     with open(out, "w") as f:
         json.dump(
             {
-                "model_id": info.model_id,
+                "model_id": versions[0]["model_id"],
                 "columns": columns,
                 "x": test.to_numpy().tolist(),
-                "proba": model.predict_proba(test).tolist(),
+                "proba": versions[0]["proba"],
+                "versions": versions,
             },
             f,
         )

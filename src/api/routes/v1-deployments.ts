@@ -1,18 +1,24 @@
 /**
  * `/api/v1/deployments…`: registry-backed deployments — deploy a model version (replace,
- * canary, shadow, A/B), promote, roll back, show with history, and attach ground truth to
- * logged predictions. Changes need the editor role; reading needs viewer. Same
+ * canary, shadow, A/B), promote, roll back, delete, show with history, and attach ground
+ * truth to logged predictions. Changes need the editor role; reading needs viewer. Same
  * DeploymentService as `mobius deploy|promote|rollback|deployments`.
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { MobiusContext } from '../../context/index.js';
+import { MobiusError, limits } from '../../core/index.js';
 import { requireRole } from '../auth.js';
 import { strictBody } from './v1-strict-body.js';
 
 const tags = ['serving'];
 
 const Params = Type.Object({ name: Type.String({ minLength: 1, maxLength: 500 }) });
+
+const Arm = Type.Object(
+  { model: Type.String(), percent: Type.Number() },
+  { additionalProperties: false, description: 'a B arm: <model>@<version|alias> and its percent' },
+);
 
 const DeployBody = Type.Object(
   {
@@ -21,9 +27,12 @@ const DeployBody = Type.Object(
     canary: Type.Optional(Type.Number({ description: 'percent of traffic for the new version' })),
     shadow: Type.Optional(Type.Number({ description: 'percent of traffic mirrored to it' })),
     ab: Type.Optional(
-      Type.Object(
-        { model: Type.String(), percent: Type.Number() },
-        { additionalProperties: false, description: 'arm B and its percent' },
+      Type.Union(
+        [Arm, Type.Array(Arm, { minItems: 1, maxItems: limits.MAX_DEPLOYMENT_ROUTES - 1 })],
+        {
+          description:
+            'arm B and its percent, or several B arms (A/B/n); arm A (`model`) takes the rest',
+        },
       ),
     ),
     sticky: Type.Optional(
@@ -50,6 +59,23 @@ const DeployBody = Type.Object(
 
 const ReasonBody = Type.Object(
   { reason: Type.Optional(Type.String()) },
+  { additionalProperties: false },
+);
+
+const PromoteBody = Type.Object(
+  {
+    reason: Type.Optional(Type.String()),
+    to: Type.Optional(
+      Type.String({
+        description: 'which candidate, when there are several B arms: <model>@<version>',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const ReasonQuery = Type.Object(
+  { reason: Type.Optional(Type.String({ description: 'why, for the deployment history' })) },
   { additionalProperties: false },
 );
 
@@ -107,7 +133,7 @@ export function registerV1DeploymentRoutes(app: FastifyInstance, ctx: MobiusCont
         schema: {
           summary:
             action === 'promote'
-              ? 'Make the candidate (canary, B arm or shadow) the only, last-good version'
+              ? 'Make the candidate (canary, B arm or shadow; `to` picks one of several B arms) the only, last-good version'
               : 'Send all traffic back to the last-good version',
           tags,
           params: Params,
@@ -115,19 +141,53 @@ export function registerV1DeploymentRoutes(app: FastifyInstance, ctx: MobiusCont
         // The body is optional: `curl -X POST …/rollback` with none is fine.
         preValidation: async (request, reply) => {
           if (request.body !== undefined && request.body !== null)
-            await strictBody(ReasonBody).call(app, request, reply);
+            await strictBody(action === 'promote' ? PromoteBody : ReasonBody).call(
+              app,
+              request,
+              reply,
+            );
         },
       },
       async (request) => {
         const principal = requireRole(request, 'editor');
         const { name } = request.params as Static<typeof Params>;
-        const reason = (request.body as Static<typeof ReasonBody> | undefined)?.reason;
+        const body = request.body as Static<typeof PromoteBody> | undefined;
         return action === 'promote'
-          ? deployments.promote(name, principal.name, reason)
-          : deployments.rollback(name, principal.name, reason);
+          ? deployments.promote(name, principal.name, body?.reason, body?.to)
+          : deployments.rollback(name, principal.name, body?.reason);
       },
     );
   }
+
+  app.delete(
+    '/api/v1/deployments/:name',
+    {
+      schema: {
+        summary:
+          'Delete a deployment: it stops serving here and on every server following the store; its history and prediction log are kept',
+        tags,
+        params: Params,
+        querystring: ReasonQuery,
+      },
+      // The reason may come as `?reason=` or as a JSON body `{reason}`; no body is fine.
+      preValidation: async (request, reply) => {
+        if (request.body !== undefined && request.body !== null)
+          await strictBody(ReasonBody).call(app, request, reply);
+      },
+    },
+    async (request) => {
+      const principal = requireRole(request, 'editor');
+      const { name } = request.params as Static<typeof Params>;
+      const fromQuery = (request.query as Static<typeof ReasonQuery>).reason;
+      const fromBody = (request.body as Static<typeof ReasonBody> | undefined)?.reason;
+      if (fromQuery !== undefined && fromBody !== undefined)
+        throw new MobiusError(
+          'INVALID_ARGUMENT',
+          'reason: give it once, as ?reason= or in the body, not both',
+        );
+      return deployments.remove(name, principal.name, fromQuery ?? fromBody);
+    },
+  );
 
   app.post(
     '/api/v1/deployments/:name/feedback',

@@ -24,6 +24,7 @@ import * as stepProcesses from './019-step-processes.js';
 import * as deployments from './020-deployments.js';
 import * as predictionLog from './021-prediction-log.js';
 import * as modelEvaluations from './022-model-evaluations.js';
+import * as deploymentDeletion from './023-deployment-deletion.js';
 
 export type { MigrationContext, MobiusMigration } from './migration.js';
 
@@ -49,4 +50,5 @@ export const MIGRATIONS: Readonly<Record<string, MobiusMigration>> = {
   '020-deployments': deployments,
   '021-prediction-log': predictionLog,
   '022-model-evaluations': modelEvaluations,
+  '023-deployment-deletion': deploymentDeletion,
 };
