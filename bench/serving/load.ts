@@ -107,12 +107,14 @@ async function openLoop(rate: number, seconds: number, record: boolean, phase: P
         return;
       }
       const scheduled = start + (m / rate) * 1e6;
-      const p = onTime(scheduled).then(send).then((ok) => {
-        if (!record) return;
-        if (ok) phase.ok++;
-        else phase.failed++;
-        phase.latencies.push(now() - scheduled);
-      });
+      const p = onTime(scheduled)
+        .then(send)
+        .then((ok) => {
+          if (!record) return;
+          if (ok) phase.ok++;
+          else phase.failed++;
+          phase.latencies.push(now() - scheduled);
+        });
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
       if (m === total - 1) done();
