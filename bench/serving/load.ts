@@ -8,8 +8,9 @@
  *                    server is not hidden (no coordinated omission)
  *   --connections C  closed loop: C requests in flight at all times (throughput)
  *
- * Latencies are measured with hrtime in microseconds: sub-millisecond added latency is the
- * figure asked for, finer than the whole-millisecond histograms of common load tools.
+ * Latencies are measured with performance.now() (sub-microsecond): sub-millisecond added
+ * latency is the figure asked for, finer than the whole-millisecond histograms of common
+ * load tools.
  *
  * Usage: node --import tsx bench/serving/load.ts --url URL --body FILE (--rate R | --connections C)
  *          [--seconds 10] [--warmup 2]
@@ -34,7 +35,7 @@ if (args.url === undefined || args.body === undefined)
 const url = new URL(args.url);
 const body = readFileSync(args.body);
 const agent = new Agent({ keepAlive: true, maxSockets: 512 });
-const now = () => Number(process.hrtime.bigint()) / 1000; // µs
+const now = () => performance.now(); // ms, sub-µs resolution, no allocation
 
 /** Sends one request; resolves with whether the answer was a 2xx with a body. */
 function send(): Promise<boolean> {
@@ -72,60 +73,68 @@ interface Phase {
  * answers; polling the clock the whole time — as this generator once did — kept a core
  * busy, half of a 2-core machine taken from the server under test. Waking a thread takes
  * ~0.1–0.2 ms, which the latencies (counted from the scheduled time) would otherwise
- * include.
+ * include. The poll allocates nothing (no promise per turn): this process's own garbage
+ * collections would land in the latencies.
  */
-const EARLY_US = 300;
-
-/** Resolves at `at` (µs), polling the clock between turns of the event loop. */
-async function onTime(at: number): Promise<void> {
-  while (now() < at) await new Promise((r) => setImmediate(r));
-}
+const EARLY_MS = 0.3;
 
 async function openLoop(rate: number, seconds: number, record: boolean, phase: Phase) {
   const total = Math.round(rate * seconds);
+  // The clock starts once its thread is up; both threads count in milliseconds since the
+  // epoch (timeOrigin + now), which they share.
   const clock = new Worker(
     `const { parentPort, workerData } = require('node:worker_threads');
-     const { rate, total } = workerData;
+     const { rate, total, early } = workerData;
      const sleeper = new Int32Array(new SharedArrayBuffer(4));
-     const now = () => Number(process.hrtime.bigint()) / 1000;
-     const start = now();
-     parentPort.postMessage({ start });
+     const epoch = () => performance.timeOrigin + performance.now();
+     const start = epoch() + 1;
+     parentPort.postMessage(start);
      for (let i = 0; i < total; i++) {
-       const wait = (start + (i / rate) * 1e6 - ${EARLY_US} - now()) / 1000;
+       const wait = start + (i * 1000) / rate - early - epoch();
        if (wait > 0) Atomics.wait(sleeper, 0, 0, wait);
        parentPort.postMessage(i);
      }`,
-    { eval: true, workerData: { rate, total } },
+    { eval: true, workerData: { rate, total, early: EARLY_MS } },
   );
-  let start = 0;
-  const inflight = new Set<Promise<void>>();
+  let start: number | undefined;
+  let pending = 0;
   await new Promise<void>((done, fail) => {
+    let last = false;
+    const settle = () => {
+      if (--pending === 0 && last) done();
+    };
     clock.on('error', fail);
-    clock.on('message', (m: number | { start: number }) => {
-      if (typeof m === 'object') {
-        start = m.start;
+    clock.on('message', (i: number) => {
+      if (start === undefined) {
+        start = i - performance.timeOrigin;
         return;
       }
-      const scheduled = start + (m / rate) * 1e6;
-      const p = onTime(scheduled)
-        .then(send)
-        .then((ok) => {
-          if (!record) return;
-          if (ok) phase.ok++;
-          else phase.failed++;
-          phase.latencies.push(now() - scheduled);
+      const scheduled = start + (i * 1000) / rate;
+      pending++;
+      last = i === total - 1;
+      // Poll the clock between turns of the event loop for the last EARLY_MS, then send.
+      const fire = () => {
+        if (now() < scheduled) {
+          setImmediate(fire);
+          return;
+        }
+        void send().then((ok) => {
+          if (record) {
+            if (ok) phase.ok++;
+            else phase.failed++;
+            phase.latencies.push(now() - scheduled);
+          }
+          settle();
         });
-      inflight.add(p);
-      void p.finally(() => inflight.delete(p));
-      if (m === total - 1) done();
+      };
+      fire();
     });
   });
   await clock.terminate();
-  await Promise.all(inflight);
 }
 
 async function closedLoop(connections: number, seconds: number, record: boolean, phase: Phase) {
-  const end = now() + seconds * 1e6;
+  const end = now() + seconds * 1000;
   await Promise.all(
     Array.from({ length: connections }, async () => {
       while (now() < end) {
@@ -149,12 +158,10 @@ const phase: Phase = { latencies: [], ok: 0, failed: 0 };
 await run(Number(args.warmup), false, phase);
 const t0 = now();
 await run(Number(args.seconds), true, phase);
-const elapsed = (now() - t0) / 1e6;
+const elapsed = (now() - t0) / 1000;
 const sorted = Float64Array.from(phase.latencies).sort();
 const pct = (q: number) =>
-  sorted.length === 0
-    ? null
-    : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! / 1000;
+  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 console.log(
   JSON.stringify({
     ok: phase.ok,

@@ -1,0 +1,3 @@
+module mobius/bench/serving/loadgen
+
+go 1.22
