@@ -8,6 +8,8 @@
  *
  * Phases, each after a warm-up:
  *   1. direct: onnxruntime-node's session.run on one row, in this process (the baseline);
+ *      then a bare node:http server with a fixed answer under the same open loop (what the
+ *      harness itself costs, printed for reference: the target is over the direct call);
  *   2. Mobius (in this process: context, HTTP server, the model deployed) over the Open
  *      Inference Protocol, open loop at 1,000 requests/s, then closed loop with
  *      --connections requests in flight;
@@ -20,6 +22,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -120,6 +123,34 @@ console.log(
   `direct onnxruntime-node session.run, 1 row: p50 ${directP50.toFixed(3)} ms, p99 ${directP99.toFixed(3)} ms (20,000 calls)`,
 );
 await session.release();
+
+// 1b. The harness's floor: a bare Node HTTP server answering a fixed body of Mobius's
+// answer's size, under the same open loop — what any Node server and this generator cost.
+const bare = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': BARE.length });
+    res.end(BARE);
+  });
+});
+const BARE = Buffer.from(
+  JSON.stringify({
+    model_name: 'bench',
+    id: '00000000-0000-0000-0000-000000000000',
+    outputs: [
+      { name: 'label', datatype: 'INT64', shape: [1], data: [1] },
+      { name: 'probabilities', datatype: 'FP32', shape: [1, 2], data: [0.123456789, 0.87654321] },
+    ],
+  }),
+);
+await new Promise<void>((done) => bare.listen(0, '127.0.0.1', done));
+const floor = await load(
+  `http://127.0.0.1:${(bare.address() as { port: number }).port}/`,
+  { inputs: [] },
+  ['--rate', '1000'],
+);
+await new Promise((done) => bare.close(done));
+console.log(`bare node:http server (the harness's floor), open loop 1,000 req/s: ${fmt(floor)}`);
 
 // 2. Mobius.
 const oip = {
