@@ -18,21 +18,13 @@ import { buildServer } from '../src/api/index.js';
 import { openMobius } from '../src/context/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
+import { linearModel, registerLinearVersions } from './helpers/models.js';
 import { readFileSync } from 'node:fs';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const hasPromtool = spawnSync('promtool', ['--version']).status === 0;
 const IRIS_ONNX = readFileSync(new URL('./fixtures/serving/iris.onnx', import.meta.url));
 const FEATURES = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
-
-const linear = (w: number, features = ['x']) =>
-  JSON.stringify({
-    format: 'mobius-linear',
-    task: 'regression',
-    features,
-    coefficients: features.map((_, i) => (i === 0 ? w : 1)),
-    intercept: 0,
-  });
 
 /** An OIP request for `lin` with x = `x`. */
 const linBody = (x: number, extra: Record<string, unknown> = {}) => ({
@@ -75,8 +67,8 @@ for (const backend of STORE_BACKENDS) {
       app = await buildServer(t.ctx);
       editor = (await t.ctx.tokens.create({ name: 'alice', role: 'editor' }, 'test')).secret;
       await t.ctx.registry.models.create({ name: 'lin' });
-      for (let w = 1; w <= 3; w++) await register('lin', 'model.mobius.json', linear(w));
-      await register('lin', 'model.mobius.json', linear(4, ['x', 'y']));
+      for (let w = 1; w <= 3; w++) await register('lin', 'model.mobius.json', linearModel(w));
+      await register('lin', 'model.mobius.json', linearModel(4, ['x', 'y']));
       await t.ctx.registry.aliases.set('lin', 'stable', 1);
       await t.ctx.registry.models.create({ name: 'iris' });
       const iris = await register('iris', 'model.onnx', IRIS_ONNX);
@@ -594,17 +586,7 @@ for (const backend of STORE_BACKENDS) {
         { predictionLog: { bufferSize: 5, batchSize: 1000, flushIntervalMs: 60_000 } },
       );
       app = await buildServer(t.ctx);
-      const run = await t.ctx.tracking.runs.create({ experimentId: '0' });
-      await t.ctx.tracking.artifacts.put(
-        `0/${run.info.id}/artifacts/model/model.mobius.json`,
-        Readable.from([linear(1)]),
-      );
-      await t.ctx.registry.models.create({ name: 'lin' });
-      await t.ctx.registry.versions.create({
-        name: 'lin',
-        source: `runs:/${run.info.id}/model`,
-        runId: run.info.id,
-      });
+      await registerLinearVersions(t.ctx, 'lin', [1]);
     });
     afterAll(async () => {
       await app.close();

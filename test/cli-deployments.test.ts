@@ -8,24 +8,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/api/index.js';
 import { resolveConfig } from '../src/core/index.js';
 import { openMobius, type MobiusContext } from '../src/context/index.js';
 import { STORE_BACKENDS, freshLocation } from './helpers/stores.js';
+import { registerLinearVersions } from './helpers/models.js';
 
 const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
-
-const linear = (w: number) =>
-  JSON.stringify({
-    format: 'mobius-linear',
-    task: 'regression',
-    features: ['x'],
-    coefficients: [w],
-    intercept: 0,
-  });
 
 for (const backend of STORE_BACKENDS) {
   describe(`mobius deploy: ${backend}`, () => {
@@ -61,19 +52,7 @@ for (const backend of STORE_BACKENDS) {
       ({ location, remove } = freshLocation(backend));
       const config = resolveConfig({ store: location, log: { level: 'silent' } }, dir);
       server = await openMobius(config, { migrate: true });
-      await server.registry.models.create({ name: 'lin' });
-      for (let w = 1; w <= 3; w++) {
-        const run = await server.tracking.runs.create({ experimentId: '0' });
-        await server.tracking.artifacts.put(
-          `0/${run.info.id}/artifacts/model/model.mobius.json`,
-          Readable.from([linear(w)]),
-        );
-        await server.registry.versions.create({
-          name: 'lin',
-          source: `runs:/${run.info.id}/model`,
-          runId: run.info.id,
-        });
-      }
+      await registerLinearVersions(server, 'lin', [1, 2, 3]);
       await server.registry.aliases.set('lin', 'stable', 1);
       await server.deployments.start(60_000);
     });

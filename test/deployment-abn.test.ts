@@ -8,21 +8,12 @@
  * Versions of `lin` are Mobius JSON regressions `prediction = w·x` with w the version
  * number, so each answer says by its arithmetic which arm computed it.
  */
-import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/api/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
-
-const linear = (w: number) =>
-  JSON.stringify({
-    format: 'mobius-linear',
-    task: 'regression',
-    features: ['x'],
-    coefficients: [w],
-    intercept: 0,
-  });
+import { registerLinearVersions } from './helpers/models.js';
 
 const linBody = (x: number) => ({
   inputs: [{ name: 'input', datatype: 'FP64', shape: [1, 1], data: [x] }],
@@ -36,19 +27,7 @@ for (const backend of STORE_BACKENDS) {
     beforeAll(async () => {
       t = await openTestContext(backend);
       app = await buildServer(t.ctx);
-      await t.ctx.registry.models.create({ name: 'lin' });
-      for (let w = 1; w <= 4; w++) {
-        const run = await t.ctx.tracking.runs.create({ experimentId: '0' });
-        await t.ctx.tracking.artifacts.put(
-          `0/${run.info.id}/artifacts/model/model.mobius.json`,
-          Readable.from([linear(w)]),
-        );
-        await t.ctx.registry.versions.create({
-          name: 'lin',
-          source: `runs:/${run.info.id}/model`,
-          runId: run.info.id,
-        });
-      }
+      await registerLinearVersions(t.ctx, 'lin', [1, 2, 3, 4]);
     });
     afterAll(async () => {
       await app?.close();

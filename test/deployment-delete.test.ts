@@ -12,7 +12,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/api/index.js';
@@ -21,17 +20,9 @@ import { resolveConfig } from '../src/core/index.js';
 import { MIGRATIONS } from '../src/store/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS, openTestStore } from './helpers/stores.js';
+import { registerLinearVersions } from './helpers/models.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
-
-const linear = (w: number) =>
-  JSON.stringify({
-    format: 'mobius-linear',
-    task: 'regression',
-    features: ['x'],
-    coefficients: [w],
-    intercept: 0,
-  });
 
 const linBody = (x: number, id?: string) => ({
   ...(id === undefined ? {} : { id }),
@@ -52,19 +43,7 @@ for (const backend of STORE_BACKENDS) {
       app = await buildServer(t.ctx);
       editor = (await t.ctx.tokens.create({ name: 'alice', role: 'editor' }, 'test')).secret;
       viewer = (await t.ctx.tokens.create({ name: 'vic', role: 'viewer' }, 'test')).secret;
-      await t.ctx.registry.models.create({ name: 'lin' });
-      for (let w = 1; w <= 2; w++) {
-        const run = await t.ctx.tracking.runs.create({ experimentId: '0' });
-        await t.ctx.tracking.artifacts.put(
-          `0/${run.info.id}/artifacts/model/model.mobius.json`,
-          Readable.from([linear(w)]),
-        );
-        await t.ctx.registry.versions.create({
-          name: 'lin',
-          source: `runs:/${run.info.id}/model`,
-          runId: run.info.id,
-        });
-      }
+      await registerLinearVersions(t.ctx, 'lin', [1, 2]);
       other = await openMobius(t.ctx.config);
       await other.deployments.start(60_000);
     });

@@ -15,17 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/api/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
+import { linearModel } from './helpers/models.js';
 
 const LOAD = fileURLToPath(new URL('../bench/serving/load.ts', import.meta.url));
-
-const linear = (w: number) =>
-  JSON.stringify({
-    format: 'mobius-linear',
-    task: 'regression',
-    features: ['x'],
-    coefficients: [w],
-    intercept: 0,
-  });
 
 for (const backend of STORE_BACKENDS) {
   describe(`a deployment moved under load: ${backend}`, () => {
@@ -41,7 +33,7 @@ for (const backend of STORE_BACKENDS) {
       for (const w of [1, 2, 3]) {
         const run = await tracking.runs.create({ experimentId: '0' });
         const root = `0/${run.info.id}/artifacts/model`;
-        await tracking.artifacts.put(`${root}/model.mobius.json`, Readable.from([linear(w)]));
+        await tracking.artifacts.put(`${root}/model.mobius.json`, Readable.from([linearModel(w)]));
         await tracking.artifacts.put(`${root}/MLmodel`, Readable.from(['flavors: {}']));
         await registry.versions.create({
           name: 'lin',
