@@ -18,6 +18,25 @@ import { registerLinearVersions } from './helpers/models.js';
 
 const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
 
+/**
+ * `mobius --json …` against the server at `url` (MOBIUS_URL), asynchronously: the server
+ * answering it runs in this process.
+ */
+const remote =
+  (url: string) =>
+  (...argv: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, '--json', ...argv], {
+        env: { PATH: process.env.PATH ?? '', MOBIUS_URL: url },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+
 for (const backend of STORE_BACKENDS) {
   describe(`mobius deploy: ${backend}`, () => {
     let dir: string;
@@ -168,20 +187,7 @@ for (const backend of STORE_BACKENDS) {
       const app = await buildServer(server);
       const url = await app.listen({ host: '127.0.0.1', port: 0 });
       try {
-        const run = (...rest: string[]) =>
-          new Promise<{ code: number | null; stdout: string; stderr: string }>(
-            (resolve, reject) => {
-              const child = spawn(process.execPath, [BIN, '--json', ...rest], {
-                env: { PATH: process.env.PATH ?? '', MOBIUS_URL: url },
-              });
-              let stdout = '';
-              let stderr = '';
-              child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-              child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-              child.on('error', reject);
-              child.on('close', (code) => resolve({ code, stdout, stderr }));
-            },
-          );
+        const run = remote(url);
         const deployed = await run('deploy', 'remote', 'lin@3');
         expect(deployed.code, deployed.stderr).toBe(0);
         // Served at once by the server that made the change (no sync needed).
@@ -246,20 +252,7 @@ for (const backend of STORE_BACKENDS) {
       const app = await buildServer(server);
       const url = await app.listen({ host: '127.0.0.1', port: 0 });
       try {
-        const run = (...rest: string[]) =>
-          new Promise<{ code: number | null; stdout: string; stderr: string }>(
-            (resolve, reject) => {
-              const child = spawn(process.execPath, [BIN, '--json', ...rest], {
-                env: { PATH: process.env.PATH ?? '', MOBIUS_URL: url },
-              });
-              let stdout = '';
-              let stderr = '';
-              child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-              child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-              child.on('error', reject);
-              child.on('close', (code) => resolve({ code, stdout, stderr }));
-            },
-          );
+        const run = remote(url);
         const removed = await run('deployments', 'rm', 'temp', '--reason', 'done');
         expect(removed.code, removed.stderr).toBe(0);
         expect(JSON.parse(removed.stdout)).toMatchObject({ name: 'temp', revision: 4 });

@@ -155,6 +155,15 @@ export const DEFAULT_ANALYSIS: AnalysisSpec = {
   maxLatencyRatio: 1.5,
 };
 
+/** A history entry's reason: INVALID_ARGUMENT past MAX_DEPLOYMENT_REASON_LENGTH. */
+function checkReason(reason: string | undefined): void {
+  if (reason !== undefined && reason.length > limits.MAX_DEPLOYMENT_REASON_LENGTH)
+    throw new MobiusError(
+      'INVALID_ARGUMENT',
+      `reason: keep it to ${limits.MAX_DEPLOYMENT_REASON_LENGTH} characters`,
+    );
+}
+
 /** `model@ref` → its parts; INVALID_ARGUMENT saying what to write otherwise. */
 export function parseModelRef(text: string, field = 'model'): { model: string; ref: string } {
   const at = typeof text === 'string' ? text.lastIndexOf('@') : -1;
@@ -553,11 +562,7 @@ export class DeploymentService {
         'INVALID_ARGUMENT',
         `deployment name '${name.slice(0, 200)}' is not allowed: use letters, digits, '_', '.', '-' (up to 128, starting with a letter or digit)`,
       );
-    if (reason !== undefined && reason.length > limits.MAX_DEPLOYMENT_REASON_LENGTH)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `reason: keep it to ${limits.MAX_DEPLOYMENT_REASON_LENGTH} characters`,
-      );
+    checkReason(reason);
     return this.exclusive(async () => {
       // A deleted deployment is computed from nothing (a canary against it is refused), but
       // its row is reused: the revision continues, so servers see the change, and so does
@@ -689,11 +694,7 @@ export class DeploymentService {
    * await ctx.deployments.remove('churn', 'alice', 'replaced by churn-v2');
    */
   async remove(name: string, actor: string, reason?: string): Promise<DeletedDeployment> {
-    if (reason !== undefined && reason.length > limits.MAX_DEPLOYMENT_REASON_LENGTH)
-      throw new MobiusError(
-        'INVALID_ARGUMENT',
-        `reason: keep it to ${limits.MAX_DEPLOYMENT_REASON_LENGTH} characters`,
-      );
+    checkReason(reason);
     return this.exclusive(async () => {
       const stored = await this.stored(name);
       if (stored === undefined || stored.deletedAt !== null) throw this.notFound(name);
