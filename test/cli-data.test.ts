@@ -1,28 +1,22 @@
 /** `mobius data …` through bin/mobius.js over the built CLI, on every metadata backend. */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORE_BACKENDS, freshLocation } from './helpers/stores.js';
-
-const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
+import { runCli } from './helpers/cli.js';
 
 for (const backend of STORE_BACKENDS) {
   describe(`mobius data: ${backend}`, () => {
     let dir: string;
     let location: string;
     let remove: () => Promise<void>;
-    const mobius = (...args: string[]) => {
-      const res = spawnSync(
-        process.execPath,
-        [BIN, '--store', location, '--home', join(dir, '.mobius'), ...args],
-        { cwd: dir, env: { PATH: process.env.PATH ?? '', MASK_SALT: 'salty' }, encoding: 'utf8' },
-      );
-      return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-    };
+    const mobius = (...args: string[]) =>
+      runCli(['--store', location, '--home', join(dir, '.mobius'), ...args], {
+        cwd: dir,
+        env: { MASK_SALT: 'salty' },
+      });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserting the shape is the test
     const json = (...args: string[]): any => {
       const res = mobius('--json', ...args);

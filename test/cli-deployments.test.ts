@@ -4,19 +4,17 @@
  * process (another context on the same store) on its next sync, and sent to a server over
  * HTTP with MOBIUS_URL.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/api/index.js';
 import { resolveConfig } from '../src/core/index.js';
 import { openMobius, type MobiusContext } from '../src/context/index.js';
 import { STORE_BACKENDS, freshLocation } from './helpers/stores.js';
 import { registerLinearVersions } from './helpers/models.js';
-
-const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
+import { BIN, runCli, runCliAsync } from './helpers/cli.js';
 
 /**
  * `mobius --json …` against the server at `url` (MOBIUS_URL), asynchronously: the server
@@ -25,17 +23,7 @@ const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
 const remote =
   (url: string) =>
   (...argv: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, '--json', ...argv], {
-        env: { PATH: process.env.PATH ?? '', MOBIUS_URL: url },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    runCliAsync(['--json', ...argv], { env: { MOBIUS_URL: url } });
 
 for (const backend of STORE_BACKENDS) {
   describe(`mobius deploy: ${backend}`, () => {
@@ -45,14 +33,7 @@ for (const backend of STORE_BACKENDS) {
     /** The "server": a context on the same store that follows the deployments table. */
     let server: MobiusContext;
     const args = () => ['--store', location, '--home', join(dir, '.mobius')];
-    const mobius = (...rest: string[]) => {
-      const res = spawnSync(process.execPath, [BIN, ...args(), ...rest], {
-        cwd: dir,
-        env: { PATH: process.env.PATH ?? '' },
-        encoding: 'utf8',
-      });
-      return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-    };
+    const mobius = (...rest: string[]) => runCli([...args(), ...rest], { cwd: dir });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserting the shape is the test
     const json = (...rest: string[]): any => {
       const res = mobius('--json', ...rest);

@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMobius } from '../src/context/index.js';
 import { resolveConfig } from '../src/core/index.js';
 import { STORE_BACKENDS, freshLocation } from './helpers/stores.js';
+import { runCli } from './helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./data/make_eval_onnx.py', import.meta.url));
 const PYTHON = process.env.MOBIUS_TEST_PYTHON ?? 'python3';
 const hasSkl2onnx = spawnSync(PYTHON, ['-c', 'import sklearn, skl2onnx']).status === 0;
@@ -50,14 +50,8 @@ for (const backend of STORE_BACKENDS) {
     let dir: string;
     let location: string;
     let remove: () => Promise<void>;
-    const mobius = (...args: string[]) => {
-      const res = spawnSync(
-        process.execPath,
-        [BIN, '--store', location, '--home', join(dir, '.mobius'), ...args],
-        { cwd: dir, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' },
-      );
-      return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-    };
+    const mobius = (...args: string[]) =>
+      runCli(['--store', location, '--home', join(dir, '.mobius'), ...args], { cwd: dir });
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'mobius-cli-eval-'));

@@ -1,9 +1,7 @@
 /** `mobius schedules …` through bin/mobius.js over the built CLI, on every metadata backend. */
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/index.js';
 import { Scheduler, pipeline, step } from '../src/pipelines/index.js';
@@ -11,26 +9,10 @@ import { openStore, type Store } from '../src/store/index.js';
 import { buildServer } from '../src/api/index.js';
 import { openTestContext } from './helpers/context.js';
 import { STORE_BACKENDS, freshLocation } from './helpers/stores.js';
-
-const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
+import { runCli, runCliAsync } from './helpers/cli.js';
 
 /** Runs the CLI without blocking this process (the server it talks to lives here). */
-function mobiusAsync(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const mobiusAsync = (args: string[], env: Record<string, string>) => runCliAsync(args, { env });
 
 for (const backend of STORE_BACKENDS) {
   describe(`mobius schedules: ${backend}`, () => {
@@ -38,14 +20,8 @@ for (const backend of STORE_BACKENDS) {
     let location: string;
     let remove: () => Promise<void>;
     let store: Store;
-    const mobius = (...args: string[]) => {
-      const res = spawnSync(
-        process.execPath,
-        [BIN, '--store', location, '--home', join(dir, '.mobius'), ...args],
-        { cwd: dir, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' },
-      );
-      return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-    };
+    const mobius = (...args: string[]) =>
+      runCli(['--store', location, '--home', join(dir, '.mobius'), ...args], { cwd: dir });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserting the shape is the test
     const json = (...args: string[]): any => {
       const res = mobius('--json', ...args);
