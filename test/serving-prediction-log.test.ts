@@ -5,10 +5,11 @@
  * count instead of growing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../src/core/index.js';
+import { ManualClock, createLogger, limits, loadConfig } from '../src/core/index.js';
 import { PredictionLog, type PredictionRecord } from '../src/serving/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
+import { linearModel } from './helpers/models.js';
 
 const record = (i: number, extra: Partial<PredictionRecord> = {}): PredictionRecord => ({
   requestId: `r${i}`,
@@ -117,5 +118,48 @@ for (const backend of STORE_BACKENDS) {
       // Written records free their room.
       expect(log.record(record(6, { inputs: heavy }))).toBe(true);
     });
+
+    it('prune deletes the records created before the cutoff, in chunks, and keeps the rest', async () => {
+      const log = await open({ batchSize: 1_000 });
+      // 12,000 old records (more than two delete chunks) and 3 recent ones, interleaved in
+      // insertion order as clocks allow.
+      const old = 2 * limits.PREDICTION_LOG_PRUNE_CHUNK + 2_000;
+      for (let i = 0; i < old; i++) {
+        log.record(record(i, { requestId: `old-${i}`, at: 1_000 + i }));
+        if (i % 1_000 === 999) await log.flush();
+      }
+      for (let i = 0; i < 3; i++) log.record(record(i, { requestId: `new-${i}`, at: 50_000 + i }));
+      await log.flush();
+      expect(await log.prune(50_000)).toBe(old);
+      expect((await rows()).map((r) => r.request_id)).toEqual(['new-0', 'new-1', 'new-2']);
+      expect(await log.prune(50_000)).toBe(0);
+    }, 60_000);
+
+    it('mobius server prunes by serving.predictionRetentionDays when it starts (unset: never)', async () => {
+      const day = 86_400_000;
+      const clock = new ManualClock(60 * day);
+      t = await openTestContext(backend, { serving: { predictionRetentionDays: 30 } }, { clock });
+      const { ctx } = t;
+      await ctx.serving.deploy('d', Buffer.from(linearModel(2)));
+      await ctx.serving.serveInfer('d', { id: 'sixty-days-ago', inputs: LIN });
+      clock.advance(20 * day);
+      await ctx.serving.serveInfer('d', { id: 'twenty-days-ago', inputs: LIN });
+      clock.advance(20 * day);
+      await ctx.deployments.flushPredictions();
+      // What `mobius server` does: start syncing (and pruning), later stop (after the prune).
+      await ctx.deployments.start(60_000);
+      await ctx.deployments.stop();
+      expect((await rows()).map((r) => r.request_id)).toEqual(['twenty-days-ago']);
+      // The setting, from the environment as from a file: days ≥ 1, or unset.
+      const env = (days: string) => ({ MOBIUS_PREDICTION_RETENTION_DAYS: days });
+      const cwd = t.ctx.config.home;
+      expect((await loadConfig({ cwd, env: env('30') })).serving.predictionRetentionDays).toBe(30);
+      await expect(loadConfig({ cwd, env: env('0') })).rejects.toThrow(
+        /serving\.predictionRetentionDays/,
+      );
+      expect((await loadConfig({ cwd, env: {} })).serving.predictionRetentionDays).toBeUndefined();
+    });
   });
 }
+
+const LIN = [{ name: 'input', datatype: 'FP64', shape: [1, 1], data: [3] }];

@@ -169,6 +169,7 @@ export async function openMobius(
       serving,
       resolve: modelResolver(registry, tracking, store),
       log: predictionLog,
+      predictionRetentionDays: config.serving.predictionRetentionDays,
     });
     return {
       config,

@@ -63,6 +63,11 @@ export interface MobiusConfig {
      * it needs mlflow and each model's requirements. A command name or a path.
      */
     python: string;
+    /**
+     * Days `mobius server` keeps prediction-log records (older ones are deleted hourly);
+     * unset keeps them all. Keep it longer than ground truth takes to arrive.
+     */
+    predictionRetentionDays?: number | undefined;
   };
   /** How pipelines run (docs/pipelines.md, docs/scaling.md). */
   pipelines: PipelinesConfig;
@@ -129,7 +134,12 @@ const partialSchema = z.strictObject({
     })
     .optional(),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).optional() }).optional(),
-  serving: z.strictObject({ python: z.string().min(1).optional() }).optional(),
+  serving: z
+    .strictObject({
+      python: z.string().min(1).optional(),
+      predictionRetentionDays: z.number().int().min(1).optional(),
+    })
+    .optional(),
   openlineage: z
     .strictObject({
       transport: z.enum(['none', 'http', 'file']).optional(),
@@ -188,6 +198,9 @@ const ENV: Record<string, EnvReader> = {
   MOBIUS_LOG_LEVEL: (v) => ({ log: { level: v as LogLevel } }),
   MOBIUS_PIPELINES_EXECUTOR: (v) => ({ pipelines: { executor: v as 'local' | 'queue' } }),
   MOBIUS_SERVING_PYTHON: (v) => ({ serving: { python: v } }),
+  MOBIUS_PREDICTION_RETENTION_DAYS: (v) => ({
+    serving: { predictionRetentionDays: strictInt('MOBIUS_PREDICTION_RETENTION_DAYS', v) },
+  }),
   // Comma-separated; empty protects no alias.
   MOBIUS_PROTECTED_ALIASES: (v) => ({
     registry: {
@@ -280,7 +293,10 @@ export function resolveConfig(input: ConfigInput, cwd: string): MobiusConfig {
     },
     // A relative path (./venv/bin/python) is taken from the working directory; a bare
     // name (python3) is looked up on PATH when the runtime starts.
-    serving: { python: resolveProgram(input.serving?.python ?? 'python3', cwd) },
+    serving: {
+      python: resolveProgram(input.serving?.python ?? 'python3', cwd),
+      predictionRetentionDays: input.serving?.predictionRetentionDays,
+    },
     registry: {
       protectedAliases: input.registry?.protectedAliases ?? ['production', 'champion'],
     },

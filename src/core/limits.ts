@@ -775,6 +775,14 @@ export const PREDICTION_LOG_BATCH_BYTES = 1024 * 1024;
  */
 export const PREDICTION_LOG_FLUSH_MS = 500;
 
+/**
+ * With `serving.predictionRetentionDays` set, how often `mobius server` deletes older
+ * records, and how many rows one DELETE takes: short statements, so neither the writer
+ * nor concurrent feedback waits long on the table.
+ */
+export const PREDICTION_LOG_PRUNE_MS = 60 * 60 * 1000;
+export const PREDICTION_LOG_PRUNE_CHUNK = 5_000;
+
 /** Longest request id accepted (OIP `id` or `x-request-id`): it is stored and indexed. */
 export const MAX_REQUEST_ID_LENGTH = 256;
 

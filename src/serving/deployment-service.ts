@@ -296,6 +296,9 @@ export class DeploymentService {
   /** Revisions that failed to load here, so a sync does not retry them every tick. */
   private readonly failed = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  private pruning: NodeJS.Timeout | undefined;
+  /** The prune in progress, which `stop` waits for. */
+  private pruned: Promise<number> | undefined;
   private syncing: Promise<void> | undefined;
   /** Changes and syncs of this process run one at a time, so an older revision never lands last. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -314,6 +317,8 @@ export class DeploymentService {
       serving: ServingService;
       resolve: ResolveModel;
       log: PredictionLog;
+      /** Keep prediction records this many days (`serving.predictionRetentionDays`); unset: all. */
+      predictionRetentionDays?: number | undefined;
     },
   ) {}
 
@@ -911,12 +916,37 @@ export class DeploymentService {
       );
     }, intervalMs);
     this.timer.unref();
+    const days = this.deps.predictionRetentionDays;
+    if (days !== undefined) {
+      const prune = () => {
+        this.pruned ??= this.prunePredictions(days).finally(() => (this.pruned = undefined));
+      };
+      prune();
+      this.pruning = setInterval(prune, limits.PREDICTION_LOG_PRUNE_MS);
+      this.pruning.unref();
+    }
+  }
+
+  /** Deletes prediction records older than `days` days; failures are logged, not thrown. */
+  async prunePredictions(days: number): Promise<number> {
+    try {
+      const deleted = await this.deps.log.prune(this.deps.clock.now() - days * 86_400_000);
+      if (deleted > 0)
+        this.deps.logger.info({ deleted, days }, 'prediction log: deleted records past retention');
+      return deleted;
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'prediction log: pruning failed; retrying later');
+      return 0;
+    }
   }
 
   /** Stops syncing and writes the buffered predictions. */
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.pruning !== undefined) clearInterval(this.pruning);
     this.timer = undefined;
+    this.pruning = undefined;
+    await this.pruned;
     while (this.syncing !== undefined) await this.syncing;
     await this.deps.log.close();
   }

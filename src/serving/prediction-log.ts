@@ -205,6 +205,34 @@ export class PredictionLog implements PredictionSink {
     }
   }
 
+  /**
+   * Deletes the records created before `cutoff` (ms since the epoch), oldest first,
+   * PREDICTION_LOG_PRUNE_CHUNK rows a statement; on SQLite on the writer thread's own
+   * connection. Returns how many were deleted.
+   */
+  async prune(cutoff: number): Promise<number> {
+    if (this.writer !== undefined) return this.writer.prune(cutoff);
+    let deleted = 0;
+    for (;;) {
+      const result = await this.store.write((trx) =>
+        trx
+          .deleteFrom('prediction_log')
+          .where('seq', 'in', (eb) =>
+            eb
+              .selectFrom('prediction_log')
+              .select('seq')
+              .where('created_at', '<', cutoff)
+              .orderBy('seq')
+              .limit(limits.PREDICTION_LOG_PRUNE_CHUNK),
+          )
+          .executeTakeFirst(),
+      );
+      const n = Number(result.numDeletedRows);
+      deleted += n;
+      if (n < limits.PREDICTION_LOG_PRUNE_CHUNK) return deleted;
+    }
+  }
+
   /** Writes what is buffered and stops accepting records. */
   async close(): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
@@ -284,19 +312,31 @@ export function decode(bytes: Uint8Array, length: number) {
 class SqliteWriter {
   private worker: Worker | undefined;
   private next = 0;
-  private readonly waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (reply: { deleted?: number }) => void; reject: (e: Error) => void }
+  >();
 
   constructor(private readonly path: string) {}
 
   /** Hands the batch's bytes to the thread (transferred: the batch is spent). */
-  write(batch: Batch): Promise<void> {
+  async write(batch: Batch): Promise<void> {
+    await this.ask({ bytes: batch.bytes, length: batch.length }, [
+      batch.bytes.buffer as ArrayBuffer,
+    ]);
+  }
+
+  /** Deletes records created before `cutoff` on the thread; how many. */
+  async prune(cutoff: number): Promise<number> {
+    return (await this.ask({ prune: cutoff })).deleted ?? 0;
+  }
+
+  private ask(message: object, transfer: ArrayBuffer[] = []): Promise<{ deleted?: number }> {
     const worker = this.start();
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      worker.postMessage({ id, bytes: batch.bytes, length: batch.length }, [
-        batch.bytes.buffer as ArrayBuffer,
-      ]);
+      worker.postMessage({ id, ...message }, transfer);
     });
   }
 
@@ -318,10 +358,10 @@ class SqliteWriter {
         )
       : new Worker(entry, { workerData: { path: this.path } });
     worker.unref();
-    worker.on('message', (m: { id: number; error?: string }) => {
+    worker.on('message', (m: { id: number; error?: string; deleted?: number }) => {
       const waiter = this.waiting.get(m.id);
       this.waiting.delete(m.id);
-      if (m.error === undefined) waiter?.resolve();
+      if (m.error === undefined) waiter?.resolve(m);
       else waiter?.reject(new Error(m.error));
     });
     worker.on('error', (error) => {
