@@ -1,7 +1,7 @@
 /**
  * Issue 6: a version swap during a load test has zero failed requests. A separate process
  * (the serving benchmark's load generator, bench/serving/load.ts) sends 600 requests a
- * second over loopback for 4 s to a real HTTP server while the deployment is moved
+ * second over loopback for 5 s to a real HTTP server while the deployment is moved
  * through canary, promote, rollback and plain replacement every 250 ms.
  */
 import { spawn } from 'node:child_process';
@@ -71,7 +71,7 @@ for (const backend of STORE_BACKENDS) {
           '--rate',
           '600',
           '--seconds',
-          '4',
+          '5',
           '--warmup',
           '0.5',
         ],
@@ -107,8 +107,10 @@ for (const backend of STORE_BACKENDS) {
       expect(code, err).toBe(0);
       const result = JSON.parse(out.trim().split('\n').at(-1)!) as { ok: number; failed: number };
       expect(result.failed).toBe(0);
-      expect(result.ok).toBe(2400);
-      expect(changes).toBeGreaterThanOrEqual(8);
+      expect(result.ok).toBe(3000);
+      // At least one whole cycle of the five moves happened under load (on a busy CI
+      // machine a move, with its model's warm-up, can take most of a second).
+      expect(changes).toBeGreaterThanOrEqual(moves.length);
       // Every version answered some of it.
       const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
       for (const v of [1, 2, 3])
