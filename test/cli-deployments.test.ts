@@ -4,7 +4,6 @@
  * process (another context on the same store) on its next sync, and sent to a server over
  * HTTP with MOBIUS_URL.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { resolveConfig } from '../src/core/index.js';
 import { openMobius, type MobiusContext } from '../src/context/index.js';
 import { STORE_BACKENDS, freshLocation } from './helpers/stores.js';
 import { registerLinearVersions } from './helpers/models.js';
-import { BIN, runCli, runCliAsync } from './helpers/cli.js';
+import { runCli, runCliAsync, startServeCli } from './helpers/cli.js';
 
 /**
  * `mobius --json …` against the server at `url` (MOBIUS_URL), asynchronously: the server
@@ -102,22 +101,11 @@ for (const backend of STORE_BACKENDS) {
     }, 180_000);
 
     it('mobius serve answers for one model version on its own port, stored as a deployment', async () => {
-      const child = spawn(
-        process.execPath,
-        [BIN, ...args(), '--json', 'serve', 'lin@3', '--name', 'solo', '--port', '0'],
-        { cwd: dir, env: { PATH: process.env.PATH ?? '' } },
+      const started = await startServeCli(
+        [...args(), 'serve', 'lin@3', '--name', 'solo', '--port', '0'],
+        { cwd: dir },
       );
       try {
-        let out = '';
-        let err = '';
-        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        const started = await new Promise<{ url: string; version: number }>((resolve, reject) => {
-          child.stdout.on('data', (d: Buffer) => {
-            out += d.toString();
-            if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!));
-          });
-          child.on('exit', (code) => reject(new Error(`mobius serve exited ${code}: ${err}`)));
-        });
         expect(started).toMatchObject({ version: 3 });
         const res = await fetch(`${started.url}/v2/models/solo/infer`, {
           method: 'POST',
@@ -135,8 +123,7 @@ for (const backend of STORE_BACKENDS) {
           routes: [{ model: 'lin', version: 3, weight: 100 }],
         });
       } finally {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.once('close', r));
+        await started.stop();
       }
       const missing = mobius('serve', 'lin@99', '--port', '0');
       expect(missing.code).not.toBe(0);

@@ -33,6 +33,7 @@ import type { InferResponse, PythonRuntime } from '../src/serving/index.js';
 import { runArtifactRoot } from '../src/tracking/index.js';
 import { openTestContext, type TestContext } from './helpers/context.js';
 import { STORE_BACKENDS } from './helpers/stores.js';
+import { startServeCli } from './helpers/cli.js';
 
 const CANDIDATES = [process.env.MOBIUS_TEST_PYTHON, 'python3'].filter(
   (p): p is string => p !== undefined && p !== '',
@@ -46,7 +47,6 @@ if (PYTHON === undefined) {
   console.warn(`skipping the MLflow registry → Python runtime test: ${why}`);
 }
 const SCRIPT = fileURLToPath(new URL('./serving/log_mlflow_sklearn.py', import.meta.url));
-const BIN = fileURLToPath(new URL('../bin/mobius.js', import.meta.url));
 
 function alive(pid: number): boolean {
   try {
@@ -256,15 +256,12 @@ for (const backend of STORE_BACKENDS) {
 
       it('mobius serve churn@1 (the built CLI) serves the MLflow version on its own port', async () => {
         const { config } = t.ctx;
-        const child = spawn(
-          process.execPath,
+        const started = await startServeCli(
           [
-            BIN,
             '--store',
             config.store,
             '--home',
             config.home,
-            '--json',
             'serve',
             'churn@1',
             '--name',
@@ -272,20 +269,9 @@ for (const backend of STORE_BACKENDS) {
             '--port',
             '0',
           ],
-          { env: { PATH: process.env.PATH ?? '', MOBIUS_SERVING_PYTHON: PYTHON! } },
+          { env: { MOBIUS_SERVING_PYTHON: PYTHON! } },
         );
         try {
-          let out = '';
-          let err = '';
-          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-          const started = await new Promise<{ url: string; version: number }>((resolve, reject) => {
-            child.stdout.on('data', (d: Buffer) => {
-              out += d.toString();
-              if (out.includes('\n'))
-                resolve(JSON.parse(out.split('\n')[0]!) as { url: string; version: number });
-            });
-            child.on('exit', (code) => reject(new Error(`mobius serve exited ${code}: ${err}`)));
-          });
           expect(started).toMatchObject({ version: 1 });
           const res = await fetch(`${started.url}/v2/models/solo/infer`, {
             method: 'POST',
@@ -299,8 +285,7 @@ for (const backend of STORE_BACKENDS) {
             maxDiff(body.outputs[0]!.data as number[], want(1, [0, 1, 2])),
           ).toBeLessThanOrEqual(1e-9);
         } finally {
-          child.kill('SIGTERM');
-          await new Promise((r) => child.once('close', r));
+          await started.stop();
         }
       }, 120_000);
 

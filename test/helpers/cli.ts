@@ -46,3 +46,43 @@ export function runCliAsync(argv: string[], options: CliOptions = {}): Promise<C
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** A running `mobius --json serve …`: where it listens and how to stop it. */
+export interface ServingCli {
+  url: string;
+  version: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `mobius --json …argv serve …` and resolves once it prints its first line (the
+ * address and the version served); rejects with its stderr if it exits first.
+ */
+export async function startServeCli(argv: string[], options: CliOptions = {}): Promise<ServingCli> {
+  const child = spawn(process.execPath, [BIN, '--json', ...argv], {
+    cwd: options.cwd,
+    env: environment(options.env),
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('close', r));
+  };
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  try {
+    const started = await new Promise<{ url: string; version: number }>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n'))
+          resolve(JSON.parse(out.split('\n')[0]!) as { url: string; version: number });
+      });
+      child.on('exit', (code) => reject(new Error(`mobius serve exited ${code}: ${err}`)));
+    });
+    return { ...started, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
